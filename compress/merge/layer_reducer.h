@@ -8,10 +8,10 @@
 // the prompt continues at the full, unreduced prompt length. Batch size 1; prefill only.
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <span>
-
-#include <ATen/core/Tensor.h>
 
 namespace clipmind::compress {
 
