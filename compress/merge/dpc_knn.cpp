@@ -29,6 +29,50 @@ at::Tensor pairwise_distances_direct(const at::Tensor& points) {
   return dist.to(at::kCPU).contiguous();
 }
 
+DpcKnnScores dpc_knn_scores(const at::Tensor& distances, int64_t k, const at::Tensor& noise) {
+  const int64_t m = distances.size(0);
+  if (k <= 0 || k > m) throw Error(ErrorKind::kInternal, "dpc_knn_scores: bad k");
+  const at::Tensor dist_t = distances.to(at::kCPU).to(at::kFloat).contiguous();
+  const float* dist = dist_t.data_ptr<float>();
+  DpcKnnScores scores;
+
+  // Density: exp(-mean of the k smallest squared distances), the point itself included.
+  scores.density.resize(static_cast<size_t>(m));
+  std::vector<float> row(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) {
+    std::copy(dist + i * m, dist + (i + 1) * m, row.begin());
+    std::partial_sort(row.begin(), row.begin() + k, row.end());
+    float sum = 0.0f;
+    for (int64_t j = 0; j < k; ++j)
+      sum += row[static_cast<size_t>(j)] * row[static_cast<size_t>(j)];
+    scores.density[static_cast<size_t>(i)] = std::exp(-(sum / static_cast<float>(k)));
+  }
+  if (noise.defined()) {
+    const at::Tensor n = noise.to(at::kCPU).to(at::kFloat).contiguous();
+    const float* values = n.data_ptr<float>();
+    for (int64_t i = 0; i < m; ++i)
+      scores.density[static_cast<size_t>(i)] += values[i];
+  }
+
+  // Distance to the nearest denser point; the global maximum for the densest ones.
+  float dist_max = 0.0f;
+  for (int64_t i = 0; i < m * m; ++i)
+    dist_max = std::max(dist_max, dist[i]);
+  scores.delta.resize(static_cast<size_t>(m));
+  scores.score.resize(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) {
+    float delta = dist_max;
+    for (int64_t j = 0; j < m; ++j) {
+      if (scores.density[static_cast<size_t>(j)] > scores.density[static_cast<size_t>(i)]) {
+        delta = std::min(delta, dist[i * m + j]);
+      }
+    }
+    scores.delta[static_cast<size_t>(i)] = delta;
+    scores.score[static_cast<size_t>(i)] = delta * scores.density[static_cast<size_t>(i)];
+  }
+  return scores;
+}
+
 DpcKnnClusters dpc_knn_cluster(const at::Tensor& points, int64_t centres, int64_t k,
                                const at::Tensor& noise) {
   const int64_t m = points.size(0);
@@ -38,39 +82,7 @@ DpcKnnClusters dpc_knn_cluster(const at::Tensor& points, int64_t centres, int64_
   const at::Tensor dist_t = pairwise_distances_direct(points);
   const float* dist = dist_t.data_ptr<float>();
   auto d = [&](int64_t i, int64_t j) { return dist[i * m + j]; };
-
-  // Density: exp(-mean of the k smallest squared distances), the point itself included.
-  std::vector<float> density(static_cast<size_t>(m));
-  std::vector<float> row(static_cast<size_t>(m));
-  for (int64_t i = 0; i < m; ++i) {
-    std::copy(dist + i * m, dist + (i + 1) * m, row.begin());
-    std::partial_sort(row.begin(), row.begin() + k, row.end());
-    float sum = 0.0f;
-    for (int64_t j = 0; j < k; ++j)
-      sum += row[static_cast<size_t>(j)] * row[static_cast<size_t>(j)];
-    density[static_cast<size_t>(i)] = std::exp(-(sum / static_cast<float>(k)));
-  }
-  if (noise.defined()) {
-    const at::Tensor n = noise.to(at::kCPU).to(at::kFloat).contiguous();
-    const float* values = n.data_ptr<float>();
-    for (int64_t i = 0; i < m; ++i)
-      density[static_cast<size_t>(i)] += values[i];
-  }
-
-  // Distance to the nearest denser point; the global maximum for the densest ones.
-  float dist_max = 0.0f;
-  for (int64_t i = 0; i < m * m; ++i)
-    dist_max = std::max(dist_max, dist[i]);
-  std::vector<float> score(static_cast<size_t>(m));
-  for (int64_t i = 0; i < m; ++i) {
-    float delta = dist_max;
-    for (int64_t j = 0; j < m; ++j) {
-      if (density[static_cast<size_t>(j)] > density[static_cast<size_t>(i)]) {
-        delta = std::min(delta, d(i, j));
-      }
-    }
-    score[static_cast<size_t>(i)] = delta * density[static_cast<size_t>(i)];
-  }
+  const std::vector<float> score = dpc_knn_scores(dist_t, k, noise).score;
 
   // Top-C by score, ties to the lower index, then ascending.
   std::vector<int64_t> order(static_cast<size_t>(m));

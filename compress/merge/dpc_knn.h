@@ -18,6 +18,17 @@ namespace clipmind::compress {
 // [m, m] float32 host tensor of |x_i - x_j|_2 / sqrt(D) for points [m, D].
 at::Tensor pairwise_distances_direct(const at::Tensor& points);
 
+// Per-point quantities of the method: density rho (noise included), delta (distance to the
+// nearest denser point, the global maximum distance for the densest) and score gamma = rho*delta.
+struct DpcKnnScores {
+  std::vector<float> density;
+  std::vector<float> delta;
+  std::vector<float> score;
+};
+
+// `distances` is pairwise_distances_direct(points); k in 1..m; noise as in dpc_knn_cluster.
+DpcKnnScores dpc_knn_scores(const at::Tensor& distances, int64_t k, const at::Tensor& noise = {});
+
 struct DpcKnnClusters {
   std::vector<int64_t> centres;     // ascending indices into the points
   std::vector<int64_t> assignment;  // per point: index into `centres` (a centre maps to itself)

@@ -10,6 +10,7 @@
 
 #include "clipmind/error.h"
 #include "compress/merge/dpc_knn.h"
+#include "compress/merge/merge_common.h"
 
 namespace clipmind::compress {
 namespace {
@@ -69,19 +70,6 @@ void check_inputs(const at::Tensor& tokens, const at::Tensor& attention,
       bad_argument("the grid layout needs a newline vector of size D");
     }
   }
-}
-
-std::vector<double> frame_times(std::span<const double> times, int64_t frames) {
-  std::vector<double> result(static_cast<size_t>(frames));
-  for (int64_t t = 0; t < frames; ++t) {
-    result[static_cast<size_t>(t)] =
-        times.empty() ? static_cast<double>(t) : times[static_cast<size_t>(t)];
-  }
-  return result;
-}
-
-at::Tensor index_tensor(const std::vector<int64_t>& values, const at::Device& device) {
-  return at::tensor(at::IntArrayRef(values), at::TensorOptions().dtype(at::kLong)).to(device);
 }
 
 // Indices of the `count` largest values, ties to the lower index, returned ascending.
@@ -146,7 +134,7 @@ Piece grid_block(Piece block, int64_t side, const at::Tensor& newline) {
   }
   const at::Tensor table =
       at::cat({block.tokens, newline.reshape({1, -1}).to(block.tokens.options())}, 0);
-  out.tokens = table.index_select(0, index_tensor(rows, table.device()));
+  out.tokens = table.index_select(0, detail::index_tensor(rows, table.device()));
   return out;
 }
 
@@ -176,7 +164,7 @@ MergeResult run_holitom(const at::Tensor& tokens_in, const at::Tensor& attention
   const at::Tensor flat = tokens.reshape({frames * positions, dim});
   const at::Tensor attn_host = attention.to(at::kCPU).to(at::kFloat).contiguous();
   const float* attn = attn_host.data_ptr<float>();
-  const std::vector<double> time = frame_times(times, frames);
+  const std::vector<double> time = detail::frame_times(times, frames);
   const double ratio =
       holitom_effective_ratio(retain_ratio, frames, positions, segmentation.reduced);
   const auto side = static_cast<int64_t>(std::sqrt(static_cast<double>(positions)));
@@ -218,7 +206,7 @@ MergeResult run_holitom(const at::Tensor& tokens_in, const at::Tensor& attention
                                  static_cast<int32_t>(pos)});
         piece.members.push_back({static_cast<int32_t>(t * positions + pos)});
       }
-      piece.tokens = flat.index_select(0, index_tensor(rows, flat.device()));
+      piece.tokens = flat.index_select(0, detail::index_tensor(rows, flat.device()));
       if (k_ctx > 0) {
         std::vector<uint8_t> taken(static_cast<size_t>(n_dynamic), 0);
         for (const int64_t local : dominant)
@@ -231,7 +219,8 @@ MergeResult run_holitom(const at::Tensor& tokens_in, const at::Tensor& attention
         std::vector<int64_t> rest_rows;
         for (const int64_t pos : rest_pos)
           rest_rows.push_back(t * positions + pos);
-        const at::Tensor rest = flat.index_select(0, index_tensor(rest_rows, flat.device()));
+        const at::Tensor rest =
+            flat.index_select(0, detail::index_tensor(rest_rows, flat.device()));
         const DpcKnnClusters clusters =
             dpc_knn_cluster(rest, k_ctx, std::min(options.k_max, k_ctx),
                             ctx_noise.defined() ? ctx_noise[t - s] : at::Tensor());
@@ -260,9 +249,10 @@ MergeResult run_holitom(const at::Tensor& tokens_in, const at::Tensor& attention
       const auto centres =
           static_cast<int64_t>(round_half_even(static_cast<double>(n_static) * ratio));
       if (centres > 0) {
-        const at::Tensor means = tokens.slice(0, s, e + 1)
-                                     .index_select(1, index_tensor(static_pos, tokens.device()))
-                                     .mean(0);
+        const at::Tensor means =
+            tokens.slice(0, s, e + 1)
+                .index_select(1, detail::index_tensor(static_pos, tokens.device()))
+                .mean(0);
         const at::Tensor static_noise = noise.draw({1, n_static});
         const DpcKnnClusters clusters =
             dpc_knn_cluster(means, centres, std::min(options.k_max, centres),
