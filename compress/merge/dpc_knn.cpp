@@ -14,16 +14,10 @@ at::Tensor pairwise_distances_direct(const at::Tensor& points) {
   const at::Tensor x = points.to(at::kFloat).contiguous();
   const int64_t m = x.size(0);
   const int64_t dim = x.size(1);
-  at::Tensor dist = at::empty({m, m}, x.options());
-  if (m == 0) return dist.to(at::kCPU);
-  // Rows in blocks so the [rows, m, D] difference stays around 16M elements.
-  const int64_t per_row = std::max<int64_t>(1, m * dim);
-  const int64_t block = std::clamp<int64_t>((int64_t{1} << 24) / per_row, 1, m);
-  for (int64_t begin = 0; begin < m; begin += block) {
-    const int64_t end = std::min(m, begin + block);
-    const at::Tensor diff = x.slice(0, begin, end).unsqueeze(1) - x.unsqueeze(0);
-    dist.slice(0, begin, end).copy_(diff.pow(2).sum(-1).sqrt());
-  }
+  if (m == 0) return at::empty({0, 0}, x.options().device(at::kCPU));
+  // compute_mode 2 = "donot_use_mm_for_euclid_dist": the direct difference-norm kernel (the one
+  // torch.cdist itself uses for up to 25 points), never the Gram-matrix path.
+  at::Tensor dist = at::cdist(x, x, 2.0, 2);
   // Same operation as the authors' `/ (embed_dim ** 0.5)`: a float32 tensor divided by a scalar.
   dist = dist.div(std::sqrt(static_cast<double>(dim)));
   return dist.to(at::kCPU).contiguous();

@@ -25,7 +25,7 @@ void check_tokens(const at::Tensor& tokens) {
     bad_argument("tokens [T, N, D] must have T, N, D >= 1");
   }
   if (!at::isFloatingType(tokens.scalar_type())) bad_argument("tokens must be floating point");
-  if (!at::isfinite(tokens).all().item<bool>()) {
+  if (!detail::all_finite(tokens)) {
     throw Error(ErrorKind::kInvalidInput, "holitom: tokens contain NaN or infinity");
   }
 }
@@ -43,7 +43,7 @@ void check_inputs(const at::Tensor& tokens, const at::Tensor& attention,
   }
   if (!at::isFloatingType(attention.scalar_type()))
     bad_argument("attention must be floating point");
-  if (!at::isfinite(attention).all().item<bool>()) {
+  if (!detail::all_finite(attention)) {
     throw Error(ErrorKind::kInvalidInput, "holitom: attention contains NaN or infinity");
   }
   if (!times.empty() && static_cast<int64_t>(times.size()) != frames) {
@@ -307,10 +307,7 @@ MergeResult run_holitom(const at::Tensor& tokens_in, const at::Tensor& attention
   return result;
 }
 
-}  // namespace
-
-at::Tensor holitom_similarity(const at::Tensor& tokens) {
-  check_tokens(tokens);
+at::Tensor similarity_unchecked(const at::Tensor& tokens) {
   const at::Tensor x = tokens.to(at::kFloat);
   const int64_t frames = x.size(0);
   if (frames < 2) return at::empty({0, x.size(1)}, x.options());
@@ -324,9 +321,9 @@ at::Tensor holitom_similarity(const at::Tensor& tokens) {
   return ((a / na) * (b / nb)).sum(-1);
 }
 
-HolitomSegmentation holitom_segment(const at::Tensor& tokens, double tau, int64_t max_window) {
+HolitomSegmentation segment_unchecked(const at::Tensor& tokens, double tau, int64_t max_window) {
   if (max_window < 1) bad_argument("max window must be >= 1");
-  const at::Tensor similarity = holitom_similarity(tokens);
+  const at::Tensor similarity = similarity_unchecked(tokens);
   const int64_t frames = tokens.size(0);
   const int64_t positions = tokens.size(1);
   // `S > tau` in float32, as the authors compare a float tensor with a Python float.
@@ -379,6 +376,18 @@ HolitomSegmentation holitom_segment(const at::Tensor& tokens, double tau, int64_
   return result;
 }
 
+}  // namespace
+
+at::Tensor holitom_similarity(const at::Tensor& tokens) {
+  check_tokens(tokens);
+  return similarity_unchecked(tokens);
+}
+
+HolitomSegmentation holitom_segment(const at::Tensor& tokens, double tau, int64_t max_window) {
+  check_tokens(tokens);
+  return segment_unchecked(tokens, tau, max_window);
+}
+
 double holitom_effective_ratio(double retain_ratio, int64_t frames, int64_t positions,
                                int64_t reduced) {
   const auto total = static_cast<double>(frames * positions);
@@ -407,7 +416,8 @@ MergeResult holitom_merge(const at::Tensor& tokens, const at::Tensor& attention,
                           std::span<const double> times, const HolitomOptions& options,
                           const at::Tensor& newline) {
   check_inputs(tokens, attention, times, options, newline);
-  const HolitomSegmentation segmentation = holitom_segment(tokens, options.tau, options.max_window);
+  const HolitomSegmentation segmentation =
+      segment_unchecked(tokens, options.tau, options.max_window);
   MergeResult result =
       run_holitom(tokens, attention, times, segmentation, options.retain_ratio, options, newline);
   result.budget = result.token_count();
@@ -422,7 +432,8 @@ MergeResult holitom_merge_within(const at::Tensor& tokens, const at::Tensor& att
   const int64_t positions = tokens.size(1);
   const int64_t total = frames * positions;
   const int64_t cap = budget.cap(total);
-  const HolitomSegmentation segmentation = holitom_segment(tokens, options.tau, options.max_window);
+  const HolitomSegmentation segmentation =
+      segment_unchecked(tokens, options.tau, options.max_window);
   auto count_at = [&](double r) {
     return holitom_token_count(segmentation,
                                holitom_effective_ratio(r, frames, positions, segmentation.reduced));

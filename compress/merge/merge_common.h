@@ -15,6 +15,9 @@ namespace clipmind::compress::detail {
 void check_video_tokens(const at::Tensor& tokens, std::span<const double> times,
                         const std::string& who);
 
+// True when no element is NaN or infinite (one reduction; NaN propagates through max).
+bool all_finite(const at::Tensor& tensor);
+
 // Frame times: the given ones, or the frame index in seconds when none are given.
 std::vector<double> frame_times(std::span<const double> times, int64_t frames);
 
