@@ -1,5 +1,7 @@
 // Separator text (docs/design/methods.md "Our defaults") and the answer-time parser: every row
 // of the methods.md parse table, its five rejections, and more real-world phrasings.
+#include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -181,6 +183,34 @@ TEST(TimeParser, OffsetsAreBytesIntoTheOriginalText) {
   EXPECT_EQ(text.substr(got[0].char_begin, got[0].char_end - got[0].char_begin), "12.5s");
   EXPECT_EQ(text.substr(got[1].char_begin, got[1].char_end - got[1].char_begin), "1:02");
   EXPECT_TRUE(parse_times("").empty());
+}
+
+TEST(TimeParser, SurvivesArbitraryText) {
+  // Pseudo-random strings over the characters the grammar cares about: spans stay inside the
+  // text, in order, never overlapping, and values are finite and ordered.
+  const std::string alphabet =
+      "0123456789:.-[]{} smhtoandfrombetweensecondsminuteshour=\xe2\x80\x93x,";
+  uint64_t state = 12345;
+  for (int round = 0; round < 5000; ++round) {
+    std::string text;
+    const int length = static_cast<int>(state % 40);
+    for (int i = 0; i < length; ++i) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      text += alphabet[(state >> 33) % alphabet.size()];
+    }
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    size_t previous_end = 0;
+    for (const TimeMention& m : parse_times(text, 100.0)) {
+      EXPECT_LE(previous_end, m.char_begin) << text;
+      EXPECT_LT(m.char_begin, m.char_end) << text;
+      EXPECT_LE(m.char_end, text.size()) << text;
+      EXPECT_TRUE(std::isfinite(m.start_s) && std::isfinite(m.end_s)) << text;
+      EXPECT_LE(m.start_s, m.end_s) << text;
+      EXPECT_GE(m.start_s, 0.0);
+      EXPECT_LE(m.end_s, 100.0);
+      previous_end = m.char_end;
+    }
+  }
 }
 
 }  // namespace
