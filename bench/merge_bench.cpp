@@ -3,15 +3,22 @@
 //
 // Reported per run: latency (Google Benchmark), tokens kept, the paper-compatible prefill FLOPs
 // the merge saves for the matching model (prompt 64 + newline, methods.md section 7), and
-// `merge/prefill_saved`: merge time as a fraction of the prefill time saved. Without a decoder in
-// this build, the prefill time saved is estimated from a GEMM probe measured in the same run (a
-// [2048, d] x [d, d] matmul: seconds per multiply-accumulate times the MACs saved), so the ratio
-// compares like with like on this machine. A real decoder measurement can replace the probe
-// through `set_prefill_timer`. Synthetic tokens: scenes of 10 frames with a slow drift and 30%
-// of positions changing every frame (like the merge-golden realistic cases).
+// `merge/prefill_saved`: merge time as a fraction of the prefill time saved. By default the
+// prefill time saved is estimated from a GEMM probe measured in the same run (a [2048, d] x
+// [d, d] matmul: seconds per multiply-accumulate times the MACs saved). With
+// `--real_0_5b=DIR` the 896-dim cases up to `--real_max_frames` (default 32) frames instead time
+// the real decoder (models/llm) on a random Qwen2-0.5B-shaped model written to DIR (24 layers,
+// d 896, FFN 4864, 14/2 heads; vocabulary cut to 1024 rows, which prefill does not touch):
+// prefill of the unmerged and the merged prompt lengths, as input embeddings. Synthetic tokens:
+// scenes of 10 frames with a slow drift and 30% of positions changing every frame (like the
+// merge-golden realistic cases).
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,11 +27,16 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
+#include <nlohmann/json.hpp>
 
+#include "clipmind/error.h"
 #include "compress/budget/prefill_flops.h"
 #include "compress/merge/divprune.h"
 #include "compress/merge/holitom.h"
 #include "compress/merge/tome.h"
+#include "models/llm/decoder.h"
+#include "models/weights/model_config.h"
+#include "models/weights/safetensors.h"
 
 namespace clipmind::bench {
 
@@ -97,7 +109,9 @@ double seconds_per_mac(int64_t dim) {
 }
 
 double prefill_seconds_saved(int64_t full, int64_t merged, const LlmDims& llm) {
-  if (clipmind::bench::prefill_timer()) return clipmind::bench::prefill_timer()(full, merged, llm);
+  if (clipmind::bench::prefill_timer()) {
+    return clipmind::bench::prefill_timer()(full, merged, llm);
+  }
   return (prefill_flops(full, llm) - prefill_flops(merged, llm)) * seconds_per_mac(llm.hidden);
 }
 
@@ -137,9 +151,79 @@ void run(benchmark::State& state, const std::string& method, int64_t frames, int
   state.counters["merge/prefill_saved"] = seconds / saved;
 }
 
+// A random Qwen2-0.5B-shaped decoder in `dir` (written once), loaded in float32 on the CPU.
+std::shared_ptr<clipmind::models::Decoder> random_qwen2_0_5b(const std::filesystem::path& dir) {
+  namespace m = clipmind::models;
+  m::DecoderConfig config;
+  config.arch = m::DecoderArch::kQwen2;
+  config.vocab_size = 1024;
+  config.hidden_size = 896;
+  config.intermediate_size = 4864;
+  config.num_layers = 24;
+  config.num_heads = 14;
+  config.num_kv_heads = 2;
+  config.head_dim = 64;
+  config.max_position_embeddings = 32768;
+  config.rope_theta = 1000000.0;
+  config.tie_word_embeddings = true;
+  config.qkv_bias = true;
+  if (!std::filesystem::exists(dir / "model.safetensors")) {
+    std::filesystem::create_directories(dir);
+    at::Generator gen = at::detail::createCPUGenerator(42);
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const m::TensorSpec& spec : m::decoder_tensor_specs(config, {})) {
+      if (!spec.required) continue;
+      std::vector<int64_t> shape = spec.shape;
+      if (spec.any_shape) shape = {config.vocab_size, config.hidden_size};
+      at::Tensor t = spec.name.find("norm") != std::string::npos
+                         ? at::ones(shape)
+                         : at::randn(shape, gen, at::kFloat) * 0.02;
+      tensors.emplace_back(spec.name, t.to(at::kHalf));
+    }
+    m::write_safetensors(dir / "model.safetensors", tensors);
+    std::ofstream(dir / "config.json") << m::decoder_config_json(config).dump(2);
+  }
+  return std::make_shared<m::Decoder>(m::Decoder::load(dir));
+}
+
+// Seconds of one prefill of `tokens` input embeddings (best of `repeats`).
+double time_prefill(const clipmind::models::Decoder& decoder, int64_t tokens, int repeats) {
+  namespace m = clipmind::models;
+  const at::Tensor embeddings = at::randn({tokens, decoder.config().hidden_size}) * 0.02;
+  m::PromptInput input;
+  input.add_embeddings(embeddings);
+  m::ForwardOptions options;
+  options.logits = m::LogitsMode::kNone;
+  double best = 1e30;
+  for (int i = 0; i < repeats; ++i) {
+    m::KvCache cache = decoder.new_cache();
+    const auto start = std::chrono::steady_clock::now();
+    decoder.forward(input, cache, options);
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Our own flags, removed before Google Benchmark sees the rest.
+  std::string real_dir;
+  int64_t real_max_frames = 32;
+  for (int i = 1; i < argc;) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--real_0_5b=", 0) == 0) {
+      real_dir = arg.substr(12);
+    } else if (arg.rfind("--real_max_frames=", 0) == 0) {
+      real_max_frames = std::stoll(arg.substr(18));
+    } else {
+      ++i;
+      continue;
+    }
+    std::memmove(argv + i, argv + i + 1, sizeof(char*) * static_cast<size_t>(argc - i));
+    --argc;
+  }
   const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   for (const int64_t dim : {896, 3584}) {
@@ -154,7 +238,31 @@ int main(int argc, char** argv) {
       }
     }
   }
+  std::shared_ptr<clipmind::models::Decoder> decoder;
+  if (!real_dir.empty()) {
+    try {
+      decoder = random_qwen2_0_5b(real_dir);
+    } catch (const clipmind::Error& e) {
+      std::fprintf(stderr, "merge_bench: %s\n", e.what());
+      return 1;
+    }
+    auto cache = std::make_shared<std::map<int64_t, double>>();
+    clipmind::bench::set_prefill_timer(
+        [decoder, cache, real_max_frames](int64_t full, int64_t merged, const LlmDims& llm) {
+          if (llm.hidden != 896 || full > kPromptTokens + real_max_frames * kPositions + 1) {
+            return (prefill_flops(full, llm) - prefill_flops(merged, llm)) *
+                   seconds_per_mac(llm.hidden);
+          }
+          for (const int64_t n : {full, merged}) {
+            if (!cache->count(n)) (*cache)[n] = time_prefill(*decoder, n, n > 2000 ? 1 : 3);
+          }
+          return cache->at(full) - cache->at(merged);
+        });
+  }
   benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext(
+      "prefill_saved",
+      decoder ? "real decoder (0.5B cases up to real_max_frames)" : "GEMM-probe estimate");
   benchmark::AddCustomContext("torch_threads", std::to_string(threads));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
