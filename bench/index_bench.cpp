@@ -43,6 +43,14 @@ std::vector<size_t> parse_list(const std::string& s) {
   return out;
 }
 
+// splitmix64, so nearby seeds start far apart.
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 size_t rss_mib() {
   FILE* f = std::fopen("/proc/self/status", "r");
   if (!f) return 0;
@@ -60,14 +68,14 @@ size_t rss_mib() {
 class Synthetic {
  public:
   Synthetic(int dim, uint64_t seed) : dim_(dim), seed_(seed) {
-    std::mt19937_64 gen(seed);
+    std::mt19937_64 gen(mix64(seed));
     std::normal_distribution<float> n(0.0f, 1.0f);
     centres_.resize(size_t(kClusters) * dim);
     for (auto& x : centres_)
       x = n(gen) / std::sqrt(float(dim));
   }
   void fill(uint64_t index, float* out) const {
-    std::mt19937_64 gen(seed_ ^ (index * 0x9e3779b97f4a7c15ull));
+    std::mt19937_64 gen(mix64(seed_ * 0x100000001b3ull + index));
     std::normal_distribution<float> n(0.0f, 1.0f);
     const float* c = centres_.data() + size_t(gen() % kClusters) * dim_;
     const float noise = 0.6f / std::sqrt(float(dim_));
@@ -183,7 +191,7 @@ std::string word(uint64_t r) {
 }
 
 std::string caption(uint64_t seed) {
-  std::mt19937_64 gen(seed * 31 + 5);
+  std::mt19937_64 gen(mix64(seed * 31 + 5));
   std::string out;
   for (int i = 0; i < 8; ++i) {
     if (i) out += ' ';
@@ -251,7 +259,7 @@ void store_bench(const Args& args) {
         query.embedding = data.vec(900'000'000ull + i);
         query.mode = mode;
         if (text) {
-          std::mt19937_64 gen(i);
+          std::mt19937_64 gen(mix64(i));
           for (int w = 0; w < 3; ++w) {
             query.text += word(gen());
             query.text += ' ';
