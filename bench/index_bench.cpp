@@ -137,6 +137,10 @@ void ann_grid(const Args& args) {
           data.fill(at + i, buf.data() + i * dim);
         }
         ann.add(std::span(ids.data(), m), std::span(buf.data(), m * dim));
+        if ((at + m) % 100000 == 0) {
+          std::fprintf(stderr, "  build %zu x %zu: %zu added, %.0f s\n", n, dim, at + m,
+                       seconds_since(t0));
+        }
       }
       const double build = seconds_since(t0);
       const size_t q = args.queries ? args.queries : (n <= 100000 ? 200 : 100);
@@ -286,7 +290,7 @@ void insert_comparison(const Args& args) {
     if (e.path().filename().string().starts_with("insert.db")) fs::remove(e.path());
   }
   const double sqlite_rate = ingest(*open_store(db.string()), args.pg_videos, dim, 0, "s");
-  auto server = clipmind::index::test::PgTestServer::start();
+  auto server = clipmind::index::test::PgTestServer::start(/*durable=*/true);
   double pg_rate = 0;
   try {
     const std::string uri = server.create_database("bench");
