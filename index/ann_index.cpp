@@ -12,8 +12,16 @@
 #include <thread>
 
 #include <fcntl.h>
-#include <hnswlib/hnswlib.h>
 #include <immintrin.h>
+
+// hnswlib 0.6.2 (Debian) prefetches the link-list entry one past the end of a list under
+// USE_SSE, reading 4 bytes beyond a malloc'd block (AddressSanitizer: heap-buffer-overflow in
+// searchBaseLayer). Include it without its SSE code: we supply our own SIMD distance below, so
+// only its prefetch hints are lost.
+#pragma push_macro("__SSE__")
+#undef __SSE__
+#include <hnswlib/hnswlib.h>
+#pragma pop_macro("__SSE__")
 #include <unistd.h>
 
 #include "clipmind/error.h"
