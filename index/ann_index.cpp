@@ -12,7 +12,16 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <immintrin.h>
+
+// hnswlib 0.6.2 (Debian) prefetches the link-list entry one past the end of a list under
+// USE_SSE, reading 4 bytes beyond a malloc'd block (AddressSanitizer: heap-buffer-overflow in
+// searchBaseLayer). Include it without its SSE code: we supply our own SIMD distance below, so
+// only its prefetch hints are lost.
+#pragma push_macro("__SSE__")
+#undef __SSE__
 #include <hnswlib/hnswlib.h>
+#pragma pop_macro("__SSE__")
 #include <unistd.h>
 
 #include "clipmind/error.h"
@@ -45,11 +54,73 @@ void read_pod(std::ifstream& in, T& value) {
   throw Error(ErrorKind::kInvalidInput, file.string() + ": not a usable ANN index: " + what);
 }
 
+// Inner-product distance (1 - a.b) for hnswlib. hnswlib picks AVX kernels only when the whole
+// build targets AVX, which a portable build does not; these kernels are chosen at run time.
+float dot_distance_portable(const void* a, const void* b, const void* dim_ptr) {
+  const size_t n = *static_cast<const size_t*>(dim_ptr);
+  const auto* x = static_cast<const float*>(a);
+  const auto* y = static_cast<const float*>(b);
+  float acc[8] = {};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k)
+      acc[k] += x[i + k] * y[i + k];
+  }
+  float sum = 0.0f;
+  for (float v : acc)
+    sum += v;
+  for (; i < n; ++i)
+    sum += x[i] * y[i];
+  return 1.0f - sum;
+}
+
+__attribute__((target("avx2,fma"))) float dot_distance_avx2(const void* a, const void* b,
+                                                            const void* dim_ptr) {
+  const size_t n = *static_cast<const size_t*>(dim_ptr);
+  const auto* x = static_cast<const float*>(a);
+  const auto* y = static_cast<const float*>(b);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(),
+         s3 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8)
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+  const __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  h = _mm_hadd_ps(h, h);
+  h = _mm_hadd_ps(h, h);
+  float sum = _mm_cvtss_f32(h);
+  for (; i < n; ++i)
+    sum += x[i] * y[i];
+  return 1.0f - sum;
+}
+
+class DotSpace final : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit DotSpace(size_t dim) : dim_(dim) {
+    __builtin_cpu_init();
+    fn_ = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? dot_distance_avx2
+                                                                          : dot_distance_portable;
+  }
+  size_t get_data_size() override { return dim_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  size_t dim_;
+  hnswlib::DISTFUNC<float> fn_;
+};
+
 }  // namespace
 
 struct AnnIndex::Impl {
   explicit Impl(int dim) : space(static_cast<size_t>(dim)) {}
-  hnswlib::InnerProductSpace space;
+  DotSpace space;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
 };
 

@@ -30,6 +30,16 @@ std::vector<std::string> query_words(std::string_view text) {
   return words;
 }
 
+bool is_stopword(std::string_view word) {
+  // PostgreSQL's 'english' configuration drops these anyway; dropping them for SQLite too keeps
+  // both stores' caption matches alike and spares FTS5 ranking rows that match only "the".
+  static const std::unordered_set<std::string_view> kStop{
+      "a",     "an",   "and",   "are",   "as",   "at", "be",  "by",   "for",  "from",
+      "in",    "into", "is",    "it",    "its",  "of", "on",  "or",   "that", "the",
+      "their", "then", "there", "these", "this", "to", "was", "were", "with", "while"};
+  return kStop.contains(word);
+}
+
 std::vector<RankedItem> fuse_rrf(const std::vector<Neighbor>& vector_list,
                                  const std::vector<int64_t>& text_list, const FusionParams& params,
                                  size_t k) {
@@ -101,7 +111,8 @@ std::vector<RankedItem> rank_segments(
     if (vector_list.size() > candidates) vector_list.resize(candidates);
   }
   std::vector<int64_t> text_list;
-  const auto words = query_words(query.text);
+  auto words = query_words(query.text);
+  std::erase_if(words, [](const std::string& w) { return is_stopword(w); });
   if (!words.empty()) {
     text_list = text_search(words, depth);
     std::erase_if(text_list, [&](int64_t id) { return excluded.contains(id); });

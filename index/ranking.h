@@ -24,6 +24,9 @@ namespace clipmind::index {
 // and punctuation never reach the full-text engine, so no query can be a syntax error.
 std::vector<std::string> query_words(std::string_view text);
 
+// Common English words left out of caption matching (see docs/index.md).
+bool is_stopword(std::string_view word);
+
 struct RankedItem {
   int64_t id = 0;
   double score = 0.0;

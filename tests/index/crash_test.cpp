@@ -117,6 +117,7 @@ TEST(CrashSafety, KillNineMidRunThenResume) {
     if (WIFEXITED(status)) break;  // finished before the kill (very fast machine)
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     const auto indexed = check_consistent(db);
+    std::printf("round %d: killed with %zu videos indexed\n", round, indexed.size());
     for (int n : committed_seen)
       EXPECT_TRUE(indexed.contains(n)) << "lost committed video " << n;
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,14 @@ inline std::vector<Segment> segments(int i) {
     s.t_begin = 3.0 * j;
     s.t_end = 3.0 * j + 3.0;
     s.embedding.resize(kDim);
-    for (int d = 0; d < kDim; ++d)
-      s.embedding[d] = float(std::sin(i * 1.7 + j * 0.31 + d * 0.9) + 0.01 * d);
+    // Independent random directions (splitmix64-mixed seed), so no two segments look alike.
+    uint64_t z = uint64_t(i) * 1000 + j + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    std::mt19937_64 gen(z ^ (z >> 31));
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (auto& x : s.embedding)
+      x = normal(gen);
     s.caption = "crash video " + std::to_string(i) + " part " + std::to_string(j);
     // Large enough that a commit takes a while, so kills land inside transactions too.
     s.thumbnail_jpeg.assign(16384, static_cast<uint8_t>(i * 31 + j));

@@ -18,7 +18,11 @@
 namespace clipmind::index::test {
 
 inline std::vector<float> random_vector(uint64_t seed, int dim) {
-  std::mt19937_64 gen(seed * 7919 + 17);
+  // splitmix64 of the seed, so nearby seeds start far apart.
+  uint64_t z = seed + 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  std::mt19937_64 gen(z ^ (z >> 31));
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> v(dim);
   for (auto& x : v)

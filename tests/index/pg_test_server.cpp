@@ -69,7 +69,7 @@ void exec_sql(const std::string& uri, const std::string& sql) {
 
 }  // namespace
 
-PgTestServer PgTestServer::start() {
+PgTestServer PgTestServer::start(bool durable) {
   PgTestServer s;
   s.bin_ = find_bin();
   char tmpl[] = "/tmp/clipmind-pg-XXXXXX";
@@ -96,9 +96,9 @@ PgTestServer PgTestServer::start() {
     {
       std::ofstream conf(data + "/postgresql.auto.conf", std::ios::trunc);
       conf << "listen_addresses = '127.0.0.1'\nport = " << s.port_
-           << "\nunix_socket_directories = '" << s.root_ << "'\nfsync = off\n"
-           << "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 60\n"
+           << "\nunix_socket_directories = '" << s.root_ << "'\nmax_connections = 60\n"
            << "shared_buffers = 32MB\n";
+      if (!durable) conf << "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n";
     }
     const std::string start = as + s.bin_ + "/pg_ctl -D " + data + " -l " + s.root_ +
                               "/server.log -w -t 60 start > /dev/null 2>&1";

@@ -10,8 +10,9 @@ namespace clipmind::index::test {
 
 class PgTestServer {
  public:
-  // Starts a server; throws std::runtime_error with the server log on failure.
-  static PgTestServer start();
+  // Starts a server; throws std::runtime_error with the server log on failure. Tests run with
+  // fsync off; `durable` keeps PostgreSQL's defaults (fsync, synchronous commit) for benchmarks.
+  static PgTestServer start(bool durable = false);
   // Adopts a server described by a state directory written by save_state().
   static PgTestServer load_state(const std::string& state_dir);
   void save_state(const std::string& state_dir) const;
