@@ -245,6 +245,27 @@ TEST_F(HubDownload, AServerIgnoringRangeMakesTheFileStartOver) {
             70'000u + files_[6].second.size());
 }
 
+TEST_F(HubDownload, RetriesServerErrorsThenGivesUp) {
+  options_.max_retries = 2;
+  hub_->fail_next_gets(kShard1, 503, 3);
+  const std::string message =
+      error_of([&] { resolve_model(kRepo, options_); }, ErrorKind::kNetwork);
+  EXPECT_THAT(message, HasSubstr("download failed after 3 attempt(s): HTTP 503"));
+
+  hub_->fail_next_gets(kShard1, 503, 2);
+  const fs::path dir = resolve_model(kRepo, options_);
+  EXPECT_EQ(read_file(dir / kShard1), files_[5].second);
+  EXPECT_EQ(requests_to(hub_->content_path(kShard1), "GET").size(), 6u);
+}
+
+TEST_F(HubDownload, FollowsTheHubsRelativeRedirectForRenamedRepos) {
+  hub_->add_alias("acme/old-name");
+  const fs::path dir = resolve_model("acme/old-name", options_);
+  // Cached under the name the user asked for, as huggingface_hub does.
+  EXPECT_EQ(dir, cache_ / "models--acme--old-name" / "snapshots" / kCommit);
+  EXPECT_EQ(read_file(dir / kShard2), files_[6].second);
+}
+
 TEST_F(HubDownload, ChecksumMismatchIsRejectedAndTheBadFileRemoved) {
   hub_->corrupt(kShard2);
   const std::string message =

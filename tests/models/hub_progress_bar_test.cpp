@@ -12,7 +12,7 @@ using std::chrono::seconds;
 
 constexpr int64_t kMiB = 1024 * 1024;
 
-TEST(ProgressBar, FormatsBytes) {
+TEST(HubProgressBar, FormatsBytes) {
   EXPECT_EQ(format_bytes(0), "0 B");
   EXPECT_EQ(format_bytes(1023), "1023 B");
   EXPECT_EQ(format_bytes(1024), "1.0 KiB");
@@ -22,7 +22,7 @@ TEST(ProgressBar, FormatsBytes) {
   EXPECT_EQ(format_bytes(int64_t{1} << 50), "1.0 PiB");
 }
 
-TEST(ProgressBar, FormatsDurations) {
+TEST(HubProgressBar, FormatsDurations) {
   EXPECT_EQ(format_duration(0), "0:00");
   EXPECT_EQ(format_duration(5), "0:05");
   EXPECT_EQ(format_duration(65), "1:05");
@@ -31,7 +31,7 @@ TEST(ProgressBar, FormatsDurations) {
   EXPECT_EQ(format_duration(-1), "--:--");
 }
 
-TEST(ProgressBar, ShowsBarRateAndEtaOverAWindow) {
+TEST(HubProgressBar, ShowsBarRateAndEtaOverAWindow) {
   ProgressBar bar(10, seconds(5));
   const auto t0 = ProgressBar::Clock::time_point{} + seconds(100);
   auto event = [](int64_t done) {
@@ -55,7 +55,7 @@ TEST(ProgressBar, ShowsBarRateAndEtaOverAWindow) {
             "model.safetensors  100% [##########] 10.0 MiB/10.0 MiB  796.4 KiB/s  ETA 0:00");
 }
 
-TEST(ProgressBar, RestartedCounterAndUnknownTotal) {
+TEST(HubProgressBar, RestartedCounterAndUnknownTotal) {
   ProgressBar bar(4, seconds(5));
   const auto t0 = ProgressBar::Clock::time_point{} + seconds(100);
   bar.line(ProgressEvent{.stage = "download", .done = 4 * kMiB, .total = -1, .detail = ""}, t0);

@@ -75,7 +75,7 @@ fs::path write_hf_style_cache(const fs::path& cache, bool with_second_shard = tr
   return snapshot;
 }
 
-TEST(RepoSpec, ParsesRepoIdsAndRevisions) {
+TEST(HubRepoSpec, ParsesRepoIdsAndRevisions) {
   auto spec = parse_repo_spec("llava-hf/llava-onevision-qwen2-0.5b-ov-hf");
   ASSERT_TRUE(spec);
   EXPECT_EQ(spec->repo_id, "llava-hf/llava-onevision-qwen2-0.5b-ov-hf");
@@ -91,7 +91,7 @@ TEST(RepoSpec, ParsesRepoIdsAndRevisions) {
   EXPECT_EQ(spec->revision, "refs/pr/3");
 }
 
-TEST(RepoSpec, RejectsWhatHuggingfaceHubRejects) {
+TEST(HubRepoSpec, RejectsWhatHuggingfaceHubRejects) {
   for (const char* bad : {"", "gpt2", "a/b/c", "/abs/path", "org/", "/name", "org/na--me",
                           "org/na..me", "org/name.git", "org/-name", "org/name-", "org/na me",
                           "org/name@", "org/name@../x", "org/name@a//b", "./org/name"}) {
@@ -101,7 +101,7 @@ TEST(RepoSpec, RejectsWhatHuggingfaceHubRejects) {
   EXPECT_TRUE(is_valid_repo_id("org/" + std::string(96, 'x')));
 }
 
-TEST(RepoSpec, CommitHashesAndCacheFolderNames) {
+TEST(HubRepoSpec, CommitHashesAndCacheFolderNames) {
   EXPECT_TRUE(is_commit_hash(kCommit));
   EXPECT_FALSE(is_commit_hash("main"));
   EXPECT_FALSE(is_commit_hash(std::string(40, 'A')));  // huggingface_hub wants lower case
@@ -110,7 +110,7 @@ TEST(RepoSpec, CommitHashesAndCacheFolderNames) {
             "models--llava-hf--llava-onevision-qwen2-0.5b-ov-hf");
 }
 
-TEST(RepoSpec, SafeRepoPaths) {
+TEST(HubRepoSpec, SafeRepoPaths) {
   EXPECT_TRUE(is_safe_repo_path("model-00001-of-00002.safetensors"));
   EXPECT_TRUE(is_safe_repo_path("text_encoder/config.json"));
   for (const char* bad : {"", "/etc/passwd", "../x", "a/../x", "a//b", "a/", "./a", "a\\b"}) {
@@ -118,7 +118,7 @@ TEST(RepoSpec, SafeRepoPaths) {
   }
 }
 
-TEST(HfCache, EtagsAndPaths) {
+TEST(HubCache, EtagsAndPaths) {
   EXPECT_EQ(normalize_etag("\"abc123\""), "abc123");
   EXPECT_EQ(normalize_etag("W/\"abc123\""), "abc123");
   EXPECT_EQ(normalize_etag(" abc123 "), "abc123");
@@ -134,7 +134,7 @@ TEST(HfCache, EtagsAndPaths) {
   EXPECT_EQ(cache.snapshot_dir("a/b", kCommit), fs::path("/c/models--a--b/snapshots") / kCommit);
 }
 
-TEST(HfCache, SnapshotLinksAreRelativeLikeHuggingfaceHub) {
+TEST(HubCache, SnapshotLinksAreRelativeLikeHuggingfaceHub) {
   const fs::path root = fresh_dir("cache_links");
   const HfCache cache(root);
   write_file(cache.blob_path("acme/x", "e1"), "top");
@@ -162,7 +162,7 @@ TEST(HfCache, SnapshotLinksAreRelativeLikeHuggingfaceHub) {
   EXPECT_THROW(cache.link_snapshot_file("acme/x", kCommit, "../escape", "e1"), Error);
 }
 
-TEST(ModelFolder, AcceptsSingleFileAndShardedWeights) {
+TEST(HubModelFolder, AcceptsSingleFileAndShardedWeights) {
   const fs::path single = fresh_dir("folder_single");
   write_file(single / "config.json", "{}");
   write_file(single / "model.safetensors", "x");
@@ -182,7 +182,7 @@ TEST(ModelFolder, AcceptsSingleFileAndShardedWeights) {
   EXPECT_EQ(resolve_model(sharded.string(), offline_options(fresh_dir("unused_cache"))), sharded);
 }
 
-TEST(ModelFolder, NamesWhatIsMissing) {
+TEST(HubModelFolder, NamesWhatIsMissing) {
   const fs::path dir = fresh_dir("folder_missing");
   const HubOptions options = offline_options(fresh_dir("unused_cache2"));
   std::string message =
@@ -200,7 +200,7 @@ TEST(ModelFolder, NamesWhatIsMissing) {
   EXPECT_THAT(message, ::testing::Not(HasSubstr("config.json")));
 }
 
-TEST(ModelFolder, ExplainsPickleOnlyFolders) {
+TEST(HubModelFolder, ExplainsPickleOnlyFolders) {
   const fs::path dir = fresh_dir("folder_pickle");
   write_file(dir / "config.json", "{}");
   write_file(dir / "pytorch_model.bin", "pickle");
@@ -210,7 +210,7 @@ TEST(ModelFolder, ExplainsPickleOnlyFolders) {
   EXPECT_THAT(message, HasSubstr(".safetensors only"));
 }
 
-TEST(ModelFolder, RejectsMalformedAndUnsafeIndexes) {
+TEST(HubModelFolder, RejectsMalformedAndUnsafeIndexes) {
   const fs::path dir = fresh_dir("folder_bad_index");
   write_file(dir / "config.json", "{}");
   write_file(dir / "model.safetensors.index.json", "{not json");
@@ -224,7 +224,7 @@ TEST(ModelFolder, RejectsMalformedAndUnsafeIndexes) {
               HasSubstr("weight_map"));
 }
 
-TEST(ResolveModel, RejectsSpecsThatAreNeitherFolderNorRepoId) {
+TEST(HubResolveModel, RejectsSpecsThatAreNeitherFolderNorRepoId) {
   const HubOptions options = offline_options(fresh_dir("unused_cache4"));
   EXPECT_THAT(error_of([&] { resolve_model("not a model", options); }, ErrorKind::kInvalidArgument),
               HasSubstr("neither an existing model folder nor a Hugging Face repo id"));
@@ -239,7 +239,7 @@ TEST(ResolveModel, RejectsSpecsThatAreNeitherFolderNorRepoId) {
               HasSubstr("is a file, not a model folder"));
 }
 
-TEST(ResolveModel, ReadsACacheLaidOutByHuggingfaceHub) {
+TEST(HubResolveModel, ReadsACacheLaidOutByHuggingfaceHub) {
   const fs::path cache = fresh_dir("hf_style_cache");
   const fs::path snapshot = write_hf_style_cache(cache);
   HubOptions options = offline_options(cache);
@@ -253,7 +253,7 @@ TEST(ResolveModel, ReadsACacheLaidOutByHuggingfaceHub) {
   EXPECT_EQ(resolve_model("acme/tiny-vlm", options), snapshot);
 }
 
-TEST(ResolveModel, OfflineRepoNotInCacheSaysHowToFix) {
+TEST(HubResolveModel, OfflineRepoNotInCacheSaysHowToFix) {
   const fs::path cache = fresh_dir("offline_empty");
   const std::string message = error_of(
       [&] { resolve_model("acme/tiny-vlm", offline_options(cache)); }, ErrorKind::kNotFound);
@@ -263,7 +263,7 @@ TEST(ResolveModel, OfflineRepoNotInCacheSaysHowToFix) {
   EXPECT_THAT(message, HasSubstr("huggingface-cli download acme/tiny-vlm"));
 }
 
-TEST(ResolveModel, OfflinePartialCacheNamesMissingFiles) {
+TEST(HubResolveModel, OfflinePartialCacheNamesMissingFiles) {
   const fs::path cache = fresh_dir("offline_partial");
   write_hf_style_cache(cache, /*with_second_shard=*/false);  // a dangling link: missing
   const std::string message = error_of(
@@ -279,7 +279,7 @@ TEST(ResolveModel, OfflinePartialCacheNamesMissingFiles) {
 }
 
 #ifndef CLIPMIND_HAVE_CURL
-TEST(ResolveModel, WithoutCurlADownloadSaysHowToGetTheFiles) {
+TEST(HubResolveModel, WithoutCurlADownloadSaysHowToGetTheFiles) {
   HubOptions options = offline_options(fresh_dir("nocurl_cache"));
   options.offline = false;
   EXPECT_THAT(error_of([&] { resolve_model("acme/tiny-vlm", options); }, ErrorKind::kUnsupported),

@@ -10,7 +10,7 @@
 namespace clipmind::models::hub {
 namespace {
 
-TEST(Sha256, MatchesFipsVectors) {
+TEST(HubSha256, MatchesFipsVectors) {
   Sha256 hash;
   EXPECT_EQ(hash.hex_digest(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   hash.update("abc", 3);
@@ -21,7 +21,7 @@ TEST(Sha256, MatchesFipsVectors) {
   EXPECT_EQ(hash.hex_digest(), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
-TEST(Sha256, HashesFilePrefixes) {
+TEST(HubSha256, HashesFilePrefixes) {
   const auto file = clipmind::test::fresh_dir("sha256") / "million_a";
   clipmind::test::write_file(file, std::string(1'000'000, 'a'));
   Sha256 hash;

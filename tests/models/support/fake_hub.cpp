@@ -95,6 +95,16 @@ void FakeHub::corrupt(const std::string& file) {
   corrupt_[file] = true;
 }
 
+void FakeHub::fail_next_gets(const std::string& file, int status, int count) {
+  std::lock_guard lock(mutex_);
+  fail_[file] = {status, count};
+}
+
+void FakeHub::add_alias(std::string old_repo_id) {
+  std::lock_guard lock(mutex_);
+  alias_ = std::move(old_repo_id);
+}
+
 void FakeHub::ignore_ranges(bool ignore) {
   std::lock_guard lock(mutex_);
   ignore_ranges_ = ignore;
@@ -114,6 +124,10 @@ std::string FakeHub::etag_of(const std::string& name) const {
 
 HttpReply FakeHub::serve_content(const File& file, const std::string& name) {
   HttpReply reply;
+  if (auto it = fail_.find(name); it != fail_.end() && it->second.second > 0) {
+    --it->second.second;
+    return error_reply(it->second.first, "", "temporarily unavailable");
+  }
   reply.body = file.content;
   if (corrupt_.count(name) && !reply.body.empty()) reply.body[reply.body.size() / 2] ^= 0x5a;
   reply.ranges = !ignore_ranges_;
@@ -148,6 +162,13 @@ HttpReply FakeHub::handle(const HttpRequest& request) {
       }
     }
     return error_reply(404, "EntryNotFound", "no such object");
+  }
+
+  if (!alias_.empty() && path.starts_with("/" + alias_ + "/resolve/")) {
+    HttpReply reply;
+    reply.status = 307;
+    reply.headers = {{"Location", "/" + repo_id_ + path.substr(alias_.size() + 1)}};
+    return reply;
   }
 
   // /<org>/<name>/resolve/<rev>/<file...>

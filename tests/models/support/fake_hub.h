@@ -34,6 +34,10 @@ class FakeHub {
   // The next GET of `file`'s content sends only `bytes` body bytes, then closes (or stalls).
   void cut_next_get(const std::string& file, size_t bytes);
   void stall_next_get(const std::string& file, size_t bytes);
+  // The next `count` GETs of `file`'s content answer `status` (a 503 outage, say).
+  void fail_next_gets(const std::string& file, int status, int count);
+  // Requests for `old_repo_id` get the Hub's relative 307 redirect to this repo (a rename).
+  void add_alias(std::string old_repo_id);
   // Serve `file` with one byte changed (same size), still announcing the true sha256.
   void corrupt(const std::string& file);
   // Answer Range requests with the whole file (200), as some proxies do.
@@ -68,6 +72,8 @@ class FakeHub {
   std::map<std::string, size_t> cut_;
   std::map<std::string, size_t> stall_;
   std::map<std::string, bool> corrupt_;
+  std::map<std::string, std::pair<int, int>> fail_;
+  std::string alias_;
   bool ignore_ranges_ = false;
 };
 
