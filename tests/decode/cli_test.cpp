@@ -106,11 +106,11 @@ TEST(Cli, FramesAtPngFit) {
   const VideoSpec spec = cli_spec();
   const auto path = make_video(spec);
   const auto out = fresh_dir("at");
-  const CommandResult r = clipmind({"frames", path.string(), "--at", "3.01,0.5,1", "--out",
+  const CommandResult r = clipmind({"frames", path.string(), "--at", "3.01,0.51,1", "--out",
                                     out.string(), "--size", "100x100", "--fit", "--format", "png"});
   check_written(r, frame_times(spec), 3, "png");
   const std::vector<std::string> paths = lines(r.out);
-  EXPECT_EQ(std::filesystem::path(paths[0]).filename(), "t000000.500.png");  // sorted
+  EXPECT_EQ(std::filesystem::path(paths[0]).filename(), "t000000.520.png");  // sorted
   EXPECT_EQ(std::filesystem::path(paths[2]).filename(), "t000003.000.png");
   EXPECT_EQ(read_image_rgb(paths[0]).height, 75);
 }
