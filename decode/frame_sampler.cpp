@@ -346,7 +346,15 @@ void FrameSampler::Impl::emit(Worker& w, size_t task_index, size_t request, cons
   Sample sample;
   sample.request = request;
   sample.requested_time = times_[request];
-  if (serial == w.cached_serial) {
+  if (!options_.convert) {
+    sample.frame.time = time;
+#if LIBAVUTIL_VERSION_MAJOR >= 59 || \
+    (LIBAVUTIL_VERSION_MAJOR == 58 && LIBAVUTIL_VERSION_MINOR >= 29)
+    sample.frame.keyframe = (frame->flags & AV_FRAME_FLAG_KEY) != 0;
+#else
+    sample.frame.keyframe = frame->key_frame != 0;
+#endif
+  } else if (serial == w.cached_serial) {
     sample.frame = w.cached;
   } else {
     sample.frame = w.converter->convert(frame, time);

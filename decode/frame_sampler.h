@@ -81,6 +81,9 @@ struct SamplerOptions {
   // Leave out a sample whose frame is the one the previous sample returned (same time), e.g.
   // keyframe previews at a rate higher than the keyframe rate.
   bool skip_duplicates = false;
+  // false: decode and choose frames but leave Frame::rgb empty (width = height = 0); for
+  // passes that need only the frames' times (frame lists, benchmarks of the decoder alone).
+  bool convert = true;
 
   CancelToken cancel;
   ProgressCallback progress;  // stage "decode": done = requests answered, total = requests

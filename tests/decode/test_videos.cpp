@@ -7,6 +7,7 @@ extern "C" {
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -209,7 +210,12 @@ std::optional<uint32_t> read_code(const decode::Frame& frame) {
 }
 
 std::filesystem::path video_dir() {
-  std::filesystem::path dir = std::filesystem::path(CLIPMIND_TEST_WORK_DIR) / "videos";
+  // Another build tree (the sanitizer build of scripts/test.sh) may share the generated videos:
+  // they depend only on their spec and the ffmpeg CLI.
+  const char* shared = std::getenv("CLIPMIND_TEST_VIDEO_DIR");
+  std::filesystem::path dir = shared && *shared
+                                  ? std::filesystem::path(shared)
+                                  : std::filesystem::path(CLIPMIND_TEST_WORK_DIR) / "videos";
   std::filesystem::create_directories(dir);
   return dir;
 }

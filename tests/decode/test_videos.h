@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -56,7 +57,13 @@ struct VideoSpec {
   std::vector<std::string> extra;  // more ffmpeg output options
 };
 
-// The test work directory for generated files (CLIPMIND_TEST_WORK_DIR/videos).
+// Test names show the spec's name, not its bytes.
+inline void PrintTo(const VideoSpec& spec, std::ostream* out) {
+  *out << spec.name;
+}
+
+// The directory for generated videos: $CLIPMIND_TEST_VIDEO_DIR if set, else
+// CLIPMIND_TEST_WORK_DIR/videos.
 std::filesystem::path video_dir();
 
 // Makes (or reuses) the video; returns its path. `dir` defaults to video_dir().
