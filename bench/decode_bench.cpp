@@ -11,7 +11,8 @@
 // Prints medians of --repeat runs and the ratios the targets in docs/benchmarks.md refer to.
 // Absolute times depend on the machine; only ratios measured in the same run are compared.
 //
-// Usage: decode_bench [--repeat N] [--threads N] [--work DIR] [--only gop10|gop2]
+// Usage: decode_bench [--repeat N] [--threads N] [--work DIR] [--only gop10|gop2] [--prepare]
+// (--prepare only makes the videos.)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -146,9 +147,12 @@ int main(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   fs::path work = CLIPMIND_BENCH_WORK_DIR;
   std::string only;
+  bool prepare = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--repeat" && i + 1 < argc) {
+    if (a == "--prepare") {
+      prepare = true;
+    } else if (a == "--repeat" && i + 1 < argc) {
       repeat = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--threads" && i + 1 < argc) {
       threads = std::max(1, std::atoi(argv[++i]));
@@ -157,9 +161,9 @@ int main(int argc, char** argv) {
     } else if (a == "--only" && i + 1 < argc) {
       only = argv[++i];
     } else {
-      std::fprintf(
-          stderr,
-          "usage: decode_bench [--repeat N] [--threads N] [--work DIR] [--only gop10|gop2]\n");
+      std::fprintf(stderr,
+                   "usage: decode_bench [--repeat N] [--threads N] [--work DIR] [--only "
+                   "gop10|gop2] [--prepare]\n");
       return 2;
     }
   }
@@ -170,6 +174,7 @@ int main(int argc, char** argv) {
   for (int gop : {10, 2}) {
     if (!only.empty() && only != "gop" + std::to_string(gop)) continue;
     const fs::path video = make_video(work, gop);
+    if (prepare) continue;
     const auto info = clipmind::decode::probe(video);
     std::printf("\n== %s: %dx%d %s, %.0f s, %lld frames, GOP %d s\n", video.filename().c_str(),
                 info.width, info.height, info.codec.c_str(), info.duration,
