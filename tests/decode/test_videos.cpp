@@ -1,8 +1,10 @@
 #include "tests/decode/test_videos.h"
 
 extern "C" {
+#include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/display.h>
+#include <libswscale/swscale.h>
 }
 
 #include <cmath>
@@ -376,28 +378,59 @@ CommandResult run_command(const std::vector<std::string>& argv) {
 }
 
 RgbImage read_image_rgb(const std::filesystem::path& path) {
-  CommandResult size =
-      run_command({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                   "stream=width,height", "-of", "csv=p=0", path.string()});
+  // FFmpeg's own image decoders, called directly (no process per image): independent of the
+  // decode/ code under test.
+  AVFormatContext* fmt = nullptr;
+  if (avformat_open_input(&fmt, path.c_str(), nullptr, nullptr) < 0) {
+    throw std::runtime_error("cannot open image " + path.string());
+  }
+  struct Closer {
+    AVFormatContext*& f;
+    AVCodecContext* c = nullptr;
+    AVPacket* p = av_packet_alloc();
+    AVFrame* fr = av_frame_alloc();
+    SwsContext* sws = nullptr;
+    ~Closer() {
+      sws_freeContext(sws);
+      av_frame_free(&fr);
+      av_packet_free(&p);
+      avcodec_free_context(&c);
+      avformat_close_input(&f);
+    }
+  } own{fmt};
+  if (avformat_find_stream_info(fmt, nullptr) < 0 || fmt->nb_streams < 1) {
+    throw std::runtime_error("no image in " + path.string());
+  }
+  const AVCodecParameters* par = fmt->streams[0]->codecpar;
+  const AVCodec* codec = avcodec_find_decoder(par->codec_id);
+  own.c = avcodec_alloc_context3(codec);
+  avcodec_parameters_to_context(own.c, par);
+  if (!codec || avcodec_open2(own.c, codec, nullptr) < 0) {
+    throw std::runtime_error("cannot decode " + path.string());
+  }
+  bool got = false;
+  while (!got && av_read_frame(fmt, own.p) >= 0) {
+    avcodec_send_packet(own.c, own.p);
+    av_packet_unref(own.p);
+    got = avcodec_receive_frame(own.c, own.fr) == 0;
+  }
+  if (!got) {
+    avcodec_send_packet(own.c, nullptr);
+    got = avcodec_receive_frame(own.c, own.fr) == 0;
+  }
+  if (!got) throw std::runtime_error("no picture decoded from " + path.string());
   RgbImage image;
-  if (size.exit_code != 0 ||
-      std::sscanf(size.out.c_str(), "%d,%d", &image.width, &image.height) != 2) {
-    throw std::runtime_error("ffprobe cannot read " + path.string() + ": " + size.err);
-  }
-  char raw_name[] = "/tmp/clipmind-test-rgbXXXXXX";
-  const int fd = ::mkstemp(raw_name);
-  ::close(fd);
-  CommandResult r =
-      run_command({"ffmpeg", "-nostdin", "-v", "error", "-y", "-i", path.string(), "-f", "rawvideo",
-                   "-pix_fmt", "rgb24", "-frames:v", "1", raw_name});
-  const std::string bytes = read_text(raw_name);
-  ::unlink(raw_name);
-  if (r.exit_code != 0)
-    throw std::runtime_error("ffmpeg cannot decode " + path.string() + ": " + r.err);
-  image.rgb.assign(bytes.begin(), bytes.end());
-  if (image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    throw std::runtime_error("unexpected decoded size for " + path.string());
-  }
+  image.width = own.fr->width;
+  image.height = own.fr->height;
+  image.rgb.resize(static_cast<size_t>(image.width) * image.height * 3);
+  own.sws = sws_getContext(image.width, image.height, static_cast<AVPixelFormat>(own.fr->format),
+                           image.width, image.height, AV_PIX_FMT_RGB24,
+                           SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr,
+                           nullptr);
+  if (!own.sws) throw std::runtime_error("cannot convert " + path.string());
+  uint8_t* dst[4] = {image.rgb.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {image.width * 3, 0, 0, 0};
+  sws_scale(own.sws, own.fr->data, own.fr->linesize, 0, image.height, dst, dst_stride);
   return image;
 }
 

@@ -84,7 +84,8 @@ struct CommandResult {
 // Runs a program (searched in PATH) with arguments, capturing stdout and stderr.
 CommandResult run_command(const std::vector<std::string>& argv);
 
-// Decodes an image file with the ffmpeg CLI into packed RGB (an independent reference).
+// Decodes an image file (PNG, JPEG, ...) with FFmpeg's own decoders into packed RGB: an
+// independent reference for what decode/ wrote or returned.
 struct RgbImage {
   int width = 0;
   int height = 0;
