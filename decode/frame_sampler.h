@@ -18,7 +18,7 @@
 //   kKeyframes the nearest keyframe, whatever the distance (previews, scene scans).
 // How: the sampler reads the keyframe positions and picks a strategy from the sampling density
 // (sequential decode for dense times, parallel seek-and-decode of independent GOPs for sparse
-// ones, keyframe seeks or a keyframe-only scan for kFast/kKeyframes); `strategy` can force one.
+// ones, keyframe seeks for kFast/kKeyframes); `strategy` can force one.
 //
 // Threads: the sampler runs decoders on its own threads; next(), the sample callback, the
 // progress callback and the warning callback all run on the caller's thread. A FrameSampler
@@ -54,7 +54,8 @@ enum class Strategy {
   kSeek,          // per group of times: seek to the keyframe before it, decode forward; groups
                   // are independent GOPs decoded in parallel by `threads` decoders
   kKeyframeSeek,  // kFast/kKeyframes: seek to each chosen keyframe, decode only it
-  kKeyframeScan,  // kKeyframes: read the whole file, decode keyframes only
+  kKeyframeScan,  // kKeyframes: read the whole file, decode keyframes only (chosen only when
+                  // the keyframes are unknown; seeking is cheaper with an index)
 };
 
 enum class Resize {

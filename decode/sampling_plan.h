@@ -19,15 +19,12 @@ namespace clipmind::decode {
 // Accurate mode decodes sequentially when the requests average at least this many per GOP
 // that contains one: seeking per GOP then saves almost nothing.
 inline constexpr double kDenseRequestsPerGop = 8.0;
-// kKeyframes mode scans the whole file (decoding keyframes only) when the requests need at
-// least this fraction of the keyframes in the range they span.
-inline constexpr double kDenseKeyframeFraction = 0.5;
 
 struct PlanTask {
   enum class Kind {
     kDecode,    // decode from the keyframe before the first request to the last one
     kKeyframe,  // decode just the keyframe at `keyframe` (kFast/kKeyframes)
-    kScan,      // kKeyframes: feed only keyframes, nearest keyframe rule
+    kScan,      // kKeyframes without a keyframe list (or forced): feed only keyframes
   };
   Kind kind = Kind::kDecode;
   size_t begin = 0;  // requests [begin, end)

@@ -97,21 +97,25 @@ TEST_P(SamplerCodecs, KeyframesModeReturnsTheNearestKeyframe) {
   const std::vector<double> keys = decode::keyframe_times(path);
   ASSERT_FALSE(keys.empty());
   const std::vector<double> times = {0.1, 0.7, 1.3, 2.1};
-  SamplerOptions options;
-  options.mode = SampleMode::kKeyframes;
-  const auto samples = sample_all(path, times, options);
-  ASSERT_EQ(samples.size(), times.size());
-  for (const auto& s : samples) {
-    size_t best = 0;
-    for (size_t k = 1; k < keys.size(); ++k) {
-      if (std::abs(keys[k] - s.requested_time) < std::abs(keys[best] - s.requested_time) - 1e-9)
-        best = k;
+  for (Strategy strategy : {Strategy::kAuto, Strategy::kKeyframeScan}) {
+    SCOPED_TRACE(decode::to_string(strategy));
+    SamplerOptions options;
+    options.mode = SampleMode::kKeyframes;
+    options.strategy = strategy;
+    const auto samples = sample_all(path, times, options);
+    ASSERT_EQ(samples.size(), times.size());
+    for (const auto& s : samples) {
+      size_t best = 0;
+      for (size_t k = 1; k < keys.size(); ++k) {
+        if (std::abs(keys[k] - s.requested_time) < std::abs(keys[best] - s.requested_time) - 1e-9)
+          best = k;
+      }
+      const std::optional<uint32_t> code = read_code(s.frame);
+      ASSERT_TRUE(code.has_value());
+      EXPECT_NEAR(frames[*code], keys[best], 0.002) << "t=" << s.requested_time;
+      EXPECT_NEAR(s.frame.time, keys[best], 0.002);
+      EXPECT_TRUE(s.frame.keyframe);
     }
-    const std::optional<uint32_t> code = read_code(s.frame);
-    ASSERT_TRUE(code.has_value());
-    EXPECT_NEAR(frames[*code], keys[best], 0.002) << "t=" << s.requested_time;
-    EXPECT_NEAR(s.frame.time, keys[best], 0.002);
-    EXPECT_TRUE(s.frame.keyframe);
   }
 }
 

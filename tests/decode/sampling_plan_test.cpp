@@ -174,7 +174,7 @@ TEST(PlanSampling, KeyframesModeGroupsRequestsOfOneKeyframe) {
   EXPECT_DOUBLE_EQ(plan.tasks[2].keyframe, 500.0);
 }
 
-TEST(PlanSampling, DenseKeyframeRequestsScan) {
+TEST(PlanSampling, DenseKeyframeRequestsStillSeekUnlessAScanIsForced) {
   const std::vector<double> keyframes = range(0, 2, 50);
   const std::vector<double> times = range(0, 1, 100);
   PlanInput in;
@@ -182,6 +182,14 @@ TEST(PlanSampling, DenseKeyframeRequestsScan) {
   in.keyframes = keyframes;
   in.mode = SampleMode::kKeyframes;
   in.threads = 2;
+  EXPECT_EQ(plan_sampling(in).strategy, Strategy::kKeyframeSeek);
+  in.strategy = Strategy::kKeyframeScan;
+  const SamplingPlan scan = plan_sampling(in);
+  EXPECT_EQ(scan.strategy, Strategy::kKeyframeScan);
+  ASSERT_EQ(scan.tasks.size(), 1u);
+  EXPECT_EQ(scan.tasks[0].kind, PlanTask::Kind::kScan);
+  in.keyframes = {};
+  in.strategy = Strategy::kAuto;
   EXPECT_EQ(plan_sampling(in).strategy, Strategy::kKeyframeScan);
 }
 
