@@ -29,6 +29,7 @@
 #include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
+#include <sys/resource.h>
 
 #include "decode/frame_sampler.h"
 #include "decode/video_info.h"
@@ -46,6 +47,17 @@ constexpr int kFps = 30;
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// CPU seconds used by this process and its finished children (ffmpeg): a machine shared with
+// other jobs stretches wall time, much less CPU time.
+double cpu_now() {
+  rusage self{};
+  rusage children{};
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &children);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return sec(self.ru_utime) + sec(self.ru_stime) + sec(children.ru_utime) + sec(children.ru_stime);
 }
 
 double median(std::vector<double> v) {
@@ -91,6 +103,7 @@ std::vector<double> uniform_times(int n) {
 
 struct Result {
   double seconds = 0;
+  double cpu = 0;
   double mean_error = 0;  // mean |frame time − requested time|
   size_t frames = 0;
 };
@@ -98,12 +111,14 @@ struct Result {
 Result time_sampler(const fs::path& video, const std::vector<double>& times, SamplerOptions o) {
   Result r;
   const double start = now();
+  const double cpu_start = cpu_now();
   FrameSampler sampler(video, times, o);
   while (auto s = sampler.next()) {
     r.mean_error += std::abs(s->frame.time - s->requested_time);
     ++r.frames;
   }
   r.seconds = now() - start;
+  r.cpu = cpu_now() - cpu_start;
   if (r.frames) r.mean_error /= static_cast<double>(r.frames);
   return r;
 }
@@ -111,6 +126,7 @@ Result time_sampler(const fs::path& video, const std::vector<double>& times, Sam
 Result time_opencv(const fs::path& video, const std::vector<double>& times) {
   Result r;
   const double start = now();
+  const double cpu_start = cpu_now();
   cv::VideoCapture cap(video.string(), cv::CAP_FFMPEG);
   if (!cap.isOpened()) {
     std::fprintf(stderr, "decode_bench: OpenCV cannot open %s\n", video.c_str());
@@ -127,17 +143,22 @@ Result time_opencv(const fs::path& video, const std::vector<double>& times) {
     ++r.frames;
   }
   r.seconds = now() - start;
+  r.cpu = cpu_now() - cpu_start;
   if (r.frames) r.mean_error /= static_cast<double>(r.frames);
   return r;
 }
 
-double time_command(const std::string& cmd) {
+Result time_command(const std::string& cmd) {
+  Result r;
   const double start = now();
+  const double cpu_start = cpu_now();
   if (run(cmd) != 0) {
     std::fprintf(stderr, "decode_bench: failed: %s\n", cmd.c_str());
     std::exit(1);
   }
-  return now() - start;
+  r.seconds = now() - start;
+  r.cpu = cpu_now() - cpu_start;
+  return r;
 }
 
 }  // namespace
@@ -181,10 +202,12 @@ int main(int argc, char** argv) {
                 static_cast<long long>(info.frame_count), gop);
 
     std::map<std::string, std::vector<double>> runs;
+    std::map<std::string, std::vector<double>> cpu;
     std::map<std::string, double> errors;
     auto record = [&](const std::string& name, const Result& r) {
       runs[name].push_back(r.seconds);
-      errors[name] = r.mean_error;
+      cpu[name].push_back(r.cpu);
+      if (r.frames) errors[name] = r.mean_error;
     };
     std::vector<double> all_frames;
     for (int i = 0; i < static_cast<int>(kDuration) * kFps; ++i)
@@ -216,17 +239,18 @@ int main(int argc, char** argv) {
       full.threads = threads;
       full.convert = false;
       record("full-decode", time_sampler(video, all_frames, full));
-      runs["ffmpeg-null"].push_back(time_command("ffmpeg -nostdin -v error -threads " +
-                                                 std::to_string(threads) + " -i " +
-                                                 quote(video.string()) + " -f null -"));
-      runs["ffmpeg-nokey"].push_back(
-          time_command("ffmpeg -nostdin -v error -threads " + std::to_string(threads) +
-                       " -skip_frame nokey -i " + quote(video.string()) + " -f null -"));
+      record("ffmpeg-null",
+             time_command("ffmpeg -nostdin -v error -threads " + std::to_string(threads) + " -i " +
+                          quote(video.string()) + " -f null -"));
+      record("ffmpeg-nokey",
+             time_command("ffmpeg -nostdin -v error -threads " + std::to_string(threads) +
+                          " -skip_frame nokey -i " + quote(video.string()) + " -f null -"));
     }
 
-    std::printf("%-18s %9s %12s   (all runs)\n", "what", "median s", "mean |dt| s");
+    std::printf("%-18s %9s %9s %12s   (wall s of all runs)\n", "what", "median s", "cpu s",
+                "mean |dt| s");
     for (const auto& [name, v] : runs) {
-      std::printf("%-18s %9.3f %12s  ", name.c_str(), median(v),
+      std::printf("%-18s %9.3f %9.3f %12s  ", name.c_str(), median(v), median(cpu[name]),
                   errors.count(name) ? std::to_string(errors[name]).c_str() : "-");
       for (double s : v)
         std::printf(" %.3f", s);
