@@ -79,3 +79,18 @@ void KvCache::append(int index, const at::Tensor& k, const at::Tensor& v,
 }
 
 }  // namespace clipmind::models
+
+namespace clipmind::models {
+
+std::pair<at::Tensor, at::Tensor> KvCache::extend(int index,
+                                                  const std::vector<int64_t>& positions) {
+  Layer& layer = layers_.at(static_cast<size_t>(index));
+  const auto n = static_cast<int64_t>(positions.size());
+  ensure_capacity(layer, layer.size + n);
+  auto slots = std::make_pair(layer.k.narrow(1, layer.size, n), layer.v.narrow(1, layer.size, n));
+  layer.size += n;
+  layer.positions.insert(layer.positions.end(), positions.begin(), positions.end());
+  return slots;
+}
+
+}  // namespace clipmind::models
