@@ -67,21 +67,6 @@ int64_t KvCache::allocated_bytes() const {
   return total;
 }
 
-void KvCache::append(int index, const at::Tensor& k, const at::Tensor& v,
-                     const std::vector<int64_t>& positions) {
-  Layer& layer = layers_.at(static_cast<size_t>(index));
-  const int64_t n = k.size(1);
-  ensure_capacity(layer, layer.size + n);
-  layer.k.narrow(1, layer.size, n).copy_(k);
-  layer.v.narrow(1, layer.size, n).copy_(v);
-  layer.size += n;
-  layer.positions.insert(layer.positions.end(), positions.begin(), positions.end());
-}
-
-}  // namespace clipmind::models
-
-namespace clipmind::models {
-
 std::pair<at::Tensor, at::Tensor> KvCache::extend(int index,
                                                   const std::vector<int64_t>& positions) {
   Layer& layer = layers_.at(static_cast<size_t>(index));
