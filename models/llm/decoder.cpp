@@ -148,65 +148,134 @@ struct Decoder::Impl {
   // HF Qwen2RMSNorm / LlamaRMSNorm: fp32 statistics, cast back, then scale by the weight.
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
     const at::Tensor x32 = x.to(at::kFloat);
-    const at::Tensor variance = x32.pow(2).mean(-1, /*keepdim=*/true);
-    at::Tensor normed = x32 * at::rsqrt(variance + config.rms_norm_eps);
-    return weight * normed.to(x.scalar_type());
+    const at::Tensor inverse_rms =
+        x32.square().mean(-1, /*keepdim=*/true).add_(config.rms_norm_eps).rsqrt_();
+    at::Tensor normed = x32 * inverse_rms;
+    if (normed.scalar_type() != x.scalar_type()) normed = normed.to(x.scalar_type());
+    return normed.mul_(weight);
   }
 
   struct Rope {
-    at::Tensor cos;  // [n, 1, hd/2] in the model dtype
+    at::Tensor cos;  // [n, 1, hd/2] in the model dtype, for keys [n, Hkv, hd]
     at::Tensor sin;
+    at::Tensor q_cos;  // [n, 1, 1, hd/2] times hd^-0.5, for queries [n, Hkv, G, hd]
+    at::Tensor q_sin;
   };
   Rope rope_for(const std::vector<int64_t>& positions) const {
     const at::Tensor pos = at::tensor(positions, at::TensorOptions().dtype(at::kLong))
                                .to(options.device)
                                .to(at::kFloat);
     const at::Tensor angles = pos.unsqueeze(1) * inv_freq.unsqueeze(0);  // fp32, as HF
-    return {angles.cos().to(options.dtype).unsqueeze(1),
-            angles.sin().to(options.dtype).unsqueeze(1)};
+    const at::Tensor cos = angles.cos().to(options.dtype);
+    const at::Tensor sin = angles.sin().to(options.dtype);
+    // Queries carry the attention scale (exact for power-of-two head dims).
+    const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+    return {cos.unsqueeze(1), sin.unsqueeze(1), (cos * scale).view({-1, 1, 1, hd / 2}),
+            (sin * scale).view({-1, 1, 1, hd / 2})};
   }
-  // Rotate-half convention: [x1, x2] -> [x1 cos - x2 sin, x2 cos + x1 sin].
-  at::Tensor apply_rope(const at::Tensor& x, const Rope& rope) const {
+  // Rotate-half convention: [x1, x2] -> [x1 cos - x2 sin, x2 cos + x1 sin], written into `out`
+  // (same shape as x, any strides).
+  void rope_into(const at::Tensor& out, const at::Tensor& x, const at::Tensor& cos,
+                 const at::Tensor& sin) const {
     const int64_t half = hd / 2;
     const at::Tensor x1 = x.narrow(-1, 0, half);
     const at::Tensor x2 = x.narrow(-1, half, half);
-    return at::cat({x1 * rope.cos - x2 * rope.sin, x2 * rope.cos + x1 * rope.sin}, -1);
+    at::Tensor o1 = out.narrow(-1, 0, half);
+    at::Tensor o2 = out.narrow(-1, half, half);
+    at::mul_out(o1, x1, cos).addcmul_(x2, sin, -1);  // x1 cos + (-x2) sin
+    at::mul_out(o2, x2, cos).addcmul_(x1, sin);      // x2 cos + x1 sin
   }
 
-  // q: [n, Hq, hd] already scaled; the layer's cache already holds this call's keys/values,
-  // which start at entry `first`. Returns [n, Hq hd].
-  at::Tensor attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                       int64_t first, ImportanceCapture* capture) const {
-    const int64_t n = q.size(0);
-    const int64_t entries = first + n;
-    // [Hkv, n, G, hd]: query head h = kv * G + g uses KV head kv (HF repeat_interleave).
-    const at::Tensor qg = q.view({n, Hkv, G, hd}).permute({1, 0, 2, 3}).contiguous();
-    at::Tensor out = at::empty({Hkv, n, G, hd}, q.options());
+  // Buffers reused by every layer of one run_layers() call, so the large per-layer temporaries
+  // are allocated (and page-faulted) once instead of once per layer and attention block.
+  struct Workspace {
+    at::Tensor qkv;     // [n, (Hq + 2 Hkv) hd]
+    at::Tensor q;       // [Hkv, n, G, hd]
+    at::Tensor attn;    // [n, Hq hd]
+    at::Tensor gu;      // [n, 2 I]
+    at::Tensor scores;  // flat, one attention block
+    at::Tensor probs;   // flat, float32
+    at::Tensor pv;      // flat, [Hkv, block G, hd]
+    at::Tensor mask;    // [block, block] causal mask of a block's diagonal part
+    int64_t block = 1;
+  };
+
+  Workspace workspace(int64_t n, int64_t entries, const at::Tensor& like) const {
+    Workspace ws;
+    const auto opts = like.options();
+    ws.qkv = at::empty({n, (Hq + 2 * Hkv) * hd}, opts);
+    ws.q = at::empty({Hkv, n, G, hd}, opts);
+    ws.attn = at::empty({n, Hq * hd}, opts);
+    ws.gu = at::empty({n, 2 * I}, opts);
+    // Scores and probabilities of one block of query rows stay under the byte budget.
     const int64_t bytes_per_row = Hq * entries * static_cast<int64_t>(sizeof(float)) * 2;
-    const int64_t block = std::clamp<int64_t>(
+    ws.block = std::clamp<int64_t>(
         options.attention_block_bytes / std::max<int64_t>(bytes_per_row, 1), 1, n);
-    for (int64_t q0 = 0; q0 < n; q0 += block) {
-      const int64_t b = std::min(block, n - q0);
+    ws.scores = at::empty({Hkv * ws.block * G * entries}, opts);
+    ws.probs = at::empty({Hkv * ws.block * G * entries}, opts.dtype(at::kFloat));
+    ws.pv = at::empty({Hkv * ws.block * G * hd}, opts);
+    if (ws.block > 1) {
+      ws.mask = at::ones({ws.block, ws.block}, opts.dtype(at::kBool)).triu(1);
+    }
+    return ws;
+  }
+
+  // qg: [Hkv, n, G, hd] rotated and scaled queries (query head h = kv * G + g uses KV head kv,
+  // HF's repeat_interleave); the layer's cache already holds this call's keys/values, which
+  // start at entry `first`. Writes [n, Hq hd] into ws.attn.
+  void attention(const at::Tensor& qg, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                 int64_t first, Workspace& ws, ImportanceCapture* capture) const {
+    const int64_t n = qg.size(1);
+    const at::Tensor& q = qg;
+    const at::Tensor out = ws.attn.view({n, Hkv, G, hd});
+    for (int64_t q0 = 0; q0 < n; q0 += ws.block) {
+      const int64_t b = std::min(ws.block, n - q0);
       const int64_t keys = first + q0 + b;  // causal: nothing after this block's last row
       const at::Tensor qb = qg.narrow(1, q0, b).reshape({Hkv, b * G, hd});
       const at::Tensor kb = k_cache.narrow(1, 0, keys);
       const at::Tensor vb = v_cache.narrow(1, 0, keys);
-      at::Tensor scores = at::bmm(qb, kb.transpose(1, 2));  // [Hkv, b G, keys]
+      at::Tensor scores = ws.scores.narrow(0, 0, Hkv * b * G * keys).view({Hkv, b * G, keys});
+      at::bmm_out(scores, qb, kb.transpose(1, 2));
       if (b > 1) {
-        const at::Tensor mask =
-            at::ones({b, b}, at::TensorOptions().dtype(at::kBool).device(q.device())).triu(1);
+        const at::Tensor mask = ws.mask.narrow(0, 0, b).narrow(1, 0, b);
         scores.view({Hkv, b, G, keys})
             .narrow(3, first + q0, b)
             .masked_fill_(mask.view({1, b, 1, b}), -std::numeric_limits<float>::infinity());
       }
-      at::Tensor probs = at::softmax(scores, -1, at::kFloat);
+      // Softmax in float32. LibTorch 1.13's softmax(x, dim, dtype) takes a slow scalar path,
+      // so float inputs go through the plain (vectorized) kernel.
+      at::Tensor probs = ws.probs.narrow(0, 0, Hkv * b * G * keys).view({Hkv, b * G, keys});
+      if (scores.scalar_type() == at::kFloat) {
+        at::_softmax_out(probs, scores, -1, false);
+      } else {
+        probs.copy_(scores);
+        probs = at::_softmax(probs, -1, false);
+      }
       if (capture && q0 + b == n) {
         capture->row = probs.view({Hkv, b, G, keys}).select(1, b - 1).mean(at::IntArrayRef{0, 1});
       }
-      if (probs.scalar_type() != q.scalar_type()) probs = probs.to(q.scalar_type());
-      out.narrow(1, q0, b).copy_(at::bmm(probs, vb).view({Hkv, b, G, hd}));
+      const at::Tensor weights =
+          probs.scalar_type() == q.scalar_type() ? probs : probs.to(q.scalar_type());
+      at::Tensor pv = ws.pv.narrow(0, 0, Hkv * b * G * hd).view({Hkv, b * G, hd});
+      at::bmm_out(pv, weights, vb);
+      out.narrow(0, q0, b).copy_(pv.view({Hkv, b, G, hd}).permute({1, 0, 2, 3}));
     }
-    return out.permute({1, 0, 2, 3}).reshape({n, Hq * hd});
+  }
+
+  // out = x W^T (+ b), into a preallocated buffer.
+  static void linear_into(at::Tensor& out, const at::Tensor& x, const at::Tensor& w,
+                          const at::Tensor& b) {
+    if (b.defined()) {
+      at::addmm_out(out, b, x, w.t());
+    } else {
+      at::mm_out(out, x, w.t());
+    }
+  }
+  // x += y W^T (+ b): the residual add is the GEMM's beta = 1.
+  static void add_linear(at::Tensor& x, const at::Tensor& y, const at::Tensor& w,
+                         const at::Tensor& b) {
+    x.addmm_(y, w.t());
+    if (b.defined()) x.add_(b);
   }
 
   // Runs layers [l0, l1) over x ([n, D], owned), appending to the cache.
@@ -215,27 +284,32 @@ struct Decoder::Impl {
                         const CancelToken& cancel) const {
     const int64_t n = x.size(0);
     const Rope rope = rope_for(positions);
-    const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+    int64_t most_entries = 0;
+    for (int l = l0; l < l1; ++l)
+      most_entries = std::max(most_entries, cache.layer_size(l) + n);
+    Workspace ws = workspace(n, most_entries, x);
     for (int l = l0; l < l1; ++l) {
       cancel.throw_if_cancelled();
       const LayerWeights& w = layers[static_cast<size_t>(l)];
-      const at::Tensor h = rms_norm(x, w.input_norm);
-      const at::Tensor qkv =
-          w.qkv_b.defined() ? at::linear(h, w.qkv_w, w.qkv_b) : at::linear(h, w.qkv_w);
-      const at::Tensor q =
-          apply_rope(qkv.narrow(1, 0, Hq * hd).view({n, Hq, hd}), rope).mul_(scale);
-      const at::Tensor k = apply_rope(qkv.narrow(1, Hq * hd, Hkv * hd).view({n, Hkv, hd}), rope);
-      const at::Tensor v = qkv.narrow(1, (Hq + Hkv) * hd, Hkv * hd).view({n, Hkv, hd});
-      cache.append(l, k.permute({1, 0, 2}), v.permute({1, 0, 2}), positions);
+      linear_into(ws.qkv, rms_norm(x, w.input_norm), w.qkv_w, w.qkv_b);
+      // Queries go straight into the grouped [Hkv, n, G, hd] layout attention wants; keys and
+      // values straight into the cache.
+      rope_into(ws.q.permute({1, 0, 2, 3}), ws.qkv.narrow(1, 0, Hq * hd).view({n, Hkv, G, hd}),
+                rope.q_cos, rope.q_sin);
+      const auto [k_slot, v_slot] = cache.extend(l, positions);  // [Hkv, n, hd] each
+      rope_into(k_slot.permute({1, 0, 2}), ws.qkv.narrow(1, Hq * hd, Hkv * hd).view({n, Hkv, hd}),
+                rope.cos, rope.sin);
+      v_slot.permute({1, 0, 2}).copy_(
+          ws.qkv.narrow(1, (Hq + Hkv) * hd, Hkv * hd).view({n, Hkv, hd}));
       const KvCache::Layer& layer = cache.layers_[static_cast<size_t>(l)];
-      const at::Tensor a =
-          attention(q, layer.k, layer.v, layer.size - n, l == capture_layer ? capture : nullptr);
-      x.add_(w.o_b.defined() ? at::linear(a, w.o_w, w.o_b) : at::linear(a, w.o_w));
-      const at::Tensor h2 = rms_norm(x, w.post_norm);
-      const at::Tensor gu = w.gate_up_b.defined() ? at::linear(h2, w.gate_up_w, w.gate_up_b)
-                                                  : at::linear(h2, w.gate_up_w);
-      const at::Tensor m = at::silu(gu.narrow(1, 0, I)).mul_(gu.narrow(1, I, I));
-      x.add_(w.down_b.defined() ? at::linear(m, w.down_w, w.down_b) : at::linear(m, w.down_w));
+      attention(ws.q, layer.k, layer.v, layer.size - n, ws, l == capture_layer ? capture : nullptr);
+      add_linear(x, ws.attn, w.o_w, w.o_b);
+      linear_into(ws.gu, rms_norm(x, w.post_norm), w.gate_up_w, w.gate_up_b);
+      // SiLU gating in place on the gate half.
+      at::Tensor m = ws.gu.narrow(1, 0, I);
+      at::silu_(m);
+      m.mul_(ws.gu.narrow(1, I, I));
+      add_linear(x, m, w.down_w, w.down_b);
     }
     return x;
   }

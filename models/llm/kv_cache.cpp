@@ -67,15 +67,15 @@ int64_t KvCache::allocated_bytes() const {
   return total;
 }
 
-void KvCache::append(int index, const at::Tensor& k, const at::Tensor& v,
-                     const std::vector<int64_t>& positions) {
+std::pair<at::Tensor, at::Tensor> KvCache::extend(int index,
+                                                  const std::vector<int64_t>& positions) {
   Layer& layer = layers_.at(static_cast<size_t>(index));
-  const int64_t n = k.size(1);
+  const auto n = static_cast<int64_t>(positions.size());
   ensure_capacity(layer, layer.size + n);
-  layer.k.narrow(1, layer.size, n).copy_(k);
-  layer.v.narrow(1, layer.size, n).copy_(v);
+  auto slots = std::make_pair(layer.k.narrow(1, layer.size, n), layer.v.narrow(1, layer.size, n));
   layer.size += n;
   layer.positions.insert(layer.positions.end(), positions.begin(), positions.end());
+  return slots;
 }
 
 }  // namespace clipmind::models

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -52,9 +53,9 @@ class KvCache {
   };
   void init(int num_layers, int64_t kv_heads, int64_t head_dim, at::TensorOptions options);
   void ensure_capacity(Layer& layer, int64_t needed);
-  // Appends [kv_heads, n, head_dim] keys/values at the given positions.
-  void append(int layer, const at::Tensor& k, const at::Tensor& v,
-              const std::vector<int64_t>& positions);
+  // Grows a layer by positions.size() entries and returns the [kv_heads, n, head_dim] key and
+  // value slots for the caller to fill.
+  std::pair<at::Tensor, at::Tensor> extend(int layer, const std::vector<int64_t>& positions);
 
   std::vector<Layer> layers_;
   int64_t kv_heads_ = 0;

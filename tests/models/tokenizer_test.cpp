@@ -237,7 +237,18 @@ constexpr const char* kLlama3Template =
     "content }}{% endfor %}{% if add_generation_prompt %}{{ "
     "'<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
 
+// Qwen2.5's template mentions "<|im_start|>system" three times; only the last is a literal
+// default message.
+constexpr const char* kQwen25Template =
+    "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == 'system' %}\n"
+    "        {{- messages[0]['content'] }}\n    {%- endif %}\n{%- else %}\n    {%- if messages[0]['role'] == "
+    "'system' %}\n        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n    "
+    "{%- else %}\n        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a "
+    "helpful assistant.<|im_end|>\\n' }}\n    {%- endif %}\n{%- endif %}";
+
 TEST(ChatTemplate, RecognisesPublishedTemplates) {
+  EXPECT_EQ(ChatTemplate::recognise(kQwen25Template, "qwen2.5").default_system(),
+            "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
   const ChatTemplate qwen = ChatTemplate::recognise(kQwen2Template, "qwen");
   EXPECT_EQ(qwen.format(), ChatFormat::kChatML);
   EXPECT_EQ(qwen.default_system(), "You are a helpful assistant.");
