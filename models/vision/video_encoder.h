@@ -32,14 +32,10 @@
 #include "models/vision/projector.h"
 #include "models/vision/siglip_vision.h"
 #include "models/vision/vision_config.h"
+#include "models/vision/vision_runtime.h"
 #include "models/weights/checkpoint.h"
 
 namespace clipmind::models {
-
-struct VisionRuntime {
-  at::ScalarType dtype = at::kFloat;
-  at::Device device = at::kCPU;
-};
 
 struct VideoEncodeOptions {
   int64_t micro_batch = 0;  // frames per tower call; 0 = 4 on CPU, 32 on other devices

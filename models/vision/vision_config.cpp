@@ -26,7 +26,9 @@ int64_t positive(const nlohmann::json& c, const char* key, int64_t fallback,
   return value;
 }
 
-GeluKind parse_gelu(const std::string& name, const char* key, const std::string& where) {
+}  // namespace
+
+GeluKind parse_gelu_kind(const std::string& name, const char* key, const std::string& where) {
   // transformers' ACT2FN names: the tanh approximation has three spellings.
   if (name == "gelu_pytorch_tanh" || name == "gelu_new" || name == "gelu_fast") {
     return GeluKind::kTanh;
@@ -36,11 +38,9 @@ GeluKind parse_gelu(const std::string& name, const char* key, const std::string&
                          "\" is not supported (gelu or gelu_pytorch_tanh)");
 }
 
-const char* gelu_name(GeluKind kind) {
+const char* gelu_kind_name(GeluKind kind) {
   return kind == GeluKind::kTanh ? "gelu_pytorch_tanh" : "gelu";
 }
-
-}  // namespace
 
 SiglipVisionConfig parse_siglip_vision_config(const nlohmann::json& c, const std::string& where,
                                               const SiglipVisionConfig& defaults) {
@@ -58,7 +58,7 @@ SiglipVisionConfig parse_siglip_vision_config(const nlohmann::json& c, const std
   if (!(config.layer_norm_eps > 0 && config.layer_norm_eps < 1))
     invalid(where, "\"layer_norm_eps\" must be in (0, 1)");
   if (const auto act = json_opt_string(c, "hidden_act", where)) {
-    config.hidden_act = parse_gelu(*act, "hidden_act", where);
+    config.hidden_act = parse_gelu_kind(*act, "hidden_act", where);
   } else {
     config.hidden_act = defaults.hidden_act;
   }
@@ -148,8 +148,8 @@ LlavaVisionConfig parse_llava_vision_config(const nlohmann::json& root, const st
     unsupported(file, "vision_feature_select_strategy \"" + strategy + "\" is not supported");
   }
   config.projector_act =
-      parse_gelu(json_opt_string(root, "projector_hidden_act", file).value_or("gelu"),
-                 "projector_hidden_act", file);
+      parse_gelu_kind(json_opt_string(root, "projector_hidden_act", file).value_or("gelu"),
+                      "projector_hidden_act", file);
   config.projector_bias = json_opt_bool(root, "multimodal_projector_bias", file).value_or(true);
   // Newer saves spell these `*_token_id`.
   config.image_token_id =
@@ -182,7 +182,7 @@ nlohmann::json siglip_vision_config_json(const SiglipVisionConfig& c) {
   j["image_size"] = c.image_size;
   j["patch_size"] = c.patch_size;
   j["layer_norm_eps"] = c.layer_norm_eps;
-  j["hidden_act"] = gelu_name(c.hidden_act);
+  j["hidden_act"] = gelu_kind_name(c.hidden_act);
   j["attention_dropout"] = 0.0;
   j["vision_use_head"] = c.use_head;
   return j;

@@ -20,6 +20,11 @@ namespace clipmind::models {
 
 enum class GeluKind { kTanh, kErf };
 
+// transformers' activation names: gelu_pytorch_tanh / gelu_new / gelu_fast (tanh approximation),
+// gelu / gelu_python (erf). Anything else throws kUnsupported naming `where` and `key`.
+GeluKind parse_gelu_kind(const std::string& name, const char* key, const std::string& where);
+const char* gelu_kind_name(GeluKind kind);
+
 // One SigLIP transformer (vision or text share this shape).
 struct SiglipVisionConfig {
   int64_t hidden_size = 768;
