@@ -4,6 +4,11 @@
 
 namespace clipmind::cli {
 
-void add_model_commands(CLI::App& /*app*/) {}
+// vision_commands.cpp: `embed` (SigLIP dual encoder).
+void add_vision_commands(CLI::App& app);
+
+void add_model_commands(CLI::App& app) {
+  add_vision_commands(app);
+}
 
 }  // namespace clipmind::cli

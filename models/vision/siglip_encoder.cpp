@@ -91,23 +91,55 @@ SiglipEncoder::SiglipEncoder(const Checkpoint& checkpoint, const std::string& pr
   }
 }
 
-at::Tensor SiglipEncoder::layer_forward(const Layer& layer, const at::Tensor& x,
-                                        at::Tensor* attention) const {
-  const int64_t batch = x.size(0);
-  const int64_t n = x.size(1);
+// Buffers reused by every layer of one forward call: after the first layer no large tensor is
+// allocated, which matters on CPUs where fresh multi-megabyte allocations are page-faulted in.
+struct SiglipEncoder::Workspace {
+  at::Tensor x;       // [B, N, D] hidden states (the output of the last layer run)
+  at::Tensor y;       // [B, N, D] after the attention block
+  at::Tensor qkv;     // [B*N, 3D]
+  at::Tensor ctx;     // [B*N, D]
+  at::Tensor mlp;     // [B*N, M]
+  at::Tensor scores;  // [N, N] (CPU float path)
+  at::Tensor probs;   // [N, N]
+};
+
+void SiglipEncoder::attention_cpu(Workspace& ws, int64_t batch, int64_t n,
+                                  at::Tensor* attention) const {
+  // Per sequence and head: two plain GEMMs on strided views of qkv (BLAS takes the row stride),
+  // softmax between them in a reused [N, N] buffer. This ATen build runs batched matmul far
+  // below its GEMM speed, so one GEMM per head is faster than bmm.
   const int64_t d = shape_.hidden_size;
   const int64_t heads = shape_.num_heads;
   const int64_t hd = d / heads;
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  const double eps = shape_.layer_norm_eps;
-
-  at::Tensor qkv;
-  {
-    const at::Tensor h = at::layer_norm(x, {d}, layer.ln1_w, layer.ln1_b, eps);
-    qkv = linear_rows(h, layer.qkv_w, layer.qkv_b).view({batch, n, 3, heads, hd});
+  for (int64_t b = 0; b < batch; ++b) {
+    const at::Tensor rows = ws.qkv.slice(0, b * n, (b + 1) * n);
+    const at::Tensor ctx = ws.ctx.slice(0, b * n, (b + 1) * n);
+    at::Tensor received;
+    if (attention) received = at::zeros({n}, rows.options());
+    for (int64_t h = 0; h < heads; ++h) {
+      const at::Tensor q = rows.narrow(1, h * hd, hd);
+      const at::Tensor k = rows.narrow(1, d + h * hd, hd);
+      const at::Tensor v = rows.narrow(1, 2 * d + h * hd, hd);
+      at::addmm_out(ws.scores, ws.scores, q, k.t(), /*beta=*/0, /*alpha=*/scale);
+      at::_softmax_out(ws.probs, ws.scores, -1, false);
+      if (attention) received.add_(ws.probs.sum(0));
+      at::Tensor out = ctx.narrow(1, h * hd, hd);
+      at::mm_out(out, ws.probs, v);
+    }
+    // Mean over heads and queries: the attention each key token receives.
+    if (attention) (*attention)[b].copy_(received.div_(static_cast<double>(heads * n)));
   }
-  at::Tensor context = at::empty({batch, n, d}, x.options());
-  if (attention) *attention = at::empty({batch, n}, x.options().dtype(at::kFloat));
+}
+
+void SiglipEncoder::attention_batched(Workspace& ws, int64_t batch, int64_t n,
+                                      at::Tensor* attention) const {
+  const int64_t d = shape_.hidden_size;
+  const int64_t heads = shape_.num_heads;
+  const int64_t hd = d / heads;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const at::Tensor qkv = ws.qkv.view({batch, n, 3, heads, hd});
+  const at::Tensor context = ws.ctx.view({batch, n, d});
   const int64_t per_sequence = heads * n * n * 4;
   const int64_t chunk =
       std::max<int64_t>(1, kAttentionScoreBudget / std::max<int64_t>(1, per_sequence));
@@ -121,26 +153,41 @@ at::Tensor SiglipEncoder::layer_forward(const Layer& layer, const at::Tensor& x,
     const at::Tensor v = part[2].reshape({c * heads, n, hd});
     at::Tensor scores = at::bmm(q, k.transpose(1, 2));
     scores.mul_(scale);
-    at::Tensor probs = at::softmax(scores, -1, at::kFloat);
+    at::Tensor probs = at::softmax(scores, -1, at::kFloat);  // softmax in float32
     scores.reset();
-    if (attention) {
-      // Mean over heads and queries: the attention each key token receives.
-      attention->slice(0, b0, b1).copy_(probs.view({c, heads * n, n}).mean(1));
-    }
-    if (probs.scalar_type() != x.scalar_type()) probs = probs.to(x.scalar_type());
+    if (attention) attention->slice(0, b0, b1).copy_(probs.view({c, heads * n, n}).mean(1));
+    if (probs.scalar_type() != qkv.scalar_type()) probs = probs.to(qkv.scalar_type());
     const at::Tensor out = at::bmm(probs, v);  // [c*H, n, hd]
     context.slice(0, b0, b1).copy_(out.view({c, heads, n, hd}).transpose(1, 2).reshape({c, n, d}));
   }
-  qkv.reset();
-  at::Tensor y = linear_rows(context, layer.out_w, layer.out_b);
-  context.reset();
-  y.add_(x);  // residual; y now holds x after attention
-  at::Tensor h = at::layer_norm(y, {d}, layer.ln2_w, layer.ln2_b, eps);
-  h = linear_rows(h, layer.fc1_w, layer.fc1_b);
-  gelu_inplace(h, shape_.act);
-  h = linear_rows(h, layer.fc2_w, layer.fc2_b);
-  h.add_(y);
-  return h;
+}
+
+void SiglipEncoder::layer_forward(const Layer& layer, Workspace& ws, at::Tensor* attention) const {
+  const int64_t batch = ws.x.size(0);
+  const int64_t n = ws.x.size(1);
+  const int64_t d = shape_.hidden_size;
+  const double eps = shape_.layer_norm_eps;
+  at::Tensor x_rows = ws.x.view({batch * n, d});
+  at::Tensor y_rows = ws.y.view({batch * n, d});
+  {
+    const at::Tensor h = at::layer_norm(x_rows, {d}, layer.ln1_w, layer.ln1_b, eps);
+    at::addmm_out(ws.qkv, layer.qkv_b, h, layer.qkv_w.t());
+  }
+  if (attention) *attention = at::empty({batch, n}, ws.x.options().dtype(at::kFloat));
+  if (ws.scores.defined()) {
+    attention_cpu(ws, batch, n, attention);
+  } else {
+    attention_batched(ws, batch, n, attention);
+  }
+  at::addmm_out(y_rows, layer.out_b, ws.ctx, layer.out_w.t());
+  ws.y.add_(ws.x);  // residual: y = x + Attn(LN1(x))
+  {
+    const at::Tensor h = at::layer_norm(y_rows, {d}, layer.ln2_w, layer.ln2_b, eps);
+    at::addmm_out(ws.mlp, layer.fc1_b, h, layer.fc1_w.t());
+  }
+  gelu_inplace(ws.mlp, shape_.act);
+  at::addmm_out(x_rows, layer.fc2_b, ws.mlp, layer.fc2_w.t());
+  ws.x.add_(ws.y);  // residual: x = y + MLP(LN2(y))
 }
 
 at::Tensor SiglipEncoder::forward(
@@ -155,12 +202,27 @@ at::Tensor SiglipEncoder::forward(
     throw Error(ErrorKind::kInvalidArgument,
                 "SigLIP encoder: attention requested from the embeddings (feature layer 0)");
   }
+  if (end_layer == 0) return x;
+  const int64_t batch = x.size(0);
+  const int64_t n = x.size(1);
+  const int64_t d = shape_.hidden_size;
+  Workspace ws;
+  ws.x = x.contiguous().clone();  // the caller's tensor is never modified
+  ws.y = at::empty_like(ws.x);
+  ws.qkv = at::empty({batch * n, 3 * d}, x.options());
+  ws.ctx = at::empty({batch * n, d}, x.options());
+  ws.mlp = at::empty({batch * n, shape_.intermediate_size}, x.options());
+  if (x.is_cpu() && x.scalar_type() == at::kFloat) {
+    ws.scores = at::empty({n, n}, x.options());
+    ws.probs = at::empty({n, n}, x.options());
+  }
   for (int64_t i = 0; i < end_layer; ++i) {
     const bool last = i + 1 == end_layer;
-    x = layer_forward(layers_[static_cast<size_t>(i)], x, last ? attention_out : nullptr);
-    if (record) record(i + 1, x);
+    layer_forward(layers_[static_cast<size_t>(i)], ws, last ? attention_out : nullptr);
+    // The buffer is overwritten by the next layer: recorders get a copy.
+    if (record) record(i + 1, last ? ws.x : ws.x.clone());
   }
-  return x;
+  return ws.x;
 }
 
 }  // namespace clipmind::models

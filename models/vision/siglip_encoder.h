@@ -3,9 +3,10 @@
 // attention with scale head_dim^-0.5, softmax in float32, biases on q/k/v/out and the MLP
 // (docs/design/methods.md "Model contract" §4).
 //
-// q/k/v are fused into one [3D, D] weight at load time so each layer runs three big GEMMs on
-// [B*N, D] rows; attention scores are materialised for a few sequences at a time (at most
-// ~kAttentionScoreBudget bytes) so memory stays bounded for any batch. Only the layers a caller
+// q/k/v are fused into one [3D, D] weight at load time so each layer runs big GEMMs on [B*N, D]
+// rows into buffers reused across layers. Attention scores are materialised for one head of one
+// sequence at a time on CPU (float32), or for a few sequences (at most 64 MB of scores) on other
+// devices, so memory stays bounded for any batch. Only the layers a caller
 // needs are loaded (a LLaVA tower that uses hidden_states[-2] never loads its last layer).
 // Weights are owned by the encoder, on its device and dtype; forward() is const and may run
 // from several threads. Errors: kInvalidInput naming the checkpoint for missing tensors.
@@ -59,7 +60,10 @@ class SiglipEncoder {
   struct Layer {
     at::Tensor ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
   };
-  at::Tensor layer_forward(const Layer& layer, const at::Tensor& x, at::Tensor* attention) const;
+  struct Workspace;
+  void layer_forward(const Layer& layer, Workspace& ws, at::Tensor* attention) const;
+  void attention_cpu(Workspace& ws, int64_t batch, int64_t n, at::Tensor* attention) const;
+  void attention_batched(Workspace& ws, int64_t batch, int64_t n, at::Tensor* attention) const;
 
   SiglipEncoderShape shape_;
   std::vector<Layer> layers_;

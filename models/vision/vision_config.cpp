@@ -68,10 +68,10 @@ SiglipVisionConfig parse_siglip_vision_config(const nlohmann::json& c, const std
                        " is not a multiple of num_attention_heads " +
                        std::to_string(config.num_heads));
   }
-  if (config.image_size % config.patch_size != 0) {
-    invalid(where, "image_size " + std::to_string(config.image_size) +
-                       " is not a multiple of patch_size " + std::to_string(config.patch_size));
-  }
+  // image_size need not be a multiple of patch_size: so400m has 384 px and 14 px patches; the
+  // stride-14 convolution covers 27 x 14 = 378 px and ignores the rest, like transformers.
+  if (config.image_size < config.patch_size)
+    invalid(where, "image_size is smaller than one patch");
   if (config.num_channels != 3) unsupported(where, "only 3-channel (RGB) towers are supported");
   return config;
 }
