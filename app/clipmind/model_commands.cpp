@@ -313,7 +313,11 @@ void add_make_tiny_model(CLI::App& app) {
 
 }  // namespace
 
+// vision_commands.cpp: `embed` (SigLIP dual encoder).
+void add_vision_commands(CLI::App& app);
+
 void add_model_commands(CLI::App& app) {
+  add_vision_commands(app);
   add_tokenize(app);
   add_llm_eval(app);
   add_generate(app);
