@@ -1,12 +1,11 @@
 #include "models/npy.h"
 
-#include <gtest/gtest.h>
-
-#include <ATen/ATen.h>
-
 #include <filesystem>
 #include <fstream>
 #include <vector>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "clipmind/error.h"
 #include "models/npy_tensor.h"
@@ -53,10 +52,12 @@ TEST(Npy, HeaderIsAlignedAndReadableAsVersion1) {
 }
 
 TEST(Npy, ReadsFixtureWrittenByNumpy) {
-  const NpyArray ids = read_npy(fs::path(CLIPMIND_TEST_DATA_DIR) / "llm-golden/qwen2-tiny/a_ids.npy");
+  const NpyArray ids =
+      read_npy(fs::path(CLIPMIND_TEST_DATA_DIR) / "llm-golden/qwen2-tiny/a_ids.npy");
   ASSERT_EQ(ids.shape, (std::vector<int64_t>{7}));
   const auto values = ids.values<int32_t>();
-  for (int i = 0; i < 7; ++i) EXPECT_EQ(values[static_cast<size_t>(i)], i + 1);
+  for (int i = 0; i < 7; ++i)
+    EXPECT_EQ(values[static_cast<size_t>(i)], i + 1);
 }
 
 TEST(Npy, RejectsMalformedFiles) {

@@ -220,7 +220,7 @@ TEST(SafetensorsHeader, RandomCorruptionsNeverCrash) {
   const std::string alphabet = std::string("{}[]\":,0123456789-.eE ") + "\xff" + "\xc3" + "FBUI";
   int accepted = 0;
   int rejected = 0;
-  for (int round = 0; round < 1500; ++round) {
+  for (int round = 0; round < 1000; ++round) {
     std::string bytes = base;
     const int edits = 1 + static_cast<int>(rng() % 4);
     for (int e = 0; e < edits && !bytes.empty(); ++e) {
@@ -276,7 +276,7 @@ TEST(SafetensorsHeader, RandomCorruptionsNeverCrash) {
       ++rejected;
     }
   }
-  EXPECT_GT(rejected, 500);
+  EXPECT_GT(rejected, 300);
   EXPECT_GT(accepted, 0);
 }
 

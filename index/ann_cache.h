@@ -1,0 +1,81 @@
+// Keeps an AnnIndex in step with a database, and persists it as a file beside the database.
+//
+// Staleness rule (docs/index.md): every transaction that adds or removes segments bumps the
+// database's `generation` and stamps the rows it adds (segments.gen) and removes (tombstones.gen)
+// with it. An ANN file is named `<prefix>.ann-<db uuid>-<generation>.hnsw`: it holds exactly the
+// live segments of that generation of that database. To reach generation G from a file or memory
+// at generation F <= G, apply segments with gen > F and tombstones with gen > F; that is possible
+// only while the database still keeps tombstones after F (tombstones_after <= F). Otherwise, or
+// when the file is missing, unreadable, of another dimension or another database: rebuild
+// from every live segment.
+//
+// Not thread-safe; the owning store serialises calls.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "index/ann_index.h"
+
+namespace clipmind::index {
+
+// The database's side of the rule above, read inside one read transaction.
+struct AnnSourceState {
+  std::string db_uuid;
+  uint64_t generation = 0;
+  uint64_t tombstones_after = 0;  // tombstones with gen > this are all kept
+  int dim = 0;
+  int64_t live_segments = 0;
+};
+
+struct AnnDelta {
+  std::vector<int64_t> added_ids;
+  std::vector<float> added_vectors;  // added_ids.size() x dim, normalised
+  std::vector<int64_t> removed_ids;
+};
+
+class AnnCache {
+ public:
+  // `prefix` empty: never persisted (memory only).
+  AnnCache(std::filesystem::path prefix, AnnParams params);
+
+  // Fills a delta with segments added after `since` (every live one when since == 0 and
+  // `full` is set) and tombstones after `since`.
+  using FetchFn = std::function<void(uint64_t since, bool full, AnnDelta& delta)>;
+
+  // Brings the index to `state` and returns it (nullptr when the database has no segments
+  // yet). Sets `changed` when anything had to be applied.
+  AnnIndex* sync(const AnnSourceState& state, const FetchFn& fetch);
+
+  // Writes the current index to its file when it differs from the file by many changes (or
+  // always with `force`); removes the files of older generations and of other databases at
+  // this path. Returns the generation now on disk (0 when nothing is).
+  uint64_t persist(bool force);
+  AnnIndex* index() { return index_.get(); }
+
+  uint64_t generation() const { return generation_; }
+  // How the last sync got there: "current", "memory+delta", "file", "file+delta", "rebuild".
+  const std::string& last_path() const { return last_path_; }
+  std::filesystem::path file_for(const std::string& uuid, uint64_t generation) const;
+
+  // ANN files beside `prefix` for `uuid`, newest generation first.
+  std::vector<std::pair<uint64_t, std::filesystem::path>> files(const std::string& uuid) const;
+
+ private:
+  void apply(const AnnDelta& delta, int dim);
+
+  std::filesystem::path prefix_;
+  AnnParams params_;
+  std::unique_ptr<AnnIndex> index_;
+  std::string uuid_;
+  uint64_t generation_ = 0;
+  uint64_t persisted_generation_ = 0;
+  size_t pending_ = 0;  // changes applied since the file on disk
+  std::string last_path_;
+};
+
+}  // namespace clipmind::index

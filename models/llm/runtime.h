@@ -1,0 +1,34 @@
+// Process-wide compute settings for LibTorch, and parsing of device/dtype names.
+//
+// ATen's intra-op thread pool starts with one thread in this build, and OpenBLAS (which runs
+// LibTorch's matrix products on CPU) keeps its own pool; set_compute_threads() sets both. Call
+// it once at start-up from the front end (CLI, pipeline, benchmarks) before heavy work; it is
+// not meant to be changed while other threads run tensor code.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+namespace clipmind::models {
+
+// Sets the number of threads for tensor operations; n <= 0 means one per available core.
+// Returns the number set.
+int set_compute_threads(int n = 0);
+int compute_threads();
+// Cores this process may run on (sched affinity), at least 1.
+int available_cores();
+
+// "cpu", "cuda", "cuda:1". Throws kInvalidArgument for other names and kUnsupported when
+// LibTorch was built without CUDA or the device does not exist.
+c10::Device parse_device(std::string_view name);
+// "float32"/"f32"/"fp32", "bfloat16"/"bf16", "float16"/"f16"/"fp16". Throws kInvalidArgument.
+c10::ScalarType parse_dtype(std::string_view name);
+// Throws kUnsupported when `dtype` cannot run decoder arithmetic on `device` in this LibTorch
+// (float16 needs CUDA).
+void check_dtype_supported(c10::ScalarType dtype, c10::Device device);
+std::string dtype_name(c10::ScalarType dtype);
+
+}  // namespace clipmind::models

@@ -1,0 +1,438 @@
+// The PostgreSQL store and job queue against a real server started for the tests (CTest
+// fixture `index_pg`, or this process when run by hand): round trips, incremental decisions,
+// full-text and fused search, catch-up of the local ANN copy, concurrent workers claiming
+// every video exactly once, stale claims, shards, and clear errors.
+#include "index/pg_store.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "index_test_util.h"
+#include "pg_test_server.h"
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include "clipmind/error.h"
+#include "index/job_queue.h"
+#include "index/shard.h"
+#include "index/store.h"
+
+namespace clipmind::index {
+namespace {
+
+using test::make_segments;
+using test::random_vector;
+using test::stamp_for;
+using test::video_path;
+
+constexpr int kDim = 12;
+const std::string kModel = "siglip-tiny";
+
+test::PgTestServer* g_server = nullptr;
+
+void raw_exec(const std::string& uri, const std::string& sql) {
+  PGconn* c = PQconnectdb(uri.c_str());
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  PGresult* r = PQexec(c, sql.c_str());
+  EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+  PQclear(r);
+  PQfinish(c);
+}
+
+class PgEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const char* state = std::getenv("CLIPMIND_TEST_PG_STATE");
+    if (state && std::filesystem::exists(std::filesystem::path(state) / "server")) {
+      server_ = test::PgTestServer::load_state(state);
+    } else {
+      server_ = test::PgTestServer::start();
+      owned_ = true;
+    }
+    g_server = &server_;
+  }
+  void TearDown() override {
+    if (owned_) server_.stop();
+  }
+
+ private:
+  test::PgTestServer server_;
+  bool owned_ = false;
+};
+
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new PgEnvironment);
+
+// A fresh database per test, so tests can run in parallel against one server.
+class PgTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    db_ = "cm_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
+    uri_ = g_server->create_database(db_);
+  }
+  void TearDown() override {
+    try {
+      g_server->drop_database(db_);
+    } catch (...) {
+    }
+  }
+  std::string db_, uri_;
+};
+
+TEST_F(PgTest, RoundTripAndIncremental) {
+  auto store = open_store(uri_);
+  EXPECT_EQ(store->info().backend, "postgresql");
+  EXPECT_EQ(store->info().schema_version, kPgSchemaVersion);
+  const auto segs = make_segments(1, 4, kDim, true, true);
+  const auto st = stamp_for(1);
+  EXPECT_EQ(store->freshness(video_path(1), st.size_bytes, st.mtime_ns, nullptr), Freshness::kNew);
+  store->begin_video(video_path(1), st, kModel);
+  EXPECT_EQ(store->freshness(video_path(1), st.size_bytes, st.mtime_ns, nullptr),
+            Freshness::kIncomplete);
+  store->commit_video(video_path(1), st, kModel, segs);
+  const auto v = store->find_video(video_path(1));
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->status, VideoStatus::kIndexed);
+  EXPECT_EQ(v->segment_count, 4);
+  EXPECT_EQ(v->stamp.content_hash, st.content_hash);
+  const auto stored = store->segments_of(video_path(1));
+  ASSERT_EQ(stored.size(), 4u);
+  for (size_t j = 0; j < 4; ++j) {
+    EXPECT_DOUBLE_EQ(stored[j].t_begin, segs[j].t_begin);
+    EXPECT_EQ(stored[j].caption, segs[j].caption);
+    const auto u = test::unit(segs[j].embedding);
+    for (int d = 0; d < kDim; ++d)
+      EXPECT_FLOAT_EQ(stored[j].embedding[d], u[d]);
+    EXPECT_EQ(store->thumbnail(stored[j].id), segs[j].thumbnail_jpeg);
+  }
+  int hashes = 0;
+  EXPECT_EQ(store->freshness(video_path(1), st.size_bytes, st.mtime_ns + 1,
+                             [&] {
+                               ++hashes;
+                               return st.content_hash;
+                             }),
+            Freshness::kUnchanged);
+  EXPECT_EQ(hashes, 1);
+  EXPECT_EQ(store->find_video(video_path(1))->stamp.mtime_ns, st.mtime_ns + 1);
+  EXPECT_EQ(store->freshness(video_path(1), st.size_bytes + 5, st.mtime_ns, nullptr),
+            Freshness::kChanged);
+  // Re-index replaces; failure removes and records.
+  store->commit_video(video_path(1), stamp_for(1, 1), kModel, make_segments(50, 2, kDim));
+  EXPECT_EQ(store->segments_of(video_path(1)).size(), 2u);
+  store->fail_video(video_path(1), stamp_for(1, 2), kModel, "decoder error: bad NAL");
+  EXPECT_EQ(store->find_video(video_path(1))->error, "decoder error: bad NAL");
+  EXPECT_EQ(store->info().segment_count, 0);
+  const auto s2 = stamp_for(1, 2);
+  EXPECT_EQ(store->freshness(video_path(1), s2.size_bytes, s2.mtime_ns, nullptr),
+            Freshness::kFailedBefore);
+  const std::vector<std::string> gone{video_path(1)};
+  EXPECT_EQ(store->remove_videos(gone), 1u);
+  EXPECT_TRUE(store->list_videos().empty());
+}
+
+TEST_F(PgTest, SearchMatchesBruteForceAndCatchesUp) {
+  auto writer = open_store(uri_);
+  auto reader = open_store(uri_);
+  std::vector<std::pair<int64_t, std::vector<float>>> items;
+  std::map<std::pair<std::string, double>, int64_t> key_of;
+  auto add = [&](int v, int version) {
+    auto segs = make_segments(v * 10 + version, 8, kDim, false);
+    writer->commit_video(video_path(v), stamp_for(v, version), kModel, segs);
+    std::erase_if(items, [&](const auto& it) { return it.first / 1000 == v; });
+    for (const auto& s : segs) {
+      const int64_t key = v * 1000 + int64_t(s.t_begin);
+      items.emplace_back(key, s.embedding);
+      key_of[{video_path(v), s.t_begin}] = key;
+    }
+  };
+  auto check = [&](SearchMode mode) {
+    for (int i = 0; i < 4; ++i) {
+      SearchQuery q;
+      q.embedding = random_vector(300 + i, kDim);
+      q.k = 6;
+      q.mode = mode;
+      const auto hits = reader->search(q);
+      const auto want = test::brute_force(items, q.embedding, 6);
+      ASSERT_EQ(hits.size(), want.size());
+      for (size_t r = 0; r < hits.size(); ++r) {
+        const auto it = key_of.find({hits[r].video_path, hits[r].t_begin});
+        ASSERT_NE(it, key_of.end());
+        EXPECT_EQ(it->second, want[r].key) << "rank " << r;
+        EXPECT_NEAR(*hits[r].similarity, want[r].similarity, 1e-5);
+      }
+    }
+  };
+  for (int v = 0; v < 10; ++v)
+    add(v, 0);
+  check(SearchMode::kExact);
+  check(SearchMode::kAnn);
+  // The reader's in-memory index catches up with another connection's changes.
+  add(3, 1);
+  add(11, 0);
+  std::erase_if(key_of, [&](const auto& it) { return it.first.first == video_path(4); });
+  std::erase_if(items, [&](const auto& it) { return it.first / 1000 == 4; });
+  const std::vector<std::string> gone{video_path(4)};
+  writer->remove_videos(gone);
+  std::erase_if(key_of, [&](const auto& it) {
+    return it.first.first == video_path(3) && it.second != 3000 + int64_t(it.first.second);
+  });
+  check(SearchMode::kAnn);
+  check(SearchMode::kExact);
+  EXPECT_GE(reader->info().generation, 13u);
+}
+
+TEST_F(PgTest, CaptionFullTextAndFusion) {
+  auto store = open_store(uri_);
+  auto seg = [](double t, std::vector<float> e, std::string caption) {
+    Segment s;
+    s.t_begin = t;
+    s.t_end = t + 1;
+    s.embedding = std::move(e);
+    s.caption = std::move(caption);
+    return s;
+  };
+  std::vector<Segment> segs{
+      seg(0, {1, 0, 0, 0}, "a dog on a beach"),
+      seg(1, {0.8f, 0.6f, 0, 0}, "people walking in a park"),
+      seg(2, {0.6f, 0, 0.8f, 0}, "a kitchen table"),
+      seg(3, {0, 0, 0, 1}, "red cars racing at night in the rain"),
+  };
+  store->commit_video("/a.mp4", stamp_for(1), kModel, segs);
+  SearchQuery text_only;
+  text_only.text = "car";
+  auto hits = store->search(text_only);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_DOUBLE_EQ(hits[0].t_begin, 3.0);
+  text_only.text = "the";  // only a stop word: no match, no error, nothing printed
+  EXPECT_TRUE(store->search(text_only).empty());
+  text_only.text = "it's a \"dog\" & (cat) | !bird:*";
+  hits = store->search(text_only);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_DOUBLE_EQ(hits[0].t_begin, 0.0);
+
+  SearchQuery q;
+  q.embedding = {1, 0, 0, 0};
+  q.text = "red car";
+  hits = store->search(q);
+  ASSERT_EQ(hits.size(), 4u);
+  EXPECT_DOUBLE_EQ(hits[0].t_begin, 3.0);
+  EXPECT_NEAR(hits[0].score, 1.0 / 64 + 1.0 / 61, 1e-12);
+  EXPECT_DOUBLE_EQ(hits[1].t_begin, 0.0);
+  EXPECT_DOUBLE_EQ(hits[2].t_begin, 1.0);
+  EXPECT_DOUBLE_EQ(hits[3].t_begin, 2.0);
+
+  const auto at = store->segment_at("/a.mp4", 1.2);
+  ASSERT_TRUE(at);
+  EXPECT_DOUBLE_EQ(at->t_begin, 1.0);
+  SearchQuery like;
+  like.embedding = at->embedding;
+  like.exclude_segments = {at->id};
+  like.k = 1;
+  hits = store->search(like);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_DOUBLE_EQ(hits[0].t_begin, 0.0);
+}
+
+TEST_F(PgTest, DimensionMismatchAndSchemaErrors) {
+  auto store = open_store(uri_);
+  store->commit_video(video_path(1), stamp_for(1), kModel, make_segments(1, 2, kDim));
+  try {
+    store->commit_video(video_path(2), stamp_for(2), kModel, make_segments(2, 2, kDim + 1));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find(std::to_string(kDim)), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(store->find_video(video_path(2)));
+  EXPECT_THROW(
+      store->commit_video(video_path(2), stamp_for(2), "another-model", make_segments(2, 2, kDim)),
+      Error);
+  EXPECT_FALSE(store->find_video(video_path(2)));
+
+  // A newer schema is refused, naming the database.
+  raw_exec(uri_, "UPDATE clipmind_meta SET value = '42' WHERE key = 'schema_version'");
+  try {
+    open_store(uri_);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
+    EXPECT_NE(std::string(e.what()).find(db_), std::string::npos) << e.what();
+  }
+  // Tables of something else under our names are not taken for an index.
+  const auto other = g_server->create_database(db_ + "_x");
+  raw_exec(other, "CREATE TABLE clipmind_meta(key text, value text)");
+  try {
+    open_store(other);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput) << e.what();
+  }
+  g_server->drop_database(db_ + "_x");
+}
+
+TEST_F(PgTest, BadUrisGiveClearErrors) {
+  const std::string secret_uri =
+      "postgresql://clipmind:hunter2@127.0.0.1:" + std::to_string(g_server->port()) +
+      "/no_such_database_here?connect_timeout=5";
+  try {
+    open_store(secret_uri);
+    FAIL();
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(e.kind(), ErrorKind::kNetwork);
+    EXPECT_NE(m.find("no_such_database_here"), std::string::npos) << m;
+    EXPECT_EQ(m.find("hunter2"), std::string::npos) << "password leaked: " << m;
+  }
+  try {
+    open_store("postgresql://127.0.0.1:1/x?connect_timeout=2");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kNetwork);
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(open_store("postgresql://[bad"), Error);
+}
+
+// Several worker threads, each with its own queue and store connection, index a set of videos
+// from the queue: every video is claimed exactly once and indexed exactly once.
+TEST_F(PgTest, ConcurrentWorkersClaimEachVideoExactlyOnce) {
+  constexpr int kVideos = 40, kWorkers = 5;
+  std::vector<std::string> paths;
+  for (int i = 0; i < kVideos; ++i)
+    paths.push_back(video_path(i));
+  {
+    JobQueue queue(uri_, "enqueuer");
+    EXPECT_EQ(queue.enqueue(paths), size_t(kVideos));
+    EXPECT_EQ(queue.enqueue(paths), 0u) << "queued paths are not queued twice";
+    EXPECT_EQ(queue.counts().queued, kVideos);
+  }
+  std::mutex mutex;
+  std::map<std::string, int> claims;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      try {
+        JobQueue queue(uri_, "worker-" + std::to_string(w));
+        auto store = open_store(uri_);
+        while (auto job = queue.claim()) {
+          {
+            std::lock_guard lock(mutex);
+            ++claims[job->path];
+          }
+          const int i = std::stoi(job->path.substr(std::string("/archive/video").size()));
+          const auto st = stamp_for(i);
+          if (needs_indexing(store->freshness(job->path, st.size_bytes, st.mtime_ns, nullptr))) {
+            store->begin_video(job->path, st, kModel);
+            EXPECT_TRUE(queue.heartbeat(job->path));
+            store->commit_video(job->path, st, kModel, make_segments(i, 3 + i % 4, kDim));
+          }
+          EXPECT_TRUE(queue.finish(job->path, true));
+        }
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : workers)
+    t.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_EQ(claims.size(), size_t(kVideos));
+  for (const auto& [path, n] : claims)
+    EXPECT_EQ(n, 1) << path;
+  auto store = open_store(uri_);
+  int64_t expected_segments = 0;
+  for (int i = 0; i < kVideos; ++i) {
+    const auto v = store->find_video(video_path(i));
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->status, VideoStatus::kIndexed);
+    EXPECT_EQ(v->segment_count, 3 + i % 4);
+    expected_segments += 3 + i % 4;
+  }
+  EXPECT_EQ(store->info().segment_count, expected_segments);
+  JobQueue queue(uri_, "checker");
+  const auto counts = queue.counts();
+  EXPECT_EQ(counts.done, kVideos);
+  EXPECT_EQ(counts.queued + counts.claimed + counts.failed, 0);
+  // A new run re-queues finished paths; unchanged videos are then skipped by the store.
+  EXPECT_EQ(queue.enqueue(paths), size_t(kVideos));
+}
+
+TEST_F(PgTest, StaleClaimsAreReclaimedAndGiveUpAfterMaxAttempts) {
+  JobQueueOptions opts;
+  opts.stale_after = std::chrono::milliseconds(300);
+  opts.max_attempts = 2;
+  JobQueue a(uri_, "worker-a", opts);
+  JobQueue b(uri_, "worker-b", opts);
+  JobQueue c(uri_, "worker-c", opts);
+  const std::vector<std::string> paths{"/v/one.mp4"};
+  a.enqueue(paths);
+  const auto first = a.claim();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->attempt, 1);
+  EXPECT_FALSE(b.claim()) << "a fresh claim is not stale";
+  // Worker a stops heartbeating (dies); after the timeout b takes over.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const auto second = b.claim();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->path, "/v/one.mp4");
+  EXPECT_EQ(second->attempt, 2);
+  EXPECT_FALSE(a.heartbeat("/v/one.mp4")) << "a lost its claim";
+  EXPECT_FALSE(a.finish("/v/one.mp4", true));
+  EXPECT_TRUE(b.heartbeat("/v/one.mp4"));
+  // b dies too: with max_attempts = 2 the path is given up, not claimed a third time.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_FALSE(c.claim());
+  const auto counts = c.counts();
+  EXPECT_EQ(counts.failed, 1);
+  EXPECT_EQ(counts.claimed, 0);
+}
+
+TEST_F(PgTest, HeartbeatsKeepAClaim) {
+  JobQueueOptions opts;
+  opts.stale_after = std::chrono::milliseconds(1500);
+  JobQueue a(uri_, "worker-a", opts);
+  JobQueue b(uri_, "worker-b", opts);
+  const std::vector<std::string> paths{"/v/long.mp4"};
+  a.enqueue(paths);
+  ASSERT_TRUE(a.claim());
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    EXPECT_TRUE(a.heartbeat("/v/long.mp4"));
+    EXPECT_FALSE(b.claim());
+  }
+  EXPECT_TRUE(a.finish("/v/long.mp4", false, "decode failed"));
+  EXPECT_EQ(b.counts().failed, 1);
+}
+
+TEST_F(PgTest, ShardsSplitAFileListForArrayJobs) {
+  // Four array-job workers, no queue: each indexes its shard into the same database.
+  std::vector<std::string> paths;
+  for (int i = 0; i < 30; ++i)
+    paths.push_back(video_path(i));
+  std::vector<std::thread> workers;
+  for (uint32_t s = 0; s < 4; ++s) {
+    workers.emplace_back([&, s] {
+      auto store = open_store(uri_);
+      for (const auto& p : select_shard(paths, Shard{s, 4})) {
+        const int i = std::stoi(p.substr(std::string("/archive/video").size()));
+        store->commit_video(p, stamp_for(i), kModel, make_segments(i, 2, kDim));
+      }
+    });
+  }
+  for (auto& t : workers)
+    t.join();
+  auto store = open_store(uri_);
+  EXPECT_EQ(store->list_videos().size(), paths.size());
+  EXPECT_EQ(store->info().segment_count, 60);
+}
+
+}  // namespace
+}  // namespace clipmind::index
