@@ -133,8 +133,20 @@ std::string clean_caption_text(std::string_view text) {
     if (c == '\r') continue;
     out += c == '\t' ? ' ' : c;
   }
-  for (size_t at; (at = out.find("-->")) != std::string::npos;)
-    out.replace(at, 3, "->");
+  // "-->" would end a cue's time line; replace until none is left ("--->" needs two passes).
+  while (out.find("-->") != std::string::npos) {
+    std::string pass;
+    pass.reserve(out.size());
+    for (size_t i = 0; i < out.size();) {
+      if (out.compare(i, 3, "-->") == 0) {
+        pass.append("->");
+        i += 3;
+      } else {
+        pass.push_back(out[i++]);
+      }
+    }
+    out.swap(pass);
+  }
   // Trim each line and drop empty ones: a blank line would end the cue.
   std::string joined;
   for (const std::string& line : split_lines(out)) {

@@ -172,9 +172,6 @@ void validate_as(const PipelineConfig& c, const std::string& source) {
   if (c.budget.tokens && c.budget.ratio) {
     bad_value(source, "budget", "give budget.tokens or budget.ratio, not both");
   }
-  if (!c.budget.tokens && !c.budget.ratio) {
-    bad_value(source, "budget", "give budget.tokens or budget.ratio");
-  }
   if (c.budget.tokens) positive("budget.tokens", static_cast<double>(*c.budget.tokens));
   if (c.budget.ratio) {
     if (!(*c.budget.ratio > 0.0 && *c.budget.ratio <= 1.0)) {
@@ -217,6 +214,8 @@ void validate_as(const PipelineConfig& c, const std::string& source) {
     bad_value(source, "caption.max_segment_s", "must be >= caption.min_segment_s");
   }
   positive("caption.frames_per_segment", static_cast<double>(c.caption.frames_per_segment));
+  positive("caption.sample_fps", c.caption.sample_fps);
+  positive("caption.max_frames", static_cast<double>(c.caption.max_frames));
   positive("caption.max_new_tokens", static_cast<double>(c.caption.max_new_tokens));
   require_one_of(source, "caption.format", c.caption.format, {"srt", "vtt", "jsonl"});
 }
@@ -286,10 +285,13 @@ json to_json(const PipelineConfig& c) {
                   {"min_segment_s", c.caption.min_segment_s},
                   {"max_segment_s", c.caption.max_segment_s},
                   {"frames_per_segment", c.caption.frames_per_segment},
+                  {"sample_fps", c.caption.sample_fps},
+                  {"max_frames", c.caption.max_frames},
                   {"prompt", c.caption.prompt},
                   {"max_new_tokens", c.caption.max_new_tokens},
                   {"format", c.caption.format},
                   {"overwrite", c.caption.overwrite}};
+  j["chat"] = {{"history", c.chat.history}};
   return j;
 }
 
@@ -363,10 +365,13 @@ PipelineConfig config_from_json(const json& user, const std::string& source) {
   c.caption.min_segment_s = r.number("caption.min_segment_s");
   c.caption.max_segment_s = r.number("caption.max_segment_s");
   c.caption.frames_per_segment = r.integer("caption.frames_per_segment");
+  c.caption.sample_fps = r.number("caption.sample_fps");
+  c.caption.max_frames = r.integer("caption.max_frames");
   c.caption.prompt = r.str("caption.prompt");
   c.caption.max_new_tokens = r.integer("caption.max_new_tokens");
   c.caption.format = r.str("caption.format");
   c.caption.overwrite = r.boolean("caption.overwrite");
+  c.chat.history = r.boolean("chat.history");
   validate_as(c, source);
   return c;
 }

@@ -33,9 +33,11 @@ struct SelectConfig {
   int64_t scene_max_probe_frames = 1024;  // low-resolution frames decoded for scene cuts
 };
 
+// Neither set (the default): the planner's defaults, i.e. keep 10% of the frames' tokens when
+// merging (HoliTom's released R) and 6272 visual tokens (32 x 196) without merging.
 struct BudgetConfig {
-  std::optional<int64_t> tokens = 6272;  // visual tokens incl. separators (32 x 196)
-  std::optional<double> ratio;           // or: share of the unmerged frames' tokens to keep
+  std::optional<int64_t> tokens;  // visual tokens incl. separators
+  std::optional<double> ratio;    // or: share of the unmerged frames' tokens to keep
 };
 
 struct MergeConfig {
@@ -81,14 +83,20 @@ struct CacheConfig {
 };
 
 struct CaptionConfig {
-  std::string segment = "auto";  // auto (HoliTom segments) or a window length in seconds
-  double min_segment_s = 2.0;    // auto: shorter segments join their neighbour
-  double max_segment_s = 60.0;   // auto: longer segments are split
-  int64_t frames_per_segment = 8;
+  std::string segment = "auto";    // auto (HoliTom segments) or a window length in seconds
+  double min_segment_s = 2.0;      // auto: shorter segments join their neighbour
+  double max_segment_s = 60.0;     // auto: longer segments are split
+  int64_t frames_per_segment = 8;  // frames shown to the model per caption
+  double sample_fps = 0.5;         // auto: frames sampled over the video for segmentation
+  int64_t max_frames = 256;        // auto: at most this many (lower fps for long videos)
   std::string prompt = "Describe what happens in this part of the video in one sentence.";
   int64_t max_new_tokens = 48;
   std::string format = "srt";  // srt|vtt|jsonl
   bool overwrite = false;      // false: skip outputs that are already complete
+};
+
+struct ChatConfig {
+  bool history = true;  // follow-ups see earlier turns (else only the video and the question)
 };
 
 struct PipelineConfig {
@@ -109,6 +117,7 @@ struct PipelineConfig {
   GenerateConfig generate;
   CacheConfig cache;
   CaptionConfig caption;
+  ChatConfig chat;
 };
 
 // The defaults as JSON (the documented config file).

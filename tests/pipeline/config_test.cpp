@@ -50,8 +50,7 @@ TEST(Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.model, "llava-hf/llava-onevision-qwen2-0.5b-ov-hf");
   EXPECT_EQ(c.select.method, "auto");
   EXPECT_EQ(c.merge.method, "holitom");
-  ASSERT_TRUE(c.budget.tokens.has_value());
-  EXPECT_EQ(*c.budget.tokens, 6272);
+  EXPECT_FALSE(c.budget.tokens.has_value());
   EXPECT_FALSE(c.budget.ratio.has_value());
   EXPECT_NO_THROW(validate(c));
 
@@ -84,7 +83,16 @@ TEST(Config, RoundTripsThroughJson) {
 
 TEST(Config, FileOverridesDefaultsAndFlagsOverrideTheFile) {
   const fs::path file = write("a.json", R"({"merge": {"method": "tome", "tau": 0.7},
-                                             "device": "cuda", "budget": {"ratio": 0.15}})");
+                                             "device": "cuda", "budget": {"tokens": 4000}})");
+  {
+    ConfigSources s = no_user_file();
+    s.file = file;
+    EXPECT_EQ(*load_config(s).config.budget.tokens, 4000);
+  }
+  write("a.json", R"({"merge": {"method": "tome", "tau": 0.7},
+                       "device": "cuda", "budget": {"tokens": 4000, "ratio": null}})");
+  write("a.json", R"({"merge": {"method": "tome", "tau": 0.7},
+                       "device": "cuda", "budget": {"ratio": 0.15}})");
   ConfigSources s = no_user_file();
   s.file = file;
   LoadedConfig loaded = load_config(s);
@@ -93,7 +101,6 @@ TEST(Config, FileOverridesDefaultsAndFlagsOverrideTheFile) {
   EXPECT_DOUBLE_EQ(loaded.config.merge.tau, 0.7);
   EXPECT_EQ(loaded.config.device, "cuda");
   EXPECT_EQ(loaded.config.merge.k_max, 7);  // untouched keys keep their defaults
-  // Setting the ratio in the file replaced the default token budget.
   EXPECT_FALSE(loaded.config.budget.tokens.has_value());
   EXPECT_DOUBLE_EQ(*loaded.config.budget.ratio, 0.15);
 
