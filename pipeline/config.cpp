@@ -399,7 +399,7 @@ void apply_overrides(json& document, const std::vector<ConfigOverride>& override
       wrapped[*it] = std::move(patch);
       patch = std::move(wrapped);
     }
-    check_keys(patch, defaults, "", "--set " + o.key);
+    check_keys(patch, defaults, "", "--set");
     const json* leaf_schema = &defaults;
     for (const std::string& p : parts)
       leaf_schema = &leaf_schema->at(p);
