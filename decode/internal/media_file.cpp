@@ -1,0 +1,355 @@
+#include "decode/internal/media_file.h"
+
+extern "C" {
+#include <libavutil/display.h>
+#include <libavutil/pixdesc.h>
+}
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <system_error>
+
+#include "clipmind/error.h"
+
+namespace clipmind::decode::internal {
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    parts.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+std::string short_container_name(const std::string& format_name,
+                                 const std::filesystem::path& path) {
+  std::string ext = lower(path.extension().string());
+  if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);
+  const std::vector<std::string> names = split(format_name, ',');
+  if (std::find(names.begin(), names.end(), ext) != names.end()) return ext;
+  if (format_name == "matroska,webm") return ext == "webm" ? "webm" : "mkv";
+  if (names.size() > 1 && names[0] == "mov") return "mp4";
+  return names.empty() ? format_name : names[0];
+}
+
+bool is_attached_picture(const AVStream* st) {
+  return (st->disposition & AV_DISPOSITION_ATTACHED_PIC) != 0;
+}
+
+}  // namespace
+
+void check_input_path(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) {
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      throw Error(ErrorKind::kIo, path.string() + ": cannot access: " + ec.message());
+    }
+    throw Error(ErrorKind::kNotFound, path.string() + ": no such file");
+  }
+  if (std::filesystem::is_directory(status)) {
+    throw Error(ErrorKind::kInvalidInput, path.string() + ": is a directory, not a video file");
+  }
+  if (std::filesystem::is_regular_file(status)) {
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec && size == 0) {
+      throw Error(ErrorKind::kInvalidInput, path.string() + ": empty file (0 bytes), not a video");
+    }
+  }
+}
+
+MediaFile::MediaFile(const std::filesystem::path& path, WarningSink& sink, bool probe_streams,
+                     const StreamFacts* facts)
+    : path_(path), sink_(&sink), log_target_(std::make_unique<LogTarget>(&sink)) {
+  install_log_router();
+  ScopedLogTarget route(&sink);
+  check_input_path(path);
+
+  AVFormatContext* raw = avformat_alloc_context();
+  if (!raw) throw std::bad_alloc();
+  raw->opaque = log_target_.get();
+  int ret = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
+  if (ret < 0) {  // avformat_open_input frees the context on failure
+    if (ret == AVERROR(EACCES) || ret == AVERROR(EPERM)) {
+      throw Error(ErrorKind::kIo, name() + ": cannot open: " + av_error_text(ret));
+    }
+    if (ret == AVERROR(ENOENT)) throw Error(ErrorKind::kNotFound, name() + ": no such file");
+    std::string detail = sink.last_ffmpeg_error();
+    throw Error(ErrorKind::kInvalidInput, name() +
+                                              ": not a readable video file: " + av_error_text(ret) +
+                                              (detail.empty() ? "" : " (" + detail + ")"));
+  }
+  fmt_.reset(raw);
+
+  if (!probe_streams) {
+    if (!facts || facts->stream_index < 0 ||
+        facts->stream_index >= static_cast<int>(fmt_->nb_streams)) {
+      throw Error(ErrorKind::kInternal, name() + ": stream facts do not match the file");
+    }
+    stream_index_ = facts->stream_index;
+    stream_ = fmt_->streams[stream_index_];
+  } else {
+    ret = avformat_find_stream_info(fmt_.get(), nullptr);
+    if (ret < 0) {
+      std::string detail = sink.last_ffmpeg_error();
+      throw Error(ErrorKind::kInvalidInput,
+                  name() + ": cannot read the stream headers: " + av_error_text(ret) +
+                      (detail.empty() ? "" : " (" + detail + ")"));
+    }
+    // The best video stream that is not a cover picture.
+    int best = -1;
+    int64_t best_area = -1;
+    bool has_audio = false;
+    for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
+      const AVStream* st = fmt_->streams[i];
+      if (st->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) has_audio = true;
+      if (st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO || is_attached_picture(st)) continue;
+      const int64_t area = static_cast<int64_t>(st->codecpar->width) * st->codecpar->height;
+      if (best < 0 || (st->disposition & AV_DISPOSITION_DEFAULT && area >= best_area) ||
+          area > best_area) {
+        best = static_cast<int>(i);
+        best_area = area;
+      }
+    }
+    if (best < 0) {
+      throw Error(ErrorKind::kInvalidInput,
+                  name() + (has_audio ? ": no video stream (the file holds only audio)"
+                                      : ": no video stream"));
+    }
+    stream_index_ = best;
+    stream_ = fmt_->streams[best];
+    if (!avcodec_find_decoder(stream_->codecpar->codec_id)) {
+      throw Error(ErrorKind::kUnsupported, name() + ": no decoder for video codec '" +
+                                               avcodec_get_name(stream_->codecpar->codec_id) +
+                                               "' in this FFmpeg build");
+    }
+    if (stream_->codecpar->width <= 0 || stream_->codecpar->height <= 0) {
+      throw Error(ErrorKind::kInvalidInput, name() +
+                                                ": the video stream has no picture size "
+                                                "(damaged headers)");
+    }
+  }
+  // Other streams are never read: their packets would only be thrown away.
+  for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
+    if (static_cast<int>(i) != stream_index_) fmt_->streams[i]->discard = AVDISCARD_ALL;
+  }
+}
+
+MediaFile::~MediaFile() {
+  ScopedLogTarget route(sink_);
+  fmt_.reset();
+}
+
+StreamFacts MediaFile::facts() const {
+  StreamFacts f;
+  f.stream_index = stream_index_;
+  f.time_base = stream_->time_base;
+  f.start_pts = stream_->start_time != AV_NOPTS_VALUE ? stream_->start_time : 0;
+  f.codecpar.reset(avcodec_parameters_alloc());
+  if (!f.codecpar || avcodec_parameters_copy(f.codecpar.get(), stream_->codecpar) < 0) {
+    throw std::bad_alloc();
+  }
+  AVRational rate = stream_->avg_frame_rate;
+  if (rate.num <= 0 || rate.den <= 0) rate = stream_->r_frame_rate;
+  if (rate.num > 0 && rate.den > 0) f.frame_duration = av_q2d(av_inv_q(rate));
+  f.reorders = stream_->codecpar->video_delay > 0;
+  return f;
+}
+
+int display_rotation(const AVStream* stream) {
+#if LIBAVFORMAT_VERSION_MAJOR >= 61 || \
+    (LIBAVFORMAT_VERSION_MAJOR == 60 && LIBAVFORMAT_VERSION_MINOR >= 15)
+  const AVPacketSideData* sd =
+      av_packet_side_data_get(stream->codecpar->coded_side_data,
+                              stream->codecpar->nb_coded_side_data, AV_PKT_DATA_DISPLAYMATRIX);
+  const uint8_t* matrix = sd && sd->size >= 9 * 4 ? sd->data : nullptr;
+#else
+  size_t size = 0;
+  const uint8_t* matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size);
+  if (size < 9 * 4) matrix = nullptr;
+#endif
+  if (!matrix) return 0;
+  const double ccw = av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
+  if (std::isnan(ccw)) return 0;
+  // av_display_rotation_get() gives the counter-clockwise angle; we report the clockwise turn.
+  long cw = std::lround(-ccw / 90.0) * 90;
+  cw %= 360;
+  if (cw < 0) cw += 360;
+  return static_cast<int>(cw);
+}
+
+VideoInfo describe(const MediaFile& file) {
+  const AVFormatContext* fmt = file.format();
+  const AVStream* st = file.stream();
+  const AVCodecParameters* par = st->codecpar;
+  VideoInfo info;
+  info.path = file.path();
+  info.format_name = fmt->iformat && fmt->iformat->name ? fmt->iformat->name : "";
+  info.container = short_container_name(info.format_name, file.path());
+
+  if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
+    info.duration = static_cast<double>(st->duration) * av_q2d(st->time_base);
+  } else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) {
+    info.duration = static_cast<double>(fmt->duration) / AV_TIME_BASE;
+  }
+
+  info.codec = avcodec_get_name(par->codec_id);
+  if (const AVCodecDescriptor* desc = avcodec_descriptor_get(par->codec_id)) {
+    info.codec_long_name = desc->long_name ? desc->long_name : "";
+  }
+  if (const char* profile = avcodec_profile_name(par->codec_id, par->profile)) {
+    info.profile = profile;
+  }
+  if (const char* pix = av_get_pix_fmt_name(static_cast<AVPixelFormat>(par->format))) {
+    info.pixel_format = pix;
+  }
+  info.width = par->width;
+  info.height = par->height;
+  info.rotation = display_rotation(st);
+
+  AVRational sar = av_guess_sample_aspect_ratio(const_cast<AVFormatContext*>(fmt),
+                                                const_cast<AVStream*>(st), nullptr);
+  if (sar.num > 0 && sar.den > 0) {
+    av_reduce(&sar.num, &sar.den, sar.num, sar.den, 1 << 20);
+    info.sample_aspect_ratio = {sar.num, sar.den};
+  }
+  int dw = info.width;
+  int dh = info.height;
+  const double s = info.sample_aspect_ratio.value();
+  if (s > 1.0) dw = std::max(1, static_cast<int>(std::lround(dw * s)));
+  if (s > 0.0 && s < 1.0) dh = std::max(1, static_cast<int>(std::lround(dh / s)));
+  if (info.rotation == 90 || info.rotation == 270) std::swap(dw, dh);
+  info.display_width = dw;
+  info.display_height = dh;
+
+  AVRational rate = st->avg_frame_rate;
+  if (rate.num <= 0 || rate.den <= 0) rate = st->r_frame_rate;
+  if (rate.num > 0 && rate.den > 0) info.avg_frame_rate = {rate.num, rate.den};
+
+  if (st->nb_frames > 0) {
+    info.frame_count = st->nb_frames;
+    info.frame_count_exact = true;
+  } else if (info.duration > 0 && info.frame_rate() > 0) {
+    info.frame_count = std::llround(info.duration * info.frame_rate());
+    info.frame_count_exact = false;
+  }
+  info.bit_rate = fmt->bit_rate > 0 ? fmt->bit_rate : 0;
+  info.video_bit_rate = par->bit_rate > 0 ? par->bit_rate : 0;
+  info.has_b_frames = par->video_delay > 0;
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVCodecParameters* p = fmt->streams[i]->codecpar;
+    if (p->codec_type == AVMEDIA_TYPE_AUDIO) {
+      info.has_audio = true;
+      info.audio_codec = avcodec_get_name(p->codec_id);
+      break;
+    }
+  }
+  return info;
+}
+
+std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& facts, bool need_all,
+                                        const CancelToken& cancel,
+                                        const ProgressCallback& progress) {
+  ScopedLogTarget route(&file.sink());
+  AVFormatContext* fmt = file.format();
+  AVStream* st = file.stream();
+  std::vector<double> times;
+  PacketPtr packet = make_packet();
+
+  int entries = avformat_index_get_entries_count(st);
+  if (entries == 0) {
+    // Matroska reads its cues on the first seek only.
+    av_seek_frame(fmt, file.stream_index(), facts.start_pts, AVSEEK_FLAG_BACKWARD);
+    entries = avformat_index_get_entries_count(st);
+  }
+  if (entries > 0) {
+    // mp4/mov index decode times; a keyframe is shown (pts − dts) later. That offset is the
+    // same for every keyframe of the usual encoders; take it from the first packet.
+    int64_t delay = 0;
+    const std::string format_name = fmt->iformat->name;
+    if (format_name.rfind("mov", 0) == 0) {
+      while (av_read_frame(fmt, packet.get()) >= 0) {
+        const bool ours = packet->stream_index == file.stream_index();
+        if (ours && packet->pts != AV_NOPTS_VALUE && packet->dts != AV_NOPTS_VALUE) {
+          delay = std::max<int64_t>(0, packet->pts - packet->dts);
+        }
+        av_packet_unref(packet.get());
+        if (ours) break;
+      }
+    }
+    std::vector<int64_t> decode_times;
+    for (int i = 0; i < entries; ++i) {
+      const AVIndexEntry* e = avformat_index_get_entry(st, i);
+      if (!e || !(e->flags & AVINDEX_KEYFRAME) || e->timestamp == AV_NOPTS_VALUE) continue;
+      decode_times.push_back(e->timestamp);
+      times.push_back(to_seconds(e->timestamp + delay, facts));
+    }
+    // With reordering, a keyframe's own pts − dts can differ from the first one (open GOPs):
+    // when every keyframe must be exact, read each keyframe's packet for its pts. FFmpeg's mov
+    // seek is by pts: aiming just before the next keyframe's decode time lands on this one.
+    if (need_all && delay > 0 && facts.reorders) {
+      const int64_t far = static_cast<int64_t>(1e6 / av_q2d(facts.time_base));
+      for (size_t i = 0; i < decode_times.size(); ++i) {
+        if (i % 64 == 0) cancel.throw_if_cancelled();
+        const int64_t aim =
+            i + 1 < decode_times.size() ? decode_times[i + 1] - 1 : decode_times[i] + far;
+        if (av_seek_frame(fmt, file.stream_index(), aim, AVSEEK_FLAG_BACKWARD) < 0) continue;
+        while (av_read_frame(fmt, packet.get()) >= 0) {
+          const bool ours = packet->stream_index == file.stream_index();
+          if (ours && packet->dts == decode_times[i] && packet->pts != AV_NOPTS_VALUE) {
+            times[i] = to_seconds(packet->pts, facts);
+          }
+          av_packet_unref(packet.get());
+          if (ours) break;
+        }
+      }
+    }
+    // An index with an entry per frame flags every keyframe; a sparser one may skip some.
+    double frames = static_cast<double>(st->nb_frames);
+    if (frames <= 0) {
+      const double duration =
+          fmt->duration > 0 ? static_cast<double>(fmt->duration) / AV_TIME_BASE : 0.0;
+      frames = duration / facts.frame_duration;
+    }
+    const bool per_frame = frames > 0 && entries >= 0.9 * frames;
+    if (need_all && !per_frame) times.clear();
+  }
+  if (times.empty()) {
+    // No index: read every packet (no decoding) and note the keyframes.
+    av_seek_frame(fmt, file.stream_index(), INT64_MIN, AVSEEK_FLAG_BACKWARD);
+    const int64_t size = fmt->pb ? avio_size(fmt->pb) : -1;
+    int64_t count = 0;
+    while (true) {
+      const int ret = av_read_frame(fmt, packet.get());
+      if (ret < 0) break;
+      if (packet->stream_index == file.stream_index() && (packet->flags & AV_PKT_FLAG_KEY)) {
+        const int64_t ts = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
+        if (ts != AV_NOPTS_VALUE) times.push_back(to_seconds(ts, facts));
+      }
+      av_packet_unref(packet.get());
+      if (++count % 512 == 0) {
+        cancel.throw_if_cancelled();
+        if (progress && size > 0) {
+          progress({"keyframes", avio_tell(fmt->pb), size, file.name()});
+        }
+      }
+    }
+  }
+  std::sort(times.begin(), times.end());
+  times.erase(std::unique(times.begin(), times.end()), times.end());
+  return times;
+}
+
+}  // namespace clipmind::decode::internal

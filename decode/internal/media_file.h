@@ -1,0 +1,89 @@
+// An opened video file: the demuxer, the chosen video stream, and time conversion.
+// Private to decode/. Opening validates the path and turns every failure into a
+// clipmind::Error that names the file and the problem.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clipmind/progress.h"
+#include "decode/internal/ffmpeg_log.h"
+#include "decode/internal/ffmpeg_ptr.h"
+#include "decode/video_info.h"
+
+namespace clipmind::decode::internal {
+
+struct CodecParametersDeleter {
+  void operator()(AVCodecParameters* p) const { avcodec_parameters_free(&p); }
+};
+using CodecParametersPtr = std::unique_ptr<AVCodecParameters, CodecParametersDeleter>;
+
+// What every decoder of one file shares, taken once from the fully probed file so that
+// worker decoders can open the file cheaply (without avformat_find_stream_info).
+struct StreamFacts {
+  int stream_index = -1;
+  AVRational time_base{1, 1};
+  int64_t start_pts = 0;  // stream time of the first frame: time 0
+  CodecParametersPtr codecpar;
+  double frame_duration = 0.04;  // seconds, from the average frame rate (a guess for gaps)
+  bool reorders = false;         // frames are stored out of presentation order (B-frames)
+};
+
+inline double to_seconds(int64_t pts, const StreamFacts& facts) {
+  return static_cast<double>(pts - facts.start_pts) * av_q2d(facts.time_base);
+}
+inline int64_t to_pts(double seconds, const StreamFacts& facts) {
+  return facts.start_pts + static_cast<int64_t>(std::floor(seconds / av_q2d(facts.time_base)));
+}
+
+// Checks that `path` can be a video file at all (exists, not a directory, not empty).
+void check_input_path(const std::filesystem::path& path);
+
+class MediaFile {
+ public:
+  // Opens the file; with `probe_streams`, also runs avformat_find_stream_info and picks the
+  // video stream. Without it, `facts` from an earlier probe say which stream to use.
+  MediaFile(const std::filesystem::path& path, WarningSink& sink, bool probe_streams,
+            const StreamFacts* facts = nullptr);
+  ~MediaFile();
+  MediaFile(const MediaFile&) = delete;
+  MediaFile& operator=(const MediaFile&) = delete;
+
+  AVFormatContext* format() const { return fmt_.get(); }
+  AVStream* stream() const { return stream_; }
+  int stream_index() const { return stream_index_; }
+  const std::filesystem::path& path() const { return path_; }
+  WarningSink& sink() const { return *sink_; }
+  std::string name() const { return path_.string(); }
+
+  // Facts for worker decoders; only for a MediaFile opened with probe_streams.
+  StreamFacts facts() const;
+
+ private:
+  std::filesystem::path path_;
+  WarningSink* sink_;
+  std::unique_ptr<LogTarget> log_target_;  // outlives fmt_
+  FormatContextPtr fmt_;
+  AVStream* stream_ = nullptr;
+  int stream_index_ = -1;
+};
+
+VideoInfo describe(const MediaFile& file);
+
+// Keyframe presentation times in seconds (ascending, from the stream start). Uses the
+// container index when it lists every frame (mp4/mov, AVI); a sparse index (Matroska cues,
+// often one per cluster) is used as it is unless `need_all`, which then reads every packet
+// (no decoding), as it does without an index. Reads packets either way, so call it on a file
+// opened for this purpose only.
+std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& facts, bool need_all,
+                                        const CancelToken& cancel,
+                                        const ProgressCallback& progress);
+
+// Clockwise display rotation in degrees (0, 90, 180, 270) from the stream's display matrix.
+int display_rotation(const AVStream* stream);
+
+}  // namespace clipmind::decode::internal

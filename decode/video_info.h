@@ -1,0 +1,67 @@
+// probe(): what a video file contains, read from its container and stream headers.
+//
+// probe() opens the file, reads the headers (FFmpeg's avformat_find_stream_info, which may
+// decode a few packets) and closes it; it is fast and does not decode the whole stream.
+// keyframe_times() lists where the decoder can start: from the container's index when it
+// has one (mp4/mov sample tables, Matroska cues, AVI idx1), else by reading every packet
+// (no decoding). Both throw clipmind::Error naming the file:
+//   kNotFound (no such file), kInvalidInput (a directory, empty file, not a video, no video
+//   stream, damaged headers), kUnsupported (no decoder for the codec), kIo (unreadable).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "clipmind/progress.h"
+
+namespace clipmind::decode {
+
+struct Rational {
+  int num = 0;
+  int den = 1;
+  double value() const { return den != 0 ? static_cast<double>(num) / den : 0.0; }
+  bool operator==(const Rational&) const = default;
+};
+
+struct VideoInfo {
+  std::filesystem::path path;
+  std::string container;    // short name: "mp4", "mov", "mkv", "webm", "avi", ...
+  std::string format_name;  // FFmpeg's demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+  double duration = 0.0;    // seconds; 0 when unknown
+  std::string codec;        // FFmpeg codec name of the video stream: "h264", "hevc", "vp9", ...
+  std::string codec_long_name;
+  std::string profile;       // e.g. "High"; "" when unknown
+  std::string pixel_format;  // e.g. "yuv420p"
+  int width = 0;             // coded (stored) size in pixels
+  int height = 0;
+  int rotation = 0;  // degrees clockwise the stored picture is turned for display: 0/90/180/270
+  Rational sample_aspect_ratio{1, 1};  // pixel shape; 1:1 when unknown
+  // Size of a frame as shown: non-square pixels stretched (never shrunk), then rotated. This
+  // is the size FrameSampler returns when no size is requested.
+  int display_width = 0;
+  int display_height = 0;
+  Rational avg_frame_rate;         // average frames per second; 0/1 when unknown
+  int64_t frame_count = 0;         // video frames; exact when frame_count_exact, else an estimate
+  bool frame_count_exact = false;  // true when the container states the count (mp4/mov, avi)
+  int64_t bit_rate = 0;            // whole file, bits per second; 0 when unknown
+  int64_t video_bit_rate = 0;      // video stream alone; 0 when unknown
+  bool has_b_frames = false;       // frames are stored out of presentation order
+  bool has_audio = false;
+  std::string audio_codec;  // "" without audio
+
+  double frame_rate() const { return avg_frame_rate.value(); }
+};
+
+// Reads the headers of `path`. Throws clipmind::Error (see above).
+VideoInfo probe(const std::filesystem::path& path);
+
+// Presentation times (seconds from the stream start, ascending) of the keyframes of the video
+// stream. Index-based times are accurate to a frame or two (some containers index decode
+// times); decoding reports exact times. Long scans honour `cancel` and report `progress`.
+std::vector<double> keyframe_times(const std::filesystem::path& path,
+                                   const CancelToken& cancel = {},
+                                   const ProgressCallback& progress = {});
+
+}  // namespace clipmind::decode
