@@ -1,0 +1,75 @@
+// The SigLIP transformer encoder shared by the vision tower and the text tower: pre-norm layers
+// `x += out_proj(Attn(LN1(x)))`, `x += fc2(GELU(fc1(LN2(x))))`, full (unmasked) multi-head
+// attention with scale head_dim^-0.5, softmax in float32, biases on q/k/v/out and the MLP
+// (docs/design/methods.md "Model contract" §4).
+//
+// q/k/v are fused into one [3D, D] weight at load time so each layer runs three big GEMMs on
+// [B*N, D] rows; attention scores are materialised for a few sequences at a time (at most
+// ~kAttentionScoreBudget bytes) so memory stays bounded for any batch. Only the layers a caller
+// needs are loaded (a LLaVA tower that uses hidden_states[-2] never loads its last layer).
+// Weights are owned by the encoder, on its device and dtype; forward() is const and may run
+// from several threads. Errors: kInvalidInput naming the checkpoint for missing tensors.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "models/vision/vision_config.h"
+#include "models/weights/checkpoint.h"
+
+namespace clipmind::models {
+
+struct SiglipEncoderShape {
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_layers = 0;  // layers in the checkpoint
+  int64_t num_heads = 0;
+  double layer_norm_eps = 1e-6;
+  GeluKind act = GeluKind::kTanh;
+};
+
+// The tensors of `prefix + "layers.{i}."` for every layer in the checkpoint, for validate().
+std::vector<TensorSpec> siglip_encoder_specs(const std::string& prefix,
+                                             const SiglipEncoderShape& shape);
+
+class SiglipEncoder {
+ public:
+  SiglipEncoder() = default;
+  // Loads layers 0..layers_to_load-1 from `prefix` (e.g. "vision_model.encoder.").
+  SiglipEncoder(const Checkpoint& checkpoint, const std::string& prefix,
+                const SiglipEncoderShape& shape, int64_t layers_to_load, at::ScalarType dtype,
+                at::Device device);
+
+  const SiglipEncoderShape& shape() const { return shape_; }
+  int64_t loaded_layers() const { return static_cast<int64_t>(layers_.size()); }
+
+  // Runs layers 0..end_layer-1 on x [B, N, D] and returns the output of layer end_layer-1
+  // (hidden_states[end_layer]). `record(k, h)` (optional) sees hidden_states[k] for k in
+  // 1..end_layer as they are produced. With `attention_out` set, it receives layer
+  // end_layer-1's attention probabilities averaged over heads and over queries: [B, N] float32,
+  // the mean attention each token receives (HoliTom's `A`).
+  at::Tensor forward(at::Tensor x, int64_t end_layer, at::Tensor* attention_out = nullptr,
+                     const std::function<void(int64_t, const at::Tensor&)>& record = {}) const;
+
+ private:
+  struct Layer {
+    at::Tensor ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+  };
+  at::Tensor layer_forward(const Layer& layer, const at::Tensor& x, at::Tensor* attention) const;
+
+  SiglipEncoderShape shape_;
+  std::vector<Layer> layers_;
+};
+
+// x [.., in] -> [.., out] through a Linear stored as [out, in], with bias when defined; one GEMM
+// over all leading rows.
+at::Tensor linear_rows(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+
+// Applies the chosen GELU in place.
+void gelu_inplace(at::Tensor& x, GeluKind kind);
+
+}  // namespace clipmind::models
