@@ -185,6 +185,12 @@ struct Decoder::Impl {
     const int64_t bytes_per_row = Hq * entries * static_cast<int64_t>(sizeof(float)) * 2;
     const int64_t block = std::clamp<int64_t>(
         options.attention_block_bytes / std::max<int64_t>(bytes_per_row, 1), 1, n);
+    // One causal mask for the diagonal part of every block (a top-left slice serves the last).
+    const at::Tensor diagonal_mask =
+        block > 1
+            ? at::ones({block, block}, at::TensorOptions().dtype(at::kBool).device(q.device()))
+                  .triu(1)
+            : at::Tensor();
     for (int64_t q0 = 0; q0 < n; q0 += block) {
       const int64_t b = std::min(block, n - q0);
       const int64_t keys = first + q0 + b;  // causal: nothing after this block's last row
@@ -193,8 +199,7 @@ struct Decoder::Impl {
       const at::Tensor vb = v_cache.narrow(1, 0, keys);
       at::Tensor scores = at::bmm(qb, kb.transpose(1, 2));  // [Hkv, b G, keys]
       if (b > 1) {
-        const at::Tensor mask =
-            at::ones({b, b}, at::TensorOptions().dtype(at::kBool).device(q.device())).triu(1);
+        const at::Tensor mask = diagonal_mask.narrow(0, 0, b).narrow(1, 0, b);
         scores.view({Hkv, b, G, keys})
             .narrow(3, first + q0, b)
             .masked_fill_(mask.view({1, b, 1, b}), -std::numeric_limits<float>::infinity());
@@ -234,7 +239,10 @@ struct Decoder::Impl {
       const at::Tensor h2 = rms_norm(x, w.post_norm);
       const at::Tensor gu = w.gate_up_b.defined() ? at::linear(h2, w.gate_up_w, w.gate_up_b)
                                                   : at::linear(h2, w.gate_up_w);
-      const at::Tensor m = at::silu(gu.narrow(1, 0, I)).mul_(gu.narrow(1, I, I));
+      // In place on the gate half: no second [n, I] buffer.
+      at::Tensor m = gu.narrow(1, 0, I);
+      at::silu_(m);
+      m.mul_(gu.narrow(1, I, I));
       x.add_(w.down_b.defined() ? at::linear(m, w.down_w, w.down_b) : at::linear(m, w.down_w));
     }
     return x;

@@ -207,6 +207,28 @@ std::string type_of(const nlohmann::json& j) {
 
 // ---------------------------------------------------------------------------------------------
 
+std::string byte_level_text(std::string_view bytes) {
+  std::string out;
+  for (const char c : bytes)
+    out += byte_map().byte_to_text[static_cast<unsigned char>(c)];
+  return out;
+}
+
+std::vector<uint8_t> byte_level_order() {
+  std::vector<uint8_t> order;
+  for (int b = '!'; b <= '~'; ++b)
+    order.push_back(static_cast<uint8_t>(b));
+  for (int b = 0xA1; b <= 0xAC; ++b)
+    order.push_back(static_cast<uint8_t>(b));
+  for (int b = 0xAE; b <= 0xFF; ++b)
+    order.push_back(static_cast<uint8_t>(b));
+  for (int b = 0; b < 256; ++b) {
+    if (std::find(order.begin(), order.end(), static_cast<uint8_t>(b)) == order.end())
+      order.push_back(static_cast<uint8_t>(b));
+  }
+  return order;
+}
+
 std::optional<size_t> find_invalid_utf8(std::string_view text) {
   size_t at = 0;
   while (at < text.size()) {

@@ -96,6 +96,12 @@ class StreamDecoder {
   std::string pending_;
 };
 
+// The byte-level (GPT-2) spelling of raw bytes: each byte becomes one visible character
+// (e.g. a space is "\u0120"). Vocabularies of byte-level tokenizers are written this way.
+std::string byte_level_text(std::string_view bytes);
+// The 256 byte values in the order GPT-2-style vocabularies give them ids ('!' first).
+std::vector<uint8_t> byte_level_order();
+
 // UTF-8 helpers shared by the tokenizer, the generator and the CLI.
 // Offset of the first invalid byte, or nullopt when `text` is valid UTF-8 (no surrogates,
 // no overlong forms, nothing above U+10FFFF).
