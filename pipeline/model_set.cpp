@@ -32,12 +32,11 @@ models::VisionRuntime runtime_for(const PipelineConfig& config) {
 
 std::string model_folder_id(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
-  std::string material = "clipmind-model-id-v1\n" + fs::absolute(dir).lexically_normal().string();
+  std::ostringstream material;
+  material << "clipmind-model-id-v1\n" << fs::absolute(dir).lexically_normal().string() << '\n';
   {
     std::ifstream in(dir / "config.json", std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    material += "\n" + text.str();
+    material << in.rdbuf();
   }
   std::vector<std::string> files;
   std::error_code ec;
@@ -47,13 +46,15 @@ std::string model_folder_id(const std::filesystem::path& dir) {
       const fs::path target = fs::canonical(entry.path(), ec);
       const auto size = fs::file_size(target, ec);
       const auto time = fs::last_write_time(target, ec).time_since_epoch().count();
-      files.push_back(name + " " + std::to_string(size) + " " + std::to_string(time));
+      std::ostringstream line;
+      line << name << ' ' << size << ' ' << time;
+      files.push_back(line.str());
     }
   }
   std::sort(files.begin(), files.end());
   for (const std::string& f : files)
-    material += "\n" + f;
-  return sha256_hex(material).substr(0, 32);
+    material << '\n' << f;
+  return sha256_hex(material.str()).substr(0, 32);
 }
 
 ModelSet::ModelSet(const PipelineConfig& config, Logger log)

@@ -1,0 +1,198 @@
+// The job API as the GUI drives it (pipeline::Session from a worker thread), with the tiny
+// random LLaVA-OneVision on generated videos: progress events in order, streamed text that is
+// the answer, cancellation within a second, a chat that encodes once, the token cache.
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "tests/decode/test_videos.h"
+#include "tests/e2e/e2e_support.h"
+#include <gtest/gtest.h>
+
+#include "pipeline/caption_job.h"
+#include "pipeline/session.h"
+#include "pipeline/token_cache.h"
+
+namespace clipmind::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using pipeline::JobProgress;
+
+fs::path test_video(const std::string& name = "session-video", int frames = 200) {
+  test::VideoSpec spec;
+  spec.name = name;
+  spec.width = 128;
+  spec.height = 96;
+  spec.frames = frames;
+  spec.fps = 20;
+  spec.gop = 20;
+  return test::make_video(spec);
+}
+
+pipeline::PipelineConfig tiny_config(const std::string& cache_name = "") {
+  pipeline::PipelineConfig c;
+  c.model = tiny_vlm().string();
+  c.offline = true;
+  c.generate.max_new_tokens = 12;
+  c.cache.enabled = !cache_name.empty();
+  if (!cache_name.empty()) c.cache.dir = fresh_dir(cache_name).string();
+  return c;
+}
+
+TEST(SessionAsk, ProgressEventsArriveInOrderAndTextStreams) {
+  pipeline::Session session(tiny_config());
+  std::mutex mutex;
+  std::vector<JobProgress> events;
+  std::vector<std::string> pieces;
+  std::vector<pipeline::Moment> streamed;
+  bool prepared_before_text = false;
+  bool prepared = false;
+  pipeline::JobCallbacks cb;
+  cb.on_progress = [&](const JobProgress& p) {
+    std::lock_guard lock(mutex);
+    events.push_back(p);
+  };
+  cb.on_text = [&](std::string_view t) {
+    prepared_before_text = prepared;
+    pieces.emplace_back(t);
+  };
+  cb.on_prepared = [&](const pipeline::PreparedSummary& s) {
+    prepared = true;
+    EXPECT_FALSE(s.segments.empty());
+    EXPECT_FALSE(s.clips.empty());
+  };
+  cb.on_moment = [&](const pipeline::Moment& m) { streamed.push_back(m); };
+  const pipeline::AskResult r = session.ask(test_video(), "What is on the screen?", cb);
+
+  // Streamed pieces are exactly the answer, and they came after the video was prepared.
+  std::string joined;
+  for (const auto& p : pieces)
+    joined += p;
+  EXPECT_EQ(joined, r.answer);
+  EXPECT_TRUE(pieces.empty() || prepared_before_text);
+  EXPECT_EQ(streamed.size(), r.moments.size());
+
+  // Per stage: begin (done 0) first, done never decreasing, finished last (and complete).
+  std::map<std::string, std::vector<JobProgress>> by_stage;
+  std::vector<std::string> first_seen;
+  for (const JobProgress& p : events) {
+    if (!by_stage.count(p.stage)) first_seen.push_back(p.stage);
+    by_stage[p.stage].push_back(p);
+  }
+  for (const auto& [stage, list] : by_stage) {
+    SCOPED_TRACE(stage);
+    EXPECT_EQ(list.front().done, 0);
+    for (size_t i = 1; i < list.size(); ++i) {
+      EXPECT_GE(list[i].done, list[i - 1].done);
+      EXPECT_FALSE(list[i - 1].finished);
+      EXPECT_GE(list[i].elapsed_s, list[i - 1].elapsed_s);
+    }
+    EXPECT_TRUE(list.back().finished);
+    EXPECT_EQ(list.back().done, list.back().total);
+    EXPECT_GE(list.back().stage_index, 0);  // every stage is one the job planned
+  }
+  // Stages begin in pipeline order.
+  const std::vector<std::string> order = {"probe",  "load model", "select",  "decode",
+                                          "encode", "merge",      "prefill", "generate"};
+  std::vector<std::string> seen;
+  for (const std::string& s : first_seen) {
+    if (std::find(order.begin(), order.end(), s) != order.end()) seen.push_back(s);
+  }
+  EXPECT_EQ(seen, order);
+}
+
+TEST(SessionAsk, CancellationStopsWithinASecondWithoutOutput) {
+  pipeline::PipelineConfig config = tiny_config("session-cancel-cache");
+  config.select.method = "uniform";
+  config.select.max_frames = 128;
+  config.encode.batch_frames = 1;
+  pipeline::Session session(config);
+  session.load_models();
+  CancelToken cancel;
+  std::chrono::steady_clock::time_point requested;
+  std::atomic<bool> fired{false};
+  pipeline::JobCallbacks cb;
+  // Cancel from another thread (as the GUI's Cancel button does) once encoding is under way.
+  std::thread canceller;
+  cb.on_progress = [&](const JobProgress& p) {
+    if (p.stage == "encode" && p.done >= 2 && !fired.exchange(true)) {
+      canceller = std::thread([&] {
+        requested = std::chrono::steady_clock::now();
+        cancel.request();
+      });
+    }
+  };
+  const fs::path video = test_video("session-long", 2400);  // 120 s, 128 frames to encode
+  EXPECT_THROW(session.ask(video, "What happens?", cb, cancel), Cancelled);
+  const auto stopped = std::chrono::steady_clock::now();
+  ASSERT_TRUE(fired);
+  canceller.join();
+  EXPECT_LT(std::chrono::duration<double>(stopped - requested).count(), 1.0);
+  // What was encoded before the cancel stays usable; no temporary files are left behind.
+  for (const auto& e : fs::recursive_directory_iterator(config.cache.dir)) {
+    EXPECT_EQ(e.path().string().find(".part-"), std::string::npos) << e.path();
+  }
+  EXPECT_GT(session.cache()->stats().writes, 0);
+  EXPECT_LT(session.cache()->stats().writes, 128);
+}
+
+TEST(SessionChat, FollowUpsNeverEncodeAgain) {
+  pipeline::Session session(tiny_config("session-chat-cache"));
+  auto chat = session.open_chat(test_video());
+  const pipeline::TokenCache::Stats after_open = session.cache()->stats();
+  EXPECT_GT(after_open.writes, 0);
+  const pipeline::AskResult a = chat->ask("What is first?");
+  const pipeline::AskResult b = chat->ask("What is last?");
+  const pipeline::TokenCache::Stats after = session.cache()->stats();
+  // Not even a cache lookup: the chat holds the encoded video and its KV prefix.
+  EXPECT_EQ(after.hits, after_open.hits);
+  EXPECT_EQ(after.misses, after_open.misses);
+  EXPECT_EQ(after.writes, after_open.writes);
+  EXPECT_EQ(a.tokens.frames_encoded, 0);
+  EXPECT_EQ(b.tokens.frames_encoded, 0);
+  EXPECT_EQ(chat->turns(), 2);
+  EXPECT_LT(b.tokens.prefill_tokens, chat->prepared().tokens.prompt_tokens);
+}
+
+TEST(SessionChat, HistoryOffAnswersLikeAFreshAsk) {
+  // With greedy decoding, a chat question without history must give exactly what a one-shot
+  // ask with the same (query-free) selection gives: the cached prefix changes nothing.
+  pipeline::PipelineConfig config = tiny_config();
+  config.chat.history = false;
+  config.select.method = "scene";
+  pipeline::Session session(config);
+  auto chat = session.open_chat(test_video());
+  chat->ask("Something else first?");
+  const pipeline::AskResult in_chat = chat->ask("What is on the screen?");
+  const pipeline::AskResult fresh = session.ask(test_video(), "What is on the screen?");
+  EXPECT_EQ(in_chat.answer, fresh.answer);
+  EXPECT_EQ(in_chat.tokens.prompt_tokens, fresh.tokens.prompt_tokens);
+}
+
+TEST(SessionCaption, CancelledBatchLeavesNoPartialOutput) {
+  pipeline::PipelineConfig config = tiny_config();
+  pipeline::Session session(config);
+  const fs::path out = fresh_dir("session-caption-cancel");
+  CancelToken cancel;
+  pipeline::JobCallbacks cb;
+  cb.on_progress = [&](const JobProgress& p) {
+    if (p.stage == "captions" && p.done >= 3) cancel.request();
+  };
+  pipeline::CaptionRequest request;
+  request.inputs = {test_video("session-cap", 400)};
+  request.out_dir = out;
+  request.segment = "1";
+  const pipeline::CaptionReport report = pipeline::run_captions(session, request, cb, cancel);
+  EXPECT_TRUE(report.cancelled);
+  EXPECT_EQ(report.exit_code(), 130);
+  ASSERT_EQ(report.files.size(), 1u);
+  EXPECT_EQ(report.files[0].status, pipeline::CaptionStatus::kCancelled);
+  EXPECT_TRUE(fs::is_empty(out));
+}
+
+}  // namespace
+}  // namespace clipmind::e2e
