@@ -148,6 +148,22 @@ std::vector<Caption> caption_video(SessionState& s, const fs::path& path,
     span_frames.resize(spans.size());  // encoded window by window below: memory stays bounded
   }
 
+  return caption_spans(s, probed, spans, std::move(span_frames), progress, cancel);
+}
+
+}  // namespace
+
+std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
+                                   const std::vector<CaptionSpan>& spans,
+                                   std::vector<std::vector<EncodedFrame>> span_frames,
+                                   ProgressTracker& progress, const CancelToken& cancel) {
+  s.models.load(progress, cancel);
+  const models::LlavaOnevision& vlm = s.models.vlm();
+  const double duration = probed.info.duration;
+  const int64_t grid = models::default_pooled_grid(vlm.vision().config().vision.grid());
+  const int64_t per_span = s.config.caption.frames_per_segment;
+  const std::string file = probed.summary.path.string();
+  span_frames.resize(spans.size());
   auto stage = progress.begin("captions", static_cast<int64_t>(spans.size()), "segments", file);
   std::vector<Caption> captions;
   for (size_t i = 0; i < spans.size(); ++i) {
@@ -191,8 +207,6 @@ std::vector<Caption> caption_video(SessionState& s, const fs::path& path,
   if (s.cache) s.cache->trim();
   return captions;
 }
-
-}  // namespace
 
 const char* to_string(CaptionStatus status) {
   switch (status) {

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "compress/merge/merged_segment.h"
+#include "pipeline/caption_spans.h"
+#include "pipeline/caption_writer.h"
 #include "pipeline/config.h"
 #include "pipeline/encode_stage.h"
 #include "pipeline/frame_selection.h"
@@ -50,5 +52,12 @@ struct Prepared {
 Prepared prepare_video(SessionState& session, const std::filesystem::path& path,
                        const std::string& question, bool query_free, ProgressTracker& progress,
                        const CancelToken& cancel, StageClock& clock);
+
+// One caption per span (caption_job.cpp). span_frames[i] may hold frames already encoded for
+// span i; spans without frames get caption.frames_per_segment frames decoded and encoded.
+std::vector<Caption> caption_spans(SessionState& session, const ProbedVideo& probed,
+                                   const std::vector<CaptionSpan>& spans,
+                                   std::vector<std::vector<EncodedFrame>> span_frames,
+                                   ProgressTracker& progress, const CancelToken& cancel);
 
 }  // namespace clipmind::pipeline

@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 
 #include "pipeline/caption_job.h"
+#include "pipeline/errors.h"
+#include "pipeline/segment_analysis.h"
 #include "pipeline/session.h"
 #include "pipeline/token_cache.h"
 
@@ -192,6 +194,75 @@ TEST(SessionCaption, CancelledBatchLeavesNoPartialOutput) {
   ASSERT_EQ(report.files.size(), 1u);
   EXPECT_EQ(report.files[0].status, pipeline::CaptionStatus::kCancelled);
   EXPECT_TRUE(fs::is_empty(out));
+}
+
+// Red for 4 s, then blue for 4 s: one scene cut at 4 s.
+fs::path two_scene_video() {
+  const fs::path path = work_dir() / "two-scenes.mp4";
+  if (fs::exists(path)) return path;
+  const fs::path temp = work_dir() / "two-scenes.part.mp4";
+  const test::CommandResult r = test::run_command({"ffmpeg",
+                                                   "-y",
+                                                   "-v",
+                                                   "error",
+                                                   "-f",
+                                                   "lavfi",
+                                                   "-i",
+                                                   "color=c=red:s=96x72:d=4:r=10",
+                                                   "-f",
+                                                   "lavfi",
+                                                   "-i",
+                                                   "color=c=blue:s=96x72:d=4:r=10",
+                                                   "-filter_complex",
+                                                   "[0:v][1:v]concat=n=2:v=1[v]",
+                                                   "-map",
+                                                   "[v]",
+                                                   "-c:v",
+                                                   "libx264",
+                                                   "-pix_fmt",
+                                                   "yuv420p",
+                                                   temp.string()});
+  if (r.exit_code != 0) throw std::runtime_error(r.err);
+  fs::rename(temp, path);
+  return path;
+}
+
+TEST(SessionIndex, SegmentsGetEmbeddingsThumbnailsAndCaptions) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.relevance_model = tiny_siglip().string();
+  config.caption.min_segment_s = 1.0;
+  pipeline::Session session(config);
+  pipeline::SegmentAnalysisOptions options;
+  options.captions = true;
+  const pipeline::SegmentAnalysis a =
+      pipeline::analyze_segments(session, two_scene_video(), options);
+  ASSERT_EQ(a.segments.size(), 2u);
+  EXPECT_NEAR(a.segments[0].t_begin, 0.0, 1e-9);
+  EXPECT_NEAR(a.segments[0].t_end, 4.0, 0.6);  // the cut, to the probe's 1 s resolution
+  EXPECT_NEAR(a.segments[1].t_end, 8.0, 0.15);
+  for (const auto& seg : a.segments) {
+    double norm = 0;
+    for (const float v : seg.embedding)
+      norm += static_cast<double>(v) * v;
+    EXPECT_NEAR(norm, 1.0, 1e-4);
+    ASSERT_GT(seg.thumbnail_jpeg.size(), 4u);
+    EXPECT_EQ(seg.thumbnail_jpeg[0], 0xFF);  // JPEG SOI marker
+    EXPECT_EQ(seg.thumbnail_jpeg[1], 0xD8);
+  }
+  EXPECT_NE(a.segments[0].embedding, a.segments[1].embedding);
+  EXPECT_FALSE(a.embedding_model.empty());
+  const std::vector<float> q = pipeline::embed_query(session, "a red wall");
+  EXPECT_EQ(q.size(), a.segments[0].embedding.size());
+
+  // Without a relevance model: a clear error with a hint.
+  pipeline::Session no_relevance(tiny_config());
+  try {
+    pipeline::analyze_segments(no_relevance, two_scene_video());
+    FAIL();
+  } catch (const pipeline::StageError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(e.hint().find("relevance-model"), std::string::npos);
+  }
 }
 
 }  // namespace
