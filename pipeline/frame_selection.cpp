@@ -117,10 +117,21 @@ FramePlan plan_frames(const PipelineConfig& config, const SelectionInputs& in, c
     }
     const std::vector<double> times =
         probe_times(in.duration_s, config.select.scene_max_probe_frames);
-    const at::Tensor frames = in.low_res_frames(times);
-    compress::SceneDetectOptions options;
-    options.threshold = config.select.scene_threshold;
-    const std::vector<int64_t> cuts = compress::detect_scene_cuts(frames, options);
+    std::string key = "scene-cuts-v1 threshold=" + std::to_string(config.select.scene_threshold) +
+                      " n=" + std::to_string(times.size()) +
+                      " d=" + std::to_string(std::llround(in.duration_s * 1000.0));
+    std::optional<std::vector<int64_t>> memo;
+    if (in.load_scene_cuts) memo = in.load_scene_cuts(key);
+    std::vector<int64_t> cuts;
+    if (memo) {
+      cuts = std::move(*memo);
+    } else {
+      const at::Tensor frames = in.low_res_frames(times);
+      compress::SceneDetectOptions options;
+      options.threshold = config.select.scene_threshold;
+      cuts = compress::detect_scene_cuts(frames, options);
+      if (in.store_scene_cuts) in.store_scene_cuts(key, cuts);
+    }
     out.scene_cuts = static_cast<int64_t>(cuts.size());
     const auto scenes = compress::scenes_from_cuts(cuts, times, in.duration_s);
     const int64_t grid = merging ? in.full_grid : out.plan.grid;

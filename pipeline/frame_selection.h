@@ -79,6 +79,10 @@ struct SelectionInputs {
   // Low-resolution RGB frames [T, H, W, 3] uint8, one per given time (scene detection; a time
   // no frame could be decoded for repeats the nearest decoded frame).
   std::function<at::Tensor(const std::vector<double>& times)> low_res_frames;
+  // Optional memo of scene cuts (the token cache): `key` names the probe times and threshold;
+  // the caller adds the video's identity.
+  std::function<std::optional<std::vector<int64_t>>(const std::string& key)> load_scene_cuts;
+  std::function<void(const std::string& key, const std::vector<int64_t>& cuts)> store_scene_cuts;
   // Relevance of candidate frames to the question; empty when no relevance model is set.
   std::function<RelevanceScores(const std::vector<double>& times)> relevance;
 };

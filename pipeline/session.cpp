@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <optional>
 
 #include <ATen/ATen.h>
@@ -195,6 +196,30 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
     in.low_res_frames = [&](const std::vector<double>& times) {
       return low_res_frames(path, times, cancel, s.log);
     };
+    const std::string& hash = p.probed.summary.content_hash;
+    if (s.cache && !hash.empty()) {
+      const auto key_of = [&](const std::string& settings) {
+        return make_cache_key({{"kind", "scene-cuts"}, {"video", hash}, {"settings", settings}});
+      };
+      in.load_scene_cuts =
+          [&, key_of](const std::string& settings) -> std::optional<std::vector<int64_t>> {
+        const std::optional<CacheEntry> entry = s.cache->get(key_of(settings));
+        const CacheArray* a = entry ? entry->find("cuts") : nullptr;
+        if (!a || a->dtype != "int64" || a->shape.size() != 1) return std::nullopt;
+        std::vector<int64_t> cuts(static_cast<size_t>(a->shape[0]));
+        std::memcpy(cuts.data(), a->bytes.data(), a->bytes.size());
+        return cuts;
+      };
+      in.store_scene_cuts = [&, key_of](const std::string& settings,
+                                        const std::vector<int64_t>& cuts) {
+        CacheEntry entry;
+        entry.meta = "{}";
+        CacheArray a{"cuts", "int64", {static_cast<int64_t>(cuts.size())}, {}};
+        a.bytes.assign(reinterpret_cast<const char*>(cuts.data()), cuts.size() * sizeof(int64_t));
+        entry.arrays.push_back(std::move(a));
+        s.cache->put(key_of(settings), entry);
+      };
+    }
     if (!query_free && s.models.relevance() && !question.empty()) {
       in.relevance = [&](const std::vector<double>& times) {
         return question_relevance(*s.models.relevance(), s.models.relevance_id(), path,

@@ -1,6 +1,8 @@
 // Frame selection with fake decoders and relevance models whose answers are known.
 #include "pipeline/frame_selection.h"
 
+#include <map>
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -89,6 +91,42 @@ TEST(FrameSelection, SceneSpreadsFramesOverDetectedScenes) {
   for (const auto& f : plan.frames)
     before += f.time < 60.0 ? 1 : 0;
   EXPECT_EQ(before, 4);
+}
+
+TEST(FrameSelection, SceneCutsAreMemoisedWhenTheCallerCan) {
+  PipelineConfig config;
+  config.select.method = "scene";
+  SelectionInputs in = inputs(90.0);
+  int decoded = 0;
+  in.low_res_frames = [&](const std::vector<double>& times) {
+    ++decoded;
+    at::Tensor frames = at::zeros({static_cast<int64_t>(times.size()), 8, 8, 3}, at::kByte);
+    for (size_t i = 0; i < times.size(); ++i) {
+      frames[static_cast<int64_t>(i)].select(2, times[i] < 60.0 ? 0 : 2).fill_(255);
+    }
+    return frames;
+  };
+  std::map<std::string, std::vector<int64_t>> memo;
+  in.load_scene_cuts = [&](const std::string& key) -> std::optional<std::vector<int64_t>> {
+    auto it = memo.find(key);
+    if (it == memo.end()) return std::nullopt;
+    return it->second;
+  };
+  in.store_scene_cuts = [&](const std::string& key, const std::vector<int64_t>& cuts) {
+    memo[key] = cuts;
+  };
+  const FramePlan first = plan_frames(config, in, Logger());
+  const FramePlan second = plan_frames(config, in, Logger());
+  EXPECT_EQ(decoded, 1);
+  ASSERT_EQ(memo.size(), 1u);
+  EXPECT_EQ(memo.begin()->second, (std::vector<int64_t>{60}));
+  ASSERT_EQ(first.frames.size(), second.frames.size());
+  for (size_t i = 0; i < first.frames.size(); ++i) {
+    EXPECT_DOUBLE_EQ(first.frames[i].time, second.frames[i].time);
+  }
+  config.select.scene_threshold = 0.3;  // another setting, another memo entry
+  plan_frames(config, in, Logger());
+  EXPECT_EQ(decoded, 2);
 }
 
 TEST(FrameSelection, F2cWithoutRelevanceSaysSoOnceAndFallsBack) {
