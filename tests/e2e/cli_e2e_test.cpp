@@ -30,6 +30,24 @@ fs::path short_video() {
   return test::make_video(spec);
 }
 
+struct TinyDims {
+  double d = 0, m = 0, layers = 0;
+  int frame_tokens = 0;  // ceil(grid / 2)^2 after LLaVA-OneVision's pooling
+};
+
+TinyDims tiny_dims() {
+  const json config = json::parse(read_file(tiny_vlm() / "config.json"));
+  const json& text = config.at("text_config");
+  const json& vision = config.at("vision_config");
+  TinyDims dims;
+  dims.d = text.at("hidden_size").get<double>();
+  dims.m = text.at("intermediate_size").get<double>();
+  dims.layers = text.at("num_hidden_layers").get<double>();
+  const int grid = vision.at("image_size").get<int>() / vision.at("patch_size").get<int>();
+  dims.frame_tokens = ((grid + 1) / 2) * ((grid + 1) / 2);
+  return dims;
+}
+
 std::vector<std::string> model_args() {
   return {"--model", tiny_vlm().string()};
 }
@@ -98,21 +116,23 @@ TEST(CliAsk, StreamsTheAnswerAndItsJsonParses) {
   // smaller than the unmerged baseline.
   const json& t = doc.at("tokens");
   EXPECT_EQ(t.at("frames").get<int>(), static_cast<int>(frames.size()));
-  EXPECT_EQ(t.at("visual_before_merge").get<int>(), 16 * t.at("frames").get<int>());
+  EXPECT_EQ(t.at("visual_before_merge").get<int>(),
+            tiny_dims().frame_tokens * t.at("frames").get<int>());
   EXPECT_LT(t.at("visual_after_merge").get<int>(), t.at("visual_before_merge").get<int>());
   EXPECT_GT(t.at("separator_tokens").get<int>(), 0);
   EXPECT_GT(t.at("prompt_tokens").get<int>(), t.at("visual_after_merge").get<int>());
-  // The paper-compatible count for the tiny decoder (d = 64, m = 160, 2 layers), computed
-  // here from methods.md section 7, and the baseline's prompt: the same text with every frame
-  // unmerged (16 tokens each) and no separators or header.
-  const auto flops = [](double n) {
-    return 2 * (4 * n * 64 * 64 + 2 * n * n * 64 + 2 * n * 64 * 160);
+  // The paper-compatible count (methods.md section 7) for the tiny decoder, with its sizes
+  // read from the model's config.json, and the baseline's prompt: the same text with every
+  // frame unmerged and no separators or header.
+  const TinyDims dims = tiny_dims();
+  const auto flops = [&](double n) {
+    return dims.layers * (4 * n * dims.d * dims.d + 2 * n * n * dims.d + 2 * n * dims.d * dims.m);
   };
   const int prompt = t.at("prompt_tokens").get<int>();
   EXPECT_DOUBLE_EQ(t.at("prefill_flops").get<double>(), flops(prompt));
   const int baseline = prompt - t.at("visual_after_merge").get<int>() -
                        t.at("separator_tokens").get<int>() - t.at("header_tokens").get<int>() +
-                       16 * t.at("frames").get<int>();
+                       dims.frame_tokens * t.at("frames").get<int>();
   EXPECT_EQ(t.at("baseline_prompt_tokens").get<int>(), baseline);
   EXPECT_DOUBLE_EQ(t.at("baseline_prefill_flops").get<double>(), flops(baseline));
   EXPECT_LE(t.at("generated_tokens").get<int>(), 12);
