@@ -16,6 +16,7 @@
 #include "pipeline/errors.h"
 #include "pipeline/segment_analysis.h"
 #include "pipeline/session.h"
+#include "pipeline/thumbnails.h"
 #include "pipeline/token_cache.h"
 
 namespace clipmind::e2e {
@@ -253,6 +254,20 @@ TEST(SessionIndex, SegmentsGetEmbeddingsThumbnailsAndCaptions) {
   EXPECT_FALSE(a.embedding_model.empty());
   const std::vector<float> q = pipeline::embed_query(session, "a red wall");
   EXPECT_EQ(q.size(), a.segments[0].embedding.size());
+
+  // Hover thumbnails for a timeline: fitted into the box, aspect ratio kept (96x72 -> 64x48).
+  pipeline::ThumbnailOptions thumbs;
+  thumbs.max_width = 64;
+  thumbs.max_height = 64;
+  const auto frames = pipeline::thumbnail_frames(two_scene_video(), {1.0, 6.0}, thumbs);
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].width, 64);
+  EXPECT_EQ(frames[0].height, 48);
+  EXPECT_GT(frames[0].rgb[0], 200);  // red
+  EXPECT_GT(frames[1].rgb[2], 200);  // blue
+  const auto jpeg = pipeline::thumbnail_jpeg(two_scene_video(), 6.0, thumbs);
+  ASSERT_GT(jpeg.size(), 2u);
+  EXPECT_EQ(jpeg[0], 0xFF);
 
   // Without a relevance model: a clear error with a hint.
   pipeline::Session no_relevance(tiny_config());
