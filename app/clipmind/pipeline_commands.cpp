@@ -337,7 +337,7 @@ void run_ask(const CommonFlags& common, const SelectionFlags& selection, const s
     const pipeline::AskResult r = job.session->ask(video, question, job.callbacks, job.cancel);
     t.clear();
     if (json) {
-      std::printf("%s\n", pipeline::to_json(r).dump(2).c_str());
+      std::printf("%s\n", dump(pipeline::to_json(r), 2).c_str());
     } else {
       t.end_answer();
       if (!r.moments.empty() && job.config.log_level != "error") {
@@ -364,7 +364,7 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
     if (json) {
       nlohmann::json prepared = pipeline::to_json(chat->prepared());
       prepared["event"] = "prepared";
-      std::printf("%s\n", prepared.dump().c_str());
+      std::printf("%s\n", dump(prepared).c_str());
       std::fflush(stdout);
     }
     if (interactive) {
@@ -390,7 +390,7 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
         nlohmann::json answer = pipeline::to_json(r);
         answer["event"] = "answer";
         answer["turn"] = chat->turns();
-        std::printf("%s\n", answer.dump().c_str());
+        std::printf("%s\n", dump(answer).c_str());
         std::fflush(stdout);
       } else {
         t.end_answer();
@@ -430,7 +430,7 @@ void run_caption(const CommonFlags& common, const SelectionFlags& selection,
   }
   t.clear();
   if (json) {
-    std::printf("%s\n", pipeline::to_json(report).dump(2).c_str());
+    std::printf("%s\n", dump(pipeline::to_json(report), 2).c_str());
   } else {
     std::fputs(pipeline::format_caption_summary(report).c_str(), stdout);
   }
