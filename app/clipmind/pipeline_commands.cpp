@@ -89,8 +89,14 @@ void add_selection_flags(CLI::App* cmd, SelectionFlags& f) {
   cmd->add_option("--max-new-tokens", f.max_new_tokens, "Longest answer in tokens");
 }
 
+// JSON text that never throws: a random model's answer or a file name may hold invalid UTF-8,
+// which is written as U+FFFD.
+std::string dump(const nlohmann::json& value, int indent = -1) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string json_text(const std::string& value) {
-  return nlohmann::json(value).dump();
+  return dump(nlohmann::json(value));
 }
 
 pipeline::ConfigSources sources_for(const CommonFlags& c, const SelectionFlags* s) {
