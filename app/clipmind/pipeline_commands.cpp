@@ -1,9 +1,524 @@
+// `clipmind ask`, `clipmind chat`, `clipmind caption` and `clipmind config`: argument parsing,
+// terminal output and signal wiring around pipeline/. All work happens in the library.
+//
+// Output discipline: answers (or --json documents) go to stdout; logs and the progress bar go
+// to stderr, and the bar is drawn only when stderr is a terminal. Ctrl-C cancels the running
+// job through its CancelToken (it stops within a second and leaves no partial output; exit
+// code 130); a second Ctrl-C ends the process at once.
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "app/clipmind/commands.h"
+#include "clipmind/error.h"
+#include "pipeline/caption_job.h"
+#include "pipeline/config.h"
+#include "pipeline/errors.h"
+#include "pipeline/log.h"
+#include "pipeline/progress_bar.h"
+#include "pipeline/result_json.h"
+#include "pipeline/session.h"
 
 namespace clipmind::cli {
+namespace {
 
-void add_pipeline_commands(CLI::App& /*app*/) {}
+namespace fs = std::filesystem;
+
+// Flags shared by the pipeline commands; each maps onto a config key.
+struct CommonFlags {
+  std::optional<std::string> config_file;
+  std::vector<std::string> sets;
+  bool verbose = false;
+  bool quiet = false;
+  std::optional<std::string> model;
+  std::optional<std::string> relevance_model;
+  std::optional<std::string> device;
+  std::optional<int64_t> threads;
+  bool no_cache = false;
+  bool offline = false;
+};
+
+struct SelectionFlags {
+  std::optional<int64_t> budget;
+  std::optional<double> ratio;
+  std::optional<std::string> method;
+  std::optional<std::string> select;
+  std::optional<int64_t> frames;
+  std::optional<int64_t> max_new_tokens;
+};
+
+void add_common_flags(CLI::App* cmd, CommonFlags& f) {
+  cmd->add_option("--config", f.config_file, "JSON config file (see docs/pipeline.md)");
+  cmd->add_option("--set", f.sets, "Override any config key: --set merge.tau=0.7 (repeatable)");
+  auto* verbose = cmd->add_flag("-v,--verbose", f.verbose, "Log every step (debug level)");
+  cmd->add_flag("-q,--quiet", f.quiet, "Only errors on stderr, no progress bar")->excludes(verbose);
+  cmd->add_option("--model", f.model, "Model folder or Hugging Face repo id (org/name[@revision])");
+  cmd->add_option("--relevance-model", f.relevance_model,
+                  "SigLIP dual encoder (folder or repo id) for F2C key-clip selection");
+  cmd->add_option("--device", f.device, "cpu, cuda or cuda:N");
+  cmd->add_option("--threads", f.threads, "Compute threads (0 = all cores)");
+  cmd->add_flag("--no-cache", f.no_cache, "Do not read or write the token cache");
+  cmd->add_flag("--offline", f.offline, "Never download models");
+}
+
+void add_selection_flags(CLI::App* cmd, SelectionFlags& f) {
+  auto* budget = cmd->add_option("--budget", f.budget, "Visual token budget (incl. separators)");
+  cmd->add_option("--ratio", f.ratio, "Share of the frames' visual tokens to keep (0..1]")
+      ->excludes(budget);
+  cmd->add_option("--method", f.method, "Token merging: holitom, tome, divprune or none")
+      ->check(CLI::IsMember({"holitom", "tome", "divprune", "none"}));
+  cmd->add_option("--select", f.select, "Frame selection: f2c, anylength, scene, uniform or auto")
+      ->check(CLI::IsMember({"auto", "f2c", "anylength", "scene", "uniform"}));
+  cmd->add_option("--frames", f.frames, "Frames given to the model (default: planner's)");
+  cmd->add_option("--max-new-tokens", f.max_new_tokens, "Longest answer in tokens");
+}
+
+// JSON text that never throws: a random model's answer or a file name may hold invalid UTF-8,
+// which is written as U+FFFD.
+std::string dump(const nlohmann::json& value, int indent = -1) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string json_text(const std::string& value) {
+  return dump(nlohmann::json(value));
+}
+
+pipeline::ConfigSources sources_for(const CommonFlags& c, const SelectionFlags* s) {
+  pipeline::ConfigSources sources;
+  if (c.config_file) sources.file = fs::path(*c.config_file);
+  auto set = [&](const std::string& key, const std::string& value) {
+    sources.overrides.push_back({key, value});
+  };
+  // Named flags first, --set last: an explicit --set wins over everything.
+  if (c.model) set("model", json_text(*c.model));
+  if (c.relevance_model) set("relevance_model", json_text(*c.relevance_model));
+  if (c.device) set("device", json_text(*c.device));
+  if (c.threads) set("threads", std::to_string(*c.threads));
+  if (c.no_cache) set("cache.enabled", "false");
+  if (c.offline) set("offline", "true");
+  if (c.verbose) set("log_level", "\"debug\"");
+  if (c.quiet) set("log_level", "\"error\"");
+  if (s) {
+    if (s->budget) set("budget.tokens", std::to_string(*s->budget));
+    if (s->ratio) set("budget.ratio", nlohmann::json(*s->ratio).dump());
+    if (s->method) set("merge.method", json_text(*s->method));
+    if (s->select) set("select.method", json_text(*s->select));
+    if (s->frames) set("select.max_frames", std::to_string(*s->frames));
+    if (s->max_new_tokens) set("generate.max_new_tokens", std::to_string(*s->max_new_tokens));
+  }
+  for (const std::string& kv : c.sets) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw Error(ErrorKind::kInvalidArgument, "--set " + kv + ": expected KEY=VALUE");
+    }
+    set(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return sources;
+}
+
+void run_config(const CommonFlags& common, bool defaults) {
+  if (defaults) {
+    std::printf("%s\n", pipeline::default_config_json().dump(2).c_str());
+    return;
+  }
+  const pipeline::LoadedConfig loaded = pipeline::load_config(sources_for(common, nullptr));
+  if (loaded.file) std::fprintf(stderr, "clipmind: config from %s\n", loaded.file->c_str());
+  std::printf("%s\n", pipeline::to_json(loaded.config).dump(2).c_str());
+}
+
+// stderr owner: log lines and the progress bar, drawn only on a terminal and never again once
+// the answer streams (the bar would overwrite it). Thread-safe: progress arrives from the
+// decode thread too.
+class Terminal {
+ public:
+  explicit Terminal(bool bar) : bar_enabled_(bar && ::isatty(STDERR_FILENO)), bar_(width()) {}
+
+  void log(const pipeline::LogRecord& r) {
+    std::lock_guard lock(mutex_);
+    clear_bar();
+    if (r.level == pipeline::LogLevel::kInfo) {
+      std::fprintf(stderr, "clipmind: %s\n", r.message.c_str());
+    } else {
+      std::fprintf(stderr, "clipmind: %s: %s\n", pipeline::to_string(r.level), r.message.c_str());
+    }
+  }
+
+  void progress(const pipeline::JobProgress& p) {
+    if (!bar_enabled_) return;
+    std::lock_guard lock(mutex_);
+    if (streaming_) return;
+    const double now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (auto text = bar_.render(p, now)) {
+      std::fputs(text->c_str(), stderr);
+      std::fflush(stderr);
+    }
+  }
+
+  void text(std::string_view piece) {
+    std::lock_guard lock(mutex_);
+    clear_bar();
+    streaming_ = true;
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    last_char_ = piece.empty() ? last_char_ : piece.back();
+  }
+
+  // Ends a streamed answer with a newline (once) and allows the bar again.
+  void end_answer() {
+    std::lock_guard lock(mutex_);
+    if (streaming_ && last_char_ != '\n') std::fputc('\n', stdout);
+    std::fflush(stdout);
+    streaming_ = false;
+    last_char_ = '\n';
+  }
+
+  void clear() {
+    std::lock_guard lock(mutex_);
+    clear_bar();
+  }
+
+  void message(const std::string& text) {
+    std::lock_guard lock(mutex_);
+    clear_bar();
+    std::fprintf(stderr, "%s\n", text.c_str());
+  }
+
+ private:
+  static int width() {
+    winsize w{};
+    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
+    return 80;
+  }
+  void clear_bar() {
+    const std::string c = bar_.clear();
+    if (!c.empty()) {
+      std::fputs(c.c_str(), stderr);
+      std::fflush(stderr);
+    }
+  }
+
+  std::mutex mutex_;
+  bool bar_enabled_;
+  pipeline::ProgressBar bar_;
+  bool streaming_ = false;
+  char last_char_ = '\n';
+};
+
+// Ctrl-C (SIGINT) and SIGTERM request cancellation of `token`; a second one ends the process
+// at once. The handler only writes a byte to a pipe (async-signal-safe, from whichever thread
+// the kernel picks: OpenBLAS and FFmpeg start threads of their own); a watcher thread reads it
+// and cancels. A signal the shell told us to ignore (a background job's SIGINT) stays ignored.
+// The pipe is the one piece of process-global state: signal handlers have nowhere else to write.
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void clipmind_on_signal(int) {
+  const int saved = errno;
+  const char byte = 1;
+  [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+class CancelOnSignal {
+ public:
+  explicit CancelOnSignal(CancelToken token, Terminal& terminal)
+      : token_(std::move(token)), terminal_(terminal) {
+    if (::pipe(g_signal_pipe) != 0) return;
+    struct sigaction action {};
+    action.sa_handler = clipmind_on_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    for (const int signal : {SIGINT, SIGTERM}) {
+      struct sigaction previous {};
+      ::sigaction(signal, nullptr, &previous);
+      if (previous.sa_handler == SIG_IGN && signal == SIGINT) continue;
+      ::sigaction(signal, &action, &previous_[signal == SIGINT ? 0 : 1]);
+      installed_[signal == SIGINT ? 0 : 1] = true;
+    }
+    watcher_ = std::thread([this] { watch(); });
+  }
+  ~CancelOnSignal() {
+    if (!watcher_.joinable()) return;
+    for (int i = 0; i < 2; ++i) {
+      if (installed_[i]) ::sigaction(i == 0 ? SIGINT : SIGTERM, &previous_[i], nullptr);
+    }
+    const char stop = 0;
+    [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &stop, 1);
+    watcher_.join();
+    ::close(g_signal_pipe[0]);
+    ::close(g_signal_pipe[1]);
+    g_signal_pipe[0] = g_signal_pipe[1] = -1;
+  }
+  CancelOnSignal(const CancelOnSignal&) = delete;
+  CancelOnSignal& operator=(const CancelOnSignal&) = delete;
+
+ private:
+  void watch() {
+    int count = 0;
+    char byte = 0;
+    while (::read(g_signal_pipe[0], &byte, 1) == 1 || errno == EINTR) {
+      if (byte == 0) return;
+      if (++count == 1) {
+        terminal_.message("clipmind: cancelling (press Ctrl-C again to quit at once)");
+        token_.request();
+      } else {
+        std::_Exit(130);
+      }
+    }
+  }
+
+  CancelToken token_;
+  Terminal& terminal_;
+  struct sigaction previous_[2]{};
+  bool installed_[2] = {false, false};
+  std::thread watcher_;
+};
+
+// Turns any failure into a clipmind::Error whose message carries the hint, so main() prints
+// both and exits with the code of its kind.
+[[noreturn]] void fail_with_hint(const std::exception_ptr& error) {
+  const pipeline::UserError e = pipeline::describe_error(error);
+  if (e.kind == ErrorKind::kCancelled) throw Cancelled();
+  throw Error(e.kind, e.hint.empty() ? e.message : e.message + "\nhint: " + e.hint);
+}
+
+struct Job {
+  pipeline::PipelineConfig config;
+  std::unique_ptr<Terminal> terminal;
+  std::unique_ptr<pipeline::Session> session;
+  CancelToken cancel;
+  pipeline::JobCallbacks callbacks;
+};
+
+Job start_job(const CommonFlags& common, const SelectionFlags* selection, bool bar) {
+  Job job;
+  job.config = pipeline::load_config(sources_for(common, selection)).config;
+  const pipeline::LogLevel level = pipeline::parse_log_level(job.config.log_level);
+  job.terminal = std::make_unique<Terminal>(bar && level != pipeline::LogLevel::kError);
+  Terminal* t = job.terminal.get();
+  pipeline::Logger log([t](const pipeline::LogRecord& r) { t->log(r); }, level);
+  job.session = std::make_unique<pipeline::Session>(job.config, log);
+  job.callbacks.on_progress = [t](const pipeline::JobProgress& p) { t->progress(p); };
+  return job;
+}
+
+std::string describe_moments(const std::vector<pipeline::Moment>& moments) {
+  std::string out;
+  char buffer[64];
+  for (const pipeline::Moment& m : moments) {
+    if (m.is_range) {
+      std::snprintf(buffer, sizeof buffer, "%s%.1f-%.1fs", out.empty() ? "" : ", ", m.start_s,
+                    m.end_s);
+    } else {
+      std::snprintf(buffer, sizeof buffer, "%s%.1fs", out.empty() ? "" : ", ", m.start_s);
+    }
+    out += buffer;
+  }
+  return out;
+}
+
+void run_ask(const CommonFlags& common, const SelectionFlags& selection, const std::string& video,
+             const std::string& question, bool json) {
+  Job job = start_job(common, &selection, /*bar=*/true);
+  Terminal& t = *job.terminal;
+  CancelOnSignal signals(job.cancel, t);
+  if (!json) job.callbacks.on_text = [&t](std::string_view piece) { t.text(piece); };
+  try {
+    const pipeline::AskResult r = job.session->ask(video, question, job.callbacks, job.cancel);
+    t.clear();
+    if (json) {
+      std::printf("%s\n", dump(pipeline::to_json(r), 2).c_str());
+    } else {
+      t.end_answer();
+      if (!r.moments.empty() && job.config.log_level != "error") {
+        t.message("clipmind: moments: " + describe_moments(r.moments));
+      }
+    }
+  } catch (...) {
+    t.clear();
+    t.end_answer();
+    fail_with_hint(std::current_exception());
+  }
+}
+
+void run_chat(const CommonFlags& common, const SelectionFlags& selection, const std::string& video,
+              bool json) {
+  Job job = start_job(common, &selection, /*bar=*/true);
+  Terminal& t = *job.terminal;
+  CancelOnSignal signals(job.cancel, t);
+  if (!json) job.callbacks.on_text = [&t](std::string_view piece) { t.text(piece); };
+  const bool interactive = ::isatty(STDIN_FILENO);
+  try {
+    std::unique_ptr<pipeline::Chat> chat = job.session->open_chat(video, job.callbacks, job.cancel);
+    t.clear();
+    if (json) {
+      nlohmann::json prepared = pipeline::to_json(chat->prepared());
+      prepared["event"] = "prepared";
+      std::printf("%s\n", dump(prepared).c_str());
+      std::fflush(stdout);
+    }
+    if (interactive) {
+      t.message("clipmind: ready. Ask about the video; an empty line, \"quit\" or Ctrl-D ends.");
+    }
+    std::string line;
+    while (true) {
+      if (interactive) {
+        std::fputs("> ", stderr);
+        std::fflush(stderr);
+      }
+      if (!std::getline(std::cin, line)) break;
+      const size_t b = line.find_first_not_of(" \t\r");
+      if (b == std::string::npos) {
+        if (interactive) break;
+        continue;  // blank lines in piped input are skipped
+      }
+      const std::string question = line.substr(b, line.find_last_not_of(" \t\r") - b + 1);
+      if (question == "quit" || question == "exit" || question == "/quit") break;
+      const pipeline::AskResult r = chat->ask(question, job.callbacks, job.cancel);
+      t.clear();
+      if (json) {
+        nlohmann::json answer = pipeline::to_json(r);
+        answer["event"] = "answer";
+        answer["turn"] = chat->turns();
+        std::printf("%s\n", dump(answer).c_str());
+        std::fflush(stdout);
+      } else {
+        t.end_answer();
+        if (!r.moments.empty() && job.config.log_level != "error") {
+          t.message("clipmind: moments: " + describe_moments(r.moments));
+        }
+      }
+    }
+  } catch (...) {
+    t.clear();
+    t.end_answer();
+    fail_with_hint(std::current_exception());
+  }
+}
+
+void run_caption(const CommonFlags& common, const SelectionFlags& selection,
+                 const std::vector<std::string>& inputs, const std::string& out,
+                 const std::optional<std::string>& format,
+                 const std::optional<std::string>& segment, bool overwrite, bool json) {
+  CommonFlags c = common;
+  if (format) c.sets.insert(c.sets.begin(), "caption.format=\"" + *format + "\"");
+  if (segment) c.sets.insert(c.sets.begin(), "caption.segment=\"" + *segment + "\"");
+  if (overwrite) c.sets.insert(c.sets.begin(), "caption.overwrite=true");
+  Job job = start_job(c, &selection, /*bar=*/true);
+  Terminal& t = *job.terminal;
+  CancelOnSignal signals(job.cancel, t);
+  pipeline::CaptionRequest request;
+  for (const std::string& i : inputs)
+    request.inputs.emplace_back(i);
+  request.out_dir = out;
+  pipeline::CaptionReport report;
+  try {
+    report = pipeline::run_captions(*job.session, request, job.callbacks, job.cancel);
+  } catch (...) {
+    t.clear();
+    fail_with_hint(std::current_exception());
+  }
+  t.clear();
+  if (json) {
+    std::printf("%s\n", dump(pipeline::to_json(report), 2).c_str());
+  } else {
+    std::fputs(pipeline::format_caption_summary(report).c_str(), stdout);
+  }
+  std::fflush(stdout);
+  if (report.cancelled) throw Cancelled();
+  for (const pipeline::CaptionFileResult& f : report.files) {
+    if (f.status == pipeline::CaptionStatus::kFailed) {
+      throw Error(f.error_kind, std::to_string(report.failed) + " of " +
+                                    std::to_string(report.files.size()) +
+                                    " file(s) could not be captioned (see the summary)");
+    }
+  }
+}
+
+}  // namespace
+
+void add_pipeline_commands(CLI::App& app) {
+  {
+    auto* cmd = app.add_subcommand(
+        "config", "Print the effective configuration (defaults < config file < flags) as JSON");
+    auto common = std::make_shared<CommonFlags>();
+    auto defaults = std::make_shared<bool>(false);
+    add_common_flags(cmd, *common);
+    cmd->add_flag("--defaults", *defaults, "Print the built-in defaults (the documented file)");
+    cmd->callback([common, defaults] { run_config(*common, *defaults); });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "ask", "Ask a question about a video; the answer streams with clickable times");
+    auto common = std::make_shared<CommonFlags>();
+    auto selection = std::make_shared<SelectionFlags>();
+    auto video = std::make_shared<std::string>();
+    auto question = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    cmd->add_option("VIDEO", *video, "Video file")->required();
+    cmd->add_option("QUESTION", *question, "The question")->required();
+    add_common_flags(cmd, *common);
+    add_selection_flags(cmd, *selection);
+    cmd->add_flag("--json", *json,
+                  "Print one JSON document: answer, moments, selected clips, segments, token "
+                  "counts and timings per stage");
+    cmd->callback([=] { run_ask(*common, *selection, *video, *question, *json); });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "chat", "Talk about a video: encode it once, then answer questions read from stdin");
+    auto common = std::make_shared<CommonFlags>();
+    auto selection = std::make_shared<SelectionFlags>();
+    auto video = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    cmd->add_option("VIDEO", *video, "Video file")->required();
+    add_common_flags(cmd, *common);
+    add_selection_flags(cmd, *selection);
+    cmd->add_flag("--json", *json, "One JSON line per event (prepared, then each answer)");
+    cmd->callback([=] { run_chat(*common, *selection, *video, *json); });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "caption",
+        "Dense timestamped captions for videos and folders of videos (SRT/WebVTT/JSONL)");
+    auto common = std::make_shared<CommonFlags>();
+    auto selection = std::make_shared<SelectionFlags>();
+    auto inputs = std::make_shared<std::vector<std::string>>();
+    auto out = std::make_shared<std::string>();
+    auto format = std::make_shared<std::optional<std::string>>();
+    auto segment = std::make_shared<std::optional<std::string>>();
+    auto overwrite = std::make_shared<bool>(false);
+    auto json = std::make_shared<bool>(false);
+    cmd->add_option("VIDEO_OR_DIR", *inputs, "Video files and folders (searched recursively)")
+        ->required();
+    cmd->add_option("--out", *out, "Folder for the caption files")->required();
+    cmd->add_option("--format", *format, "srt, vtt or jsonl")
+        ->check(CLI::IsMember({"srt", "vtt", "jsonl"}));
+    cmd->add_option("--segment", *segment, "auto (HoliTom segments) or a window length in seconds");
+    cmd->add_flag("--overwrite", *overwrite, "Redo outputs that are already complete");
+    cmd->add_flag("--json", *json, "Print the batch report as JSON instead of a table");
+    add_common_flags(cmd, *common);
+    add_selection_flags(cmd, *selection);
+    cmd->callback([=] {
+      run_caption(*common, *selection, *inputs, *out, *format, *segment, *overwrite, *json);
+    });
+  }
+}
 
 }  // namespace clipmind::cli

@@ -1,0 +1,359 @@
+#include "pipeline/caption_job.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include <ATen/ATen.h>
+
+#include "compress/merge/holitom.h"
+#include "compress/select/uniform.h"
+#include "models/vlm/llava_onevision.h"
+#include "pipeline/caption_spans.h"
+#include "pipeline/errors.h"
+#include "pipeline/merge_stage.h"
+#include "pipeline/session_internal.h"
+
+namespace clipmind::pipeline {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The caption: the first non-empty line of the answer, trimmed.
+std::string caption_text(const std::string& answer) {
+  size_t b = 0;
+  while (b < answer.size()) {
+    size_t e = answer.find('\n', b);
+    if (e == std::string::npos) e = answer.size();
+    const std::string line = answer.substr(b, e - b);
+    const size_t first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos) {
+      const size_t last = line.find_last_not_of(" \t\r");
+      return line.substr(first, last - first + 1);
+    }
+    b = e + 1;
+  }
+  return "";
+}
+
+EncodeRequest encode_request(const SessionState& s, const ProbedVideo& probed,
+                             std::vector<PlannedFrame> frames) {
+  EncodeRequest r;
+  r.video = probed.summary.path;
+  r.content_hash = probed.summary.content_hash;
+  r.model_id = s.models.vlm_id();
+  r.frames = std::move(frames);
+  r.decode_mode = s.config.decode.mode;
+  r.queue_frames = s.config.decode.queue_frames;
+  r.batch_frames = s.config.encode.batch_frames;
+  return r;
+}
+
+MergeSettings merge_settings(const PipelineConfig& c, int64_t input_tokens) {
+  MergeSettings m;
+  m.method = c.merge.method;
+  if (c.budget.tokens) {
+    m.cap = std::min(*c.budget.tokens, input_tokens);
+  } else {
+    m.cap = static_cast<int64_t>(
+        std::floor(c.budget.ratio.value_or(0.10) * static_cast<double>(input_tokens) + 1e-9));
+  }
+  m.cap = std::max<int64_t>(1, m.cap);
+  m.tau = c.merge.tau;
+  m.beta = c.merge.beta;
+  m.k_max = c.merge.k_max;
+  m.max_window = c.merge.max_window;
+  m.tome_window_frames = c.merge.tome_window_frames;
+  m.divprune_window_frames = c.merge.divprune_window_frames;
+  return m;
+}
+
+// Up to n of `frames` spread evenly (by index).
+std::vector<EncodedFrame> spread(const std::vector<EncodedFrame>& frames, int64_t n) {
+  const auto m = static_cast<int64_t>(frames.size());
+  if (m <= n) return frames;
+  std::vector<EncodedFrame> out;
+  for (int64_t k = 0; k < n; ++k)
+    out.push_back(frames[static_cast<size_t>((2 * k + 1) * m / (2 * n))]);
+  return out;
+}
+
+std::vector<Caption> caption_video(SessionState& s, const fs::path& path,
+                                   const std::string& segment, ProgressTracker& progress,
+                                   const CancelToken& cancel) {
+  StageClock clock;
+  const ProbedVideo probed =
+      probe_video(path, s.config, s.cache != nullptr, progress, cancel, clock);
+  s.models.load(progress, cancel);
+  const models::LlavaOnevision& vlm = s.models.vlm();
+  const double duration = probed.info.duration;
+  const int64_t grid = models::default_pooled_grid(vlm.vision().config().vision.grid());
+  const int64_t per_span = s.config.caption.frames_per_segment;
+  const std::string file = path.string();
+
+  // Spans and the frames each shows.
+  std::vector<CaptionSpan> spans;
+  std::vector<std::vector<EncodedFrame>> span_frames;
+  if (segment == "auto") {
+    const auto count =
+        std::clamp<int64_t>(static_cast<int64_t>(std::ceil(duration * s.config.caption.sample_fps)),
+                            1, s.config.caption.max_frames);
+    std::vector<PlannedFrame> planned;
+    for (const double t : compress::uniform_times(duration, count))
+      planned.push_back({t, grid});
+    const std::vector<EncodedFrame> frames = in_stage("decode", file, [&] {
+      return encode_frames(encode_request(s, probed, planned), vlm.vision(), s.cache.get(),
+                           progress, cancel, s.log);
+    });
+    std::vector<double> times;
+    std::vector<at::Tensor> tokens;
+    for (const EncodedFrame& f : frames) {
+      times.push_back(f.time);
+      tokens.push_back(f.tokens.to(at::kFloat));
+    }
+    std::vector<std::pair<int64_t, int64_t>> segments = {
+        {0, static_cast<int64_t>(frames.size()) - 1}};
+    if (frames.size() > 1) {
+      segments = compress::holitom_segment(at::stack(tokens), s.config.merge.tau,
+                                           s.config.merge.max_window)
+                     .segments;
+    }
+    spans = spans_from_segments(times, segments, duration, s.config.caption.min_segment_s,
+                                s.config.caption.max_segment_s);
+    for (const CaptionSpan& span : spans) {
+      std::vector<EncodedFrame> inside;
+      for (const EncodedFrame& f : frames) {
+        if (f.time >= span.t_begin && f.time < span.t_end) inside.push_back(f);
+      }
+      if (inside.empty()) {
+        const double middle = 0.5 * (span.t_begin + span.t_end);
+        inside.push_back(
+            *std::min_element(frames.begin(), frames.end(), [&](const auto& a, const auto& b) {
+              return std::abs(a.time - middle) < std::abs(b.time - middle);
+            }));
+      }
+      span_frames.push_back(spread(inside, per_span));
+    }
+  } else {
+    spans = fixed_windows(duration, std::stod(segment));
+    span_frames.resize(spans.size());  // encoded window by window below: memory stays bounded
+  }
+
+  return caption_spans(s, probed, spans, std::move(span_frames), progress, cancel);
+}
+
+}  // namespace
+
+std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
+                                   const std::vector<CaptionSpan>& spans,
+                                   std::vector<std::vector<EncodedFrame>> span_frames,
+                                   ProgressTracker& progress, const CancelToken& cancel) {
+  s.models.load(progress, cancel);
+  const models::LlavaOnevision& vlm = s.models.vlm();
+  const double duration = probed.info.duration;
+  const int64_t grid = models::default_pooled_grid(vlm.vision().config().vision.grid());
+  const int64_t per_span = s.config.caption.frames_per_segment;
+  const std::string file = probed.summary.path.string();
+  span_frames.resize(spans.size());
+  auto stage = progress.begin("captions", static_cast<int64_t>(spans.size()), "segments", file);
+  std::vector<Caption> captions;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    cancel.throw_if_cancelled();
+    std::vector<EncodedFrame> frames = std::move(span_frames[i]);
+    if (frames.empty()) {
+      std::vector<PlannedFrame> planned;
+      const double length = spans[i].t_end - spans[i].t_begin;
+      for (int64_t k = 0; k < per_span; ++k) {
+        planned.push_back({spans[i].t_begin + (static_cast<double>(k) + 0.5) * length /
+                                                  static_cast<double>(per_span),
+                           grid});
+      }
+      frames = in_stage("decode", file, [&] {
+        return encode_frames(encode_request(s, probed, planned), vlm.vision(), s.cache.get(),
+                             progress, cancel, s.log);
+      });
+    }
+    const int64_t input = static_cast<int64_t>(frames.size()) * grid * grid;
+    const compress::MergeResult merged = in_stage(
+        "merge", file, [&] { return merge_frames(frames, merge_settings(s.config, input)); });
+    VideoParts parts = video_parts(merged, duration, s.config.separators, vlm.tokenizer());
+    std::vector<models::VlmMessage> messages;
+    if (!s.config.generate.system_prompt.empty()) {
+      messages.push_back(
+          {"system", {models::PromptPart::make_text(s.config.generate.system_prompt)}});
+    }
+    parts.parts.push_back(models::PromptPart::make_text(s.config.caption.prompt));
+    messages.push_back({"user", std::move(parts.parts)});
+    const models::AssembledPrompt prompt = vlm.assemble(messages);
+    models::GenerationOptions options;
+    options.max_new_tokens = s.config.caption.max_new_tokens;
+    options.cancel = cancel;
+    options.stop_strings = {"\n"};
+    const models::GenerationResult generated =
+        in_stage("generate", file, [&] { return vlm.generate(prompt, options); });
+    captions.push_back({spans[i].t_begin, spans[i].t_end, caption_text(generated.text)});
+    stage.advance();
+  }
+  stage.finish();
+  if (s.cache) s.cache->trim();
+  return captions;
+}
+
+const char* to_string(CaptionStatus status) {
+  switch (status) {
+    case CaptionStatus::kDone:
+      return "done";
+    case CaptionStatus::kSkipped:
+      return "skipped";
+    case CaptionStatus::kFailed:
+      return "failed";
+    case CaptionStatus::kCancelled:
+      return "cancelled";
+  }
+  return "?";
+}
+
+int CaptionReport::exit_code() const {
+  if (cancelled) return exit_code_for(ErrorKind::kCancelled);
+  for (const CaptionFileResult& f : files) {
+    if (f.status == CaptionStatus::kFailed) return exit_code_for(f.error_kind);
+  }
+  return 0;
+}
+
+bool is_video_file(const fs::path& path) {
+  static const std::set<std::string> kExtensions = {".mp4",  ".m4v", ".mov",  ".mkv", ".webm",
+                                                    ".avi",  ".mpg", ".mpeg", ".ts",  ".mts",
+                                                    ".m2ts", ".wmv", ".flv",  ".3gp", ".ogv"};
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return kExtensions.count(ext) > 0;
+}
+
+std::vector<fs::path> collect_videos(const std::vector<fs::path>& inputs) {
+  std::vector<fs::path> out;
+  for (const fs::path& input : inputs) {
+    std::error_code ec;
+    if (fs::is_directory(input, ec)) {
+      std::vector<fs::path> found;
+      for (auto it = fs::recursive_directory_iterator(
+               input, fs::directory_options::skip_permission_denied, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_regular_file(ec) && is_video_file(it->path())) found.push_back(it->path());
+      }
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else {
+      out.push_back(input);
+    }
+  }
+  return out;
+}
+
+CaptionReport run_captions(Session& session, const CaptionRequest& request,
+                           const JobCallbacks& callbacks, const CancelToken& cancel) {
+  SessionState& s = session.state();
+  s.set_threads();
+  const CaptionFormat format =
+      parse_caption_format(request.format.empty() ? s.config.caption.format : request.format);
+  const std::string segment = request.segment.empty() ? s.config.caption.segment : request.segment;
+  if (segment != "auto") {
+    PipelineConfig check = s.config;
+    check.caption.segment = segment;
+    validate(check);
+  }
+  const bool overwrite = request.overwrite.value_or(s.config.caption.overwrite);
+  if (request.out_dir.empty()) {
+    throw Error(ErrorKind::kInvalidArgument, "caption: no output folder (--out DIR)");
+  }
+  std::error_code ec;
+  fs::create_directories(request.out_dir, ec);
+  if (ec || !fs::is_directory(request.out_dir)) {
+    throw Error(ErrorKind::kIo, request.out_dir.string() + ": cannot create the output folder" +
+                                    (ec ? ": " + ec.message() : std::string()));
+  }
+
+  const std::vector<fs::path> videos = collect_videos(request.inputs);
+  std::map<std::string, int> stems;
+  for (const fs::path& v : videos)
+    ++stems[v.stem().string()];
+
+  ProgressTracker progress(callbacks.on_progress, {"caption"});
+  auto files = progress.begin("caption", static_cast<int64_t>(videos.size()), "files");
+  CaptionReport report;
+  for (const fs::path& video : videos) {
+    CaptionFileResult r;
+    r.video = video;
+    r.output =
+        caption_output_path(request.out_dir, video, format, stems[video.stem().string()] > 1);
+    const auto start = Clock::now();
+    if (cancel.requested()) {
+      report.cancelled = true;
+      break;
+    }
+    if (!overwrite && caption_output_complete(r.output, video, format)) {
+      r.status = CaptionStatus::kSkipped;
+      ++report.skipped;
+      s.log.info("caption", video.string() + ": " + r.output.string() + " is complete; skipped");
+    } else {
+      try {
+        if (!fs::exists(video, ec)) {
+          throw StageError(ErrorKind::kNotFound, "probe", video.string(), "no such file");
+        }
+        r.items = caption_video(s, video, segment, progress, cancel);
+        write_captions(r.output, r.items, format);
+        r.captions = static_cast<int64_t>(r.items.size());
+        r.status = CaptionStatus::kDone;
+        ++report.done;
+      } catch (const Cancelled&) {
+        r.status = CaptionStatus::kCancelled;
+        report.cancelled = true;
+      } catch (...) {
+        const UserError e = describe_error(std::current_exception());
+        r.status = CaptionStatus::kFailed;
+        r.error = e.message;
+        r.error_kind = e.kind;
+        ++report.failed;
+        s.log.error("caption", e.message);
+      }
+    }
+    r.seconds = since(start);
+    report.files.push_back(std::move(r));
+    files.advance(1, video.string());
+    if (report.cancelled) break;
+  }
+  if (!report.cancelled) files.finish();
+  return report;
+}
+
+std::string format_caption_summary(const CaptionReport& report) {
+  std::string out = "status     captions  seconds  file\n";
+  char line[64];
+  for (const CaptionFileResult& f : report.files) {
+    std::snprintf(line, sizeof line, "%-9s  %8lld  %7.1f  ", to_string(f.status),
+                  static_cast<long long>(f.captions), f.seconds);
+    out += line;
+    out += f.video.string();
+    if (f.status == CaptionStatus::kDone || f.status == CaptionStatus::kSkipped) {
+      out += " -> " + f.output.string();
+    }
+    if (f.status == CaptionStatus::kFailed) out += "\n           " + f.error;
+    out += "\n";
+  }
+  out += std::to_string(report.files.size()) + " file(s): " + std::to_string(report.done) +
+         " captioned, " + std::to_string(report.skipped) + " skipped, " +
+         std::to_string(report.failed) + " failed" + (report.cancelled ? ", cancelled" : "") + "\n";
+  return out;
+}
+
+}  // namespace clipmind::pipeline

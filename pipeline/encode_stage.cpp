@@ -1,0 +1,269 @@
+#include "pipeline/encode_stage.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <optional>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "clipmind/error.h"
+#include "decode/frame_sampler.h"
+#include "models/llm/runtime.h"
+#include "models/vision/video_encoder.h"
+#include "pipeline/bounded_queue.h"
+
+namespace clipmind::pipeline {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+decode::SampleMode sample_mode(const std::string& mode) {
+  if (mode == "fast") return decode::SampleMode::kFast;
+  if (mode == "keyframe") return decode::SampleMode::kKeyframes;
+  return decode::SampleMode::kAccurate;
+}
+
+std::string time_ms(double t) {
+  return std::to_string(std::llround(t * 1000.0));
+}
+
+CacheArray to_array(const std::string& name, const at::Tensor& tensor) {
+  const at::Tensor cpu = tensor.to(at::kCPU).contiguous();
+  CacheArray a;
+  a.name = name;
+  a.dtype = models::dtype_name(cpu.scalar_type());
+  a.shape = cpu.sizes().vec();
+  a.bytes.assign(static_cast<const char*>(cpu.data_ptr()), cpu.nbytes());
+  return a;
+}
+
+at::Tensor from_array(const CacheArray& a, at::Device device) {
+  const at::ScalarType type = models::parse_dtype(a.dtype);
+  at::Tensor t = at::empty(a.shape, at::TensorOptions().dtype(type));
+  std::memcpy(t.data_ptr(), a.bytes.data(), a.bytes.size());
+  return t.to(device);
+}
+
+std::optional<EncodedFrame> from_cache(TokenCache& cache, const std::string& key,
+                                       const PlannedFrame& planned, at::Device device,
+                                       const Logger& log) {
+  std::optional<CacheEntry> entry = cache.get(key);
+  if (!entry) return std::nullopt;
+  const CacheArray* tokens = entry->find("tokens");
+  const CacheArray* attention = entry->find("attention");
+  const auto meta = nlohmann::json::parse(entry->meta, nullptr, false);
+  if (!tokens || tokens->shape.size() != 2 || tokens->shape[0] != planned.grid * planned.grid ||
+      meta.is_discarded() || !meta.contains("time")) {
+    log.warning("cache", "an entry has an unexpected layout; recomputing it");
+    return std::nullopt;
+  }
+  EncodedFrame f;
+  f.requested_time = planned.time;
+  f.time = meta["time"].get<double>();
+  f.grid = planned.grid;
+  f.tokens = from_array(*tokens, device);
+  if (attention) f.attention = from_array(*attention, device);
+  f.from_cache = true;
+  return f;
+}
+
+struct Decoded {
+  size_t index = 0;  // into the miss list
+  decode::Frame frame;
+};
+
+}  // namespace
+
+std::string frame_cache_key(const EncodeRequest& request, const PlannedFrame& frame,
+                            int64_t input_size, const std::string& dtype) {
+  return make_cache_key({{"kind", "vlm-frame-tokens"},
+                         {"version", "1"},
+                         {"video", request.content_hash},
+                         {"model", request.model_id},
+                         {"time_ms", time_ms(frame.time)},
+                         {"grid", std::to_string(frame.grid)},
+                         {"decode", request.decode_mode},
+                         {"input", std::to_string(input_size)},
+                         {"dtype", dtype}});
+}
+
+std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
+                                        const models::LlavaVisionEncoder& encoder,
+                                        TokenCache* cache, ProgressTracker& progress,
+                                        const CancelToken& cancel, const Logger& log,
+                                        EncodeStats* stats_out) {
+  const auto start = std::chrono::steady_clock::now();
+  EncodeStats stats;
+  stats.planned = static_cast<int64_t>(request.frames.size());
+  const int64_t input_size = encoder.preprocess_config().height;
+  const std::string dtype = models::dtype_name(encoder.runtime().dtype);
+  const at::Device device = encoder.runtime().device;
+
+  // Requests sorted by time (the sampler wants ascending times); results come back in time
+  // order.
+  std::vector<size_t> order(request.frames.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return request.frames[a].time < request.frames[b].time;
+  });
+
+  std::vector<std::optional<EncodedFrame>> results(request.frames.size());
+  std::vector<size_t> misses;  // indices into request.frames, ascending time
+  std::vector<std::string> keys(request.frames.size());
+  for (const size_t i : order) {
+    cancel.throw_if_cancelled();
+    keys[i] = frame_cache_key(request, request.frames[i], input_size, dtype);
+    if (cache) {
+      results[i] = from_cache(*cache, keys[i], request.frames[i], device, log);
+      if (results[i]) {
+        ++stats.from_cache;
+        continue;
+      }
+    }
+    misses.push_back(i);
+  }
+  if (stats.from_cache > 0) {
+    log.info("cache", std::to_string(stats.from_cache) + " of " + std::to_string(stats.planned) +
+                          " frames came from the token cache");
+  }
+
+  if (!misses.empty()) {
+    std::vector<double> times;
+    for (const size_t i : misses)
+      times.push_back(request.frames[i].time);
+    auto decode_stage = progress.begin("decode", static_cast<int64_t>(misses.size()), "frames");
+    auto encode_stage = progress.begin("encode", static_cast<int64_t>(misses.size()), "frames");
+    double decode_busy = 0.0;
+    std::vector<std::string> warnings;
+
+    decode::SamplerOptions options;
+    options.width = static_cast<int>(encoder.preprocess_config().width);
+    options.height = static_cast<int>(encoder.preprocess_config().height);
+    options.resize = decode::Resize::kExact;
+    options.mode = sample_mode(request.decode_mode);
+    options.threads = request.decode_threads;
+    options.cancel = cancel;
+
+    std::vector<Decoded> batch;
+    auto flush = [&] {
+      if (batch.empty()) return;
+      const auto t0 = std::chrono::steady_clock::now();
+      std::vector<models::RgbImageView> views;
+      std::vector<double> frame_times;
+      std::vector<int64_t> grids;
+      bool uniform = true;
+      for (const Decoded& d : batch) {
+        views.push_back({d.frame.rgb.data(), d.frame.height, d.frame.width, 0});
+        frame_times.push_back(d.frame.time);
+        grids.push_back(request.frames[misses[d.index]].grid);
+        uniform = uniform && grids.back() == grids.front();
+      }
+      models::VideoEncodeOptions eo;
+      eo.micro_batch = static_cast<int64_t>(batch.size());
+      eo.attention = true;
+      eo.cancel = cancel;
+      std::vector<EncodedFrame> made;
+      if (uniform) {
+        eo.grid = grids.front();
+        const models::VisualTokens tokens = encoder.encode(views, frame_times, eo);
+        for (size_t k = 0; k < batch.size(); ++k) {
+          EncodedFrame f;
+          f.tokens = tokens.tokens[static_cast<int64_t>(k)];
+          if (tokens.attention.defined()) f.attention = tokens.attention[static_cast<int64_t>(k)];
+          f.grid = tokens.grid;
+          made.push_back(std::move(f));
+        }
+      } else {
+        for (models::FrameTokens& t : encoder.encode_varying(views, frame_times, grids, eo)) {
+          EncodedFrame f;
+          f.tokens = t.tokens;
+          f.attention = t.attention;
+          f.grid = t.grid;
+          made.push_back(std::move(f));
+        }
+      }
+      for (size_t k = 0; k < batch.size(); ++k) {
+        const size_t i = misses[batch[k].index];
+        EncodedFrame& f = made[k];
+        f.requested_time = request.frames[i].time;
+        f.time = batch[k].frame.time;
+        if (cache) {
+          CacheEntry entry;
+          entry.meta = nlohmann::json{{"time", f.time}}.dump();
+          entry.arrays.push_back(to_array("tokens", f.tokens));
+          if (f.attention.defined()) entry.arrays.push_back(to_array("attention", f.attention));
+          cache->put(keys[i], entry);
+        }
+        results[i] = std::move(f);
+      }
+      stats.encoded += static_cast<int64_t>(batch.size());
+      stats.encode_seconds += seconds_since(t0);
+      encode_stage.advance(static_cast<int64_t>(batch.size()));
+      batch.clear();
+    };
+
+    size_t peak = 0;
+    run_stages<Decoded>(
+        static_cast<size_t>(std::max<int64_t>(1, request.queue_frames)), cancel,
+        [&](BoundedQueue<Decoded>& queue) {
+          options.on_warning = [&](const std::string& w) { warnings.push_back(w); };
+          auto t0 = std::chrono::steady_clock::now();
+          decode::FrameSampler sampler(request.video, times, options);
+          while (true) {
+            std::optional<decode::Sample> sample = sampler.next();
+            if (!sample) break;
+            decode_busy += seconds_since(t0);
+            decode_stage.advance();
+            if (!queue.push(Decoded{sample->request, std::move(sample->frame)})) return;
+            peak = std::max(peak, queue.size());
+            t0 = std::chrono::steady_clock::now();
+          }
+          decode_busy += seconds_since(t0);
+          decode_stage.finish();
+        },
+        [&](Decoded&& decoded) {
+          batch.push_back(std::move(decoded));
+          if (static_cast<int64_t>(batch.size()) >= std::max<int64_t>(1, request.batch_frames)) {
+            flush();
+          }
+        });
+    flush();
+    encode_stage.finish();
+    stats.decode_seconds = decode_busy;
+    stats.peak_queue = static_cast<int64_t>(peak);
+    for (const std::string& w : warnings)
+      log.warning("decode", w);
+    stats.warnings = std::move(warnings);
+  }
+
+  std::vector<EncodedFrame> out;
+  out.reserve(results.size());
+  for (const size_t i : order) {
+    if (results[i]) {
+      out.push_back(std::move(*results[i]));
+    } else {
+      ++stats.dropped;
+    }
+  }
+  if (out.empty()) {
+    throw Error(ErrorKind::kInvalidInput,
+                request.video.string() + ": no frame could be decoded at the selected times");
+  }
+  if (stats.dropped > 0) {
+    log.warning("decode", request.video.string() + ": " + std::to_string(stats.dropped) +
+                              " selected frames could not be decoded and were left out");
+  }
+  stats.wall_seconds = seconds_since(start);
+  if (stats_out) *stats_out = std::move(stats);
+  return out;
+}
+
+}  // namespace clipmind::pipeline

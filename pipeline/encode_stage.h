@@ -1,0 +1,71 @@
+// The decode -> encode stages: planned frames in, encoded frames out, with the token cache in
+// front and decoding overlapping encoding.
+//
+//   1. Every planned (time, grid) is looked up in the token cache (token_cache.h); hits are not
+//      decoded again. The key is (video content hash, model id, requested time in ms, grid,
+//      decode mode, input size, dtype, format version): everything that changes the tokens.
+//   2. The misses are decoded by decode::FrameSampler at the model's input size (so frames are
+//      small before they are queued) on a producer thread, into a BoundedQueue of
+//      decode.queue_frames frames; the calling thread takes micro-batches of encode.batch_frames
+//      and runs the vision tower on them while the next frames decode. Memory: the queue, one
+//      micro-batch, and the encoded tokens of the planned frames (bounded by the plan, not by
+//      the video's length).
+//   3. Each encoded frame is stored in the cache as soon as it is made, so a cancelled job
+//      keeps what it finished.
+// Requests no frame could be decoded for (damaged stretches) are dropped with a warning; if
+// nothing could be decoded the stage throws kInvalidInput naming the file. Progress: stages
+// "decode" and "encode" (frames). Cancellation: between frames and micro-batches.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "clipmind/progress.h"
+#include "pipeline/frame_selection.h"
+#include "pipeline/log.h"
+#include "pipeline/merge_stage.h"
+#include "pipeline/progress_tracker.h"
+#include "pipeline/token_cache.h"
+
+namespace clipmind::models {
+class LlavaVisionEncoder;
+}
+
+namespace clipmind::pipeline {
+
+struct EncodeRequest {
+  std::filesystem::path video;
+  std::string content_hash;  // content_hash(video).hex
+  std::string model_id;      // identifies the weights (see VlmRuntime::model_id())
+  std::vector<PlannedFrame> frames;
+  std::string decode_mode = "accurate";
+  int64_t queue_frames = 8;
+  int64_t batch_frames = 4;
+  int decode_threads = 0;
+};
+
+struct EncodeStats {
+  int64_t planned = 0;
+  int64_t from_cache = 0;
+  int64_t encoded = 0;
+  int64_t dropped = 0;        // requests no frame could be decoded for
+  double decode_seconds = 0;  // producer thread busy time
+  double encode_seconds = 0;  // vision tower time
+  double wall_seconds = 0;
+  int64_t peak_queue = 0;
+  std::vector<std::string> warnings;
+};
+
+// The cache key of one frame (exposed for tests).
+std::string frame_cache_key(const EncodeRequest& request, const PlannedFrame& frame,
+                            int64_t input_size, const std::string& dtype);
+
+std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
+                                        const models::LlavaVisionEncoder& encoder,
+                                        TokenCache* cache, ProgressTracker& progress,
+                                        const CancelToken& cancel, const Logger& log,
+                                        EncodeStats* stats = nullptr);
+
+}  // namespace clipmind::pipeline

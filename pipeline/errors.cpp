@@ -1,0 +1,102 @@
+#include "pipeline/errors.h"
+
+#include <new>
+#include <system_error>
+
+namespace clipmind::pipeline {
+
+namespace {
+
+std::string compose(const std::string& stage, const std::string& file, const std::string& message) {
+  std::string out;
+  if (!file.empty() && message.rfind(file, 0) != 0) out += file + ": ";
+  if (!stage.empty()) out += stage + ": ";
+  return out + message;
+}
+
+std::string default_hint(ErrorKind kind, const std::string& stage) {
+  switch (kind) {
+    case ErrorKind::kNotFound:
+      if (stage == "load model") {
+        return "Pass --model with a model folder or a Hugging Face repo id (see README, "
+               "\"Models\"); repo ids need a network connection the first time.";
+      }
+      return "Check the path.";
+    case ErrorKind::kInvalidInput:
+      if (stage == "probe" || stage == "decode") {
+        return "The video looks damaged or is not a video; try playing it, or re-encode it "
+               "with ffmpeg.";
+      }
+      return {};
+    case ErrorKind::kUnsupported:
+      return "See README, \"Models\", for the architectures and formats clipmind supports.";
+    case ErrorKind::kIo:
+      return "Check free disk space and permissions.";
+    case ErrorKind::kInvalidArgument:
+      return "Run with --help for the options.";
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+StageError::StageError(ErrorKind kind, std::string stage, std::string file,
+                       const std::string& message, std::string hint)
+    : Error(kind, compose(stage, file, message)),
+      stage_(std::move(stage)),
+      file_(std::move(file)),
+      hint_(std::move(hint)),
+      detail_(message) {}
+
+void rethrow_in_stage(const std::string& stage, const std::string& file) {
+  try {
+    throw;
+  } catch (const Cancelled&) {
+    throw;
+  } catch (const StageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw StageError(e.kind(), stage, file, e.what());
+  } catch (const std::bad_alloc&) {
+    throw StageError(ErrorKind::kIo, stage, file, "out of memory",
+                     "Lower the token budget or the number of frames, or close other programs.");
+  } catch (const std::system_error& e) {
+    throw StageError(ErrorKind::kIo, stage, file, e.what());
+  } catch (const std::exception& e) {
+    throw StageError(ErrorKind::kInternal, stage, file, e.what());
+  } catch (...) {
+    throw StageError(ErrorKind::kInternal, stage, file, "unknown error");
+  }
+}
+
+UserError describe_error(const std::exception_ptr& error) {
+  UserError out;
+  try {
+    std::rethrow_exception(error);
+  } catch (const StageError& e) {
+    out.kind = e.kind();
+    out.message = e.what();
+    out.stage = e.stage();
+    out.hint = e.hint().empty() ? default_hint(e.kind(), e.stage()) : e.hint();
+  } catch (const Error& e) {
+    out.kind = e.kind();
+    out.message = e.what();
+    out.hint = default_hint(e.kind(), {});
+  } catch (const std::bad_alloc&) {
+    out.kind = ErrorKind::kIo;
+    out.message = "out of memory";
+    out.hint = "Lower the token budget or the number of frames, or close other programs.";
+  } catch (const std::exception& e) {
+    out.kind = ErrorKind::kInternal;
+    out.message = std::string("internal error: ") + e.what();
+  } catch (...) {
+    out.kind = ErrorKind::kInternal;
+    out.message = "internal error";
+  }
+  if (out.kind == ErrorKind::kCancelled) out.hint.clear();
+  out.exit_code = exit_code_for(out.kind);
+  return out;
+}
+
+}  // namespace clipmind::pipeline

@@ -1,0 +1,66 @@
+// The models a Session uses, loaded once and shared by its jobs: the LLaVA-OneVision VLM and,
+// when configured, the SigLIP dual encoder that scores frame relevance for F2C (and embeds
+// segments and queries for the index).
+//
+// `model` / `relevance_model` are folders or Hugging Face repo ids, resolved by
+// models/hub/resolve_model.h (local folder, the HF cache, or a download unless offline).
+// Each model gets an id for cache keys: the resolved folder, plus SHA-256 over config.json and
+// the name, size and modification time of every weights file, so a changed model never reuses
+// tokens encoded by another. Loading reports stage "load model" (and "download" when fetching).
+// Throws clipmind::StageError("load model") with a hint when a model is missing or unusable.
+// Not thread-safe: a Session loads on its job thread.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "clipmind/progress.h"
+#include "pipeline/config.h"
+#include "pipeline/log.h"
+#include "pipeline/progress_tracker.h"
+
+namespace clipmind::models {
+class LlavaOnevision;
+class SiglipDualEncoder;
+}  // namespace clipmind::models
+
+namespace clipmind::pipeline {
+
+// The id described above, for any model folder.
+std::string model_folder_id(const std::filesystem::path& dir);
+
+class ModelSet {
+ public:
+  ModelSet(const PipelineConfig& config, Logger log);
+  ~ModelSet();
+  ModelSet(const ModelSet&) = delete;
+  ModelSet& operator=(const ModelSet&) = delete;
+
+  // Loads what is not loaded yet (the relevance model only when configured).
+  void load(ProgressTracker& progress, const CancelToken& cancel);
+  void load_relevance(ProgressTracker& progress, const CancelToken& cancel);
+
+  bool vlm_loaded() const { return vlm_ != nullptr; }
+  const models::LlavaOnevision& vlm() const;  // kInternal before load()
+  const std::string& vlm_id() const { return vlm_id_; }
+  const std::filesystem::path& vlm_dir() const { return vlm_dir_; }
+
+  bool has_relevance() const { return !config_.relevance_model.empty(); }
+  const models::SiglipDualEncoder* relevance() const { return relevance_.get(); }
+  const std::string& relevance_id() const { return relevance_id_; }
+
+ private:
+  std::filesystem::path resolve(const std::string& spec, ProgressTracker& progress,
+                                const CancelToken& cancel) const;
+
+  PipelineConfig config_;
+  Logger log_;
+  std::unique_ptr<models::LlavaOnevision> vlm_;
+  std::string vlm_id_;
+  std::filesystem::path vlm_dir_;
+  std::unique_ptr<models::SiglipDualEncoder> relevance_;
+  std::string relevance_id_;
+};
+
+}  // namespace clipmind::pipeline

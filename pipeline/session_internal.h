@@ -1,0 +1,63 @@
+// Internals shared by session.cpp and caption_job.cpp (not part of the public API).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "compress/merge/merged_segment.h"
+#include "pipeline/caption_spans.h"
+#include "pipeline/caption_writer.h"
+#include "pipeline/config.h"
+#include "pipeline/encode_stage.h"
+#include "pipeline/frame_selection.h"
+#include "pipeline/job_types.h"
+#include "pipeline/log.h"
+#include "pipeline/model_set.h"
+#include "pipeline/session.h"
+#include "pipeline/token_cache.h"
+#include "pipeline/video_prep.h"
+
+namespace clipmind::pipeline {
+
+struct SessionState {
+  SessionState(PipelineConfig config, Logger log);
+  void set_threads();
+
+  PipelineConfig config;
+  Logger log;
+  std::unique_ptr<TokenCache> cache;
+  ModelSet models;
+  bool threads_set = false;
+};
+
+struct Session::Impl {
+  std::unique_ptr<SessionState> state;
+};
+
+// A video ready for questions: probed, frames selected and encoded, segments merged, prompt
+// parts built.
+struct Prepared {
+  ProbedVideo probed;
+  FramePlan plan;
+  std::vector<EncodedFrame> frames;
+  compress::MergeResult merged;
+  VideoParts parts;
+  PreparedSummary summary;
+  EncodeStats encode_stats;
+  int64_t full_tokens = 196;
+};
+
+// query_free: selection must not depend on the question (a chat before its first question).
+Prepared prepare_video(SessionState& session, const std::filesystem::path& path,
+                       const std::string& question, bool query_free, ProgressTracker& progress,
+                       const CancelToken& cancel, StageClock& clock);
+
+// One caption per span (caption_job.cpp). span_frames[i] may hold frames already encoded for
+// span i; spans without frames get caption.frames_per_segment frames decoded and encoded.
+std::vector<Caption> caption_spans(SessionState& session, const ProbedVideo& probed,
+                                   const std::vector<CaptionSpan>& spans,
+                                   std::vector<std::vector<EncodedFrame>> span_frames,
+                                   ProgressTracker& progress, const CancelToken& cancel);
+
+}  // namespace clipmind::pipeline

@@ -1,0 +1,298 @@
+#include "pipeline/video_prep.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <ATen/ATen.h>
+
+#include "clipmind/error.h"
+#include "compress/budget/prefill_flops.h"
+#include "compress/separators/time_separators.h"
+#include "decode/frame_sampler.h"
+#include "models/llm/decoder.h"
+#include "models/siglip/dual_encoder.h"
+#include "models/tokenizer/bpe_tokenizer.h"
+#include "models/vlm/llava_onevision.h"
+#include "pipeline/content_hash.h"
+#include "pipeline/errors.h"
+
+namespace clipmind::pipeline {
+
+namespace {
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string times_digest(const std::vector<double>& times) {
+  std::string text;
+  for (const double t : times)
+    text += std::to_string(std::llround(t * 1000.0)) + ",";
+  return sha256_hex(text).substr(0, 16);
+}
+
+}  // namespace
+
+void StageClock::add(const std::string& stage, double seconds) {
+  for (StageTiming& s : stages_) {
+    if (s.stage == stage) {
+      s.seconds += seconds;
+      return;
+    }
+  }
+  stages_.push_back({stage, seconds});
+}
+
+void StageClock::add_since(const std::string& stage, std::chrono::steady_clock::time_point t) {
+  add(stage, since(t));
+}
+
+double StageClock::elapsed() const {
+  return since(start_);
+}
+
+std::vector<StageTiming> StageClock::finish() const {
+  std::vector<StageTiming> out = stages_;
+  out.push_back({"total", elapsed()});
+  return out;
+}
+
+ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig& config, bool hash,
+                        ProgressTracker& progress, const CancelToken& cancel, StageClock& clock) {
+  ProbedVideo out;
+  const std::string file = path.string();
+  {
+    const auto t = std::chrono::steady_clock::now();
+    auto stage = progress.begin("probe", 1, "files", file);
+    out.info = in_stage("probe", file, [&] { return decode::probe(path); });
+    if (!(out.info.duration > 0.0)) {
+      throw StageError(ErrorKind::kInvalidInput, "probe", file,
+                       "the video has no duration (an empty or damaged stream)");
+    }
+    stage.advance();
+    stage.finish();
+    clock.add_since("probe", t);
+  }
+  out.summary.path = path;
+  out.summary.duration_s = out.info.duration;
+  out.summary.width = out.info.display_width;
+  out.summary.height = out.info.display_height;
+  out.summary.fps = out.info.frame_rate();
+  out.summary.frame_count = out.info.frame_count;
+  out.summary.codec = out.info.codec;
+  if (hash) {
+    const auto t = std::chrono::steady_clock::now();
+    auto stage = progress.begin("hash", 1, "files", file);
+    const ContentHash h = in_stage("hash", file, [&] {
+      return content_hash(path, parse_content_hash_mode(config.cache.hash), cancel);
+    });
+    out.summary.content_hash = h.hex;
+    stage.advance();
+    stage.finish();
+    clock.add_since("hash", t);
+  }
+  return out;
+}
+
+at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<double>& times,
+                          const CancelToken& cancel, const Logger& log, int width, int height) {
+  decode::SamplerOptions options;
+  options.width = width;
+  options.height = height;
+  options.resize = decode::Resize::kExact;
+  // Scene cuts tolerate a frame or two of offset; keyframe-near seeks are much cheaper.
+  options.mode = decode::SampleMode::kFast;
+  options.fast_tolerance = times.size() > 1 ? 0.5 * (times[1] - times[0]) : 0.5;
+  options.cancel = cancel;
+  options.on_warning = [&](const std::string& w) { log.debug("decode", w); };
+  at::Tensor out = at::zeros({static_cast<int64_t>(times.size()), height, width, 3}, at::kByte);
+  std::vector<bool> have(times.size(), false);
+  decode::FrameSampler sampler(path, times, options);
+  while (auto sample = sampler.next()) {
+    const decode::Frame& f = sample->frame;
+    if (f.width != width || f.height != height) continue;
+    std::memcpy(out[static_cast<int64_t>(sample->request)].data_ptr(), f.rgb.data(), f.rgb.size());
+    have[sample->request] = true;
+  }
+  // Fill gaps from the nearest decoded neighbour (earlier first).
+  int64_t last = -1;
+  for (size_t i = 0; i < times.size(); ++i) {
+    if (have[i]) {
+      last = static_cast<int64_t>(i);
+    } else if (last >= 0) {
+      out[static_cast<int64_t>(i)].copy_(out[last]);
+    }
+  }
+  if (last < 0) {
+    throw Error(ErrorKind::kInvalidInput, path.string() + ": no frame could be decoded");
+  }
+  for (size_t i = 0; i < times.size() && !have[i]; ++i) {
+    out[static_cast<int64_t>(i)].copy_(out[last]);  // leading gap: the first decoded one
+  }
+  return out;
+}
+
+RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
+                                   const std::string& relevance_id,
+                                   const std::filesystem::path& path,
+                                   const std::string& content_hash, const std::string& question,
+                                   const std::vector<double>& times, TokenCache* cache,
+                                   ProgressTracker& progress, const CancelToken& cancel,
+                                   const Logger& log) {
+  RelevanceScores out;
+  const std::string key = make_cache_key({{"kind", "relevance-image-embeddings"},
+                                          {"version", "1"},
+                                          {"video", content_hash},
+                                          {"model", relevance_id},
+                                          {"times", times_digest(times)},
+                                          {"count", std::to_string(times.size())}});
+  if (cache && !content_hash.empty()) {
+    if (auto entry = cache->get(key)) {
+      const CacheArray* e = entry->find("embeddings");
+      if (e && e->dtype == "float32" && e->shape.size() == 2 &&
+          e->shape[0] == static_cast<int64_t>(times.size())) {
+        out.embeddings = at::empty(e->shape, at::kFloat);
+        std::memcpy(out.embeddings.data_ptr(), e->bytes.data(), e->bytes.size());
+      }
+    }
+  }
+  if (!out.embeddings.defined()) {
+    const int64_t size = encoder.config().vision.image_size;
+    auto stage = progress.begin("relevance", static_cast<int64_t>(times.size()), "frames");
+    decode::SamplerOptions options;
+    options.width = static_cast<int>(size);
+    options.height = static_cast<int>(size);
+    options.resize = decode::Resize::kExact;
+    options.mode = decode::SampleMode::kFast;
+    options.fast_tolerance = 0.5;
+    options.cancel = cancel;
+    options.on_warning = [&](const std::string& w) { log.debug("decode", w); };
+    std::vector<decode::Frame> batch;
+    std::vector<size_t> requests;
+    std::vector<at::Tensor> rows(times.size());
+    auto flush = [&] {
+      if (batch.empty()) return;
+      std::vector<models::RgbImageView> views;
+      for (const decode::Frame& f : batch)
+        views.push_back({f.rgb.data(), f.height, f.width, 0});
+      models::ImageEmbedOptions eo;
+      eo.cancel = cancel;
+      const at::Tensor e = encoder.embed_images(views, eo).to(at::kCPU).to(at::kFloat);
+      for (size_t k = 0; k < batch.size(); ++k)
+        rows[requests[k]] = e[static_cast<int64_t>(k)];
+      stage.advance(static_cast<int64_t>(batch.size()));
+      batch.clear();
+      requests.clear();
+    };
+    decode::FrameSampler sampler(path, times, options);
+    while (auto sample = sampler.next()) {
+      batch.push_back(std::move(sample->frame));
+      requests.push_back(sample->request);
+      if (batch.size() >= 8) flush();
+    }
+    flush();
+    stage.finish();
+    // A candidate no frame was decoded for takes its neighbour's embedding.
+    int64_t last = -1;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (rows[i].defined()) last = static_cast<int64_t>(i);
+    }
+    if (last < 0)
+      throw Error(ErrorKind::kInvalidInput, path.string() + ": no frame could be decoded");
+    at::Tensor previous = rows[static_cast<size_t>(last)];
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (rows[i].defined()) {
+        previous = rows[i];
+        break;
+      }
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (!rows[i].defined()) rows[i] = previous;
+      previous = rows[i];
+    }
+    out.embeddings = at::stack(rows).contiguous();
+    if (cache && !content_hash.empty()) {
+      CacheEntry entry;
+      entry.meta = "{}";
+      CacheArray a{"embeddings", "float32", out.embeddings.sizes().vec(), {}};
+      a.bytes.assign(static_cast<const char*>(out.embeddings.data_ptr()), out.embeddings.nbytes());
+      entry.arrays.push_back(std::move(a));
+      cache->put(key, entry);
+    }
+  }
+  const std::vector<std::string> texts = {question};
+  const at::Tensor text = encoder.embed_texts(texts).to(at::kCPU).to(at::kFloat)[0];
+  const at::Tensor scores = at::mv(out.embeddings, text).to(at::kDouble).contiguous();
+  out.scores.assign(scores.data_ptr<double>(), scores.data_ptr<double>() + scores.numel());
+  return out;
+}
+
+VideoParts video_parts(const compress::MergeResult& merged, double duration_s, bool separators,
+                       const models::Tokenizer& tokenizer, int64_t video) {
+  VideoParts out;
+  bool spans = false;
+  for (const auto& s : merged.segments) {
+    spans = spans || compress::span_separator_text(s.t_begin, s.t_end) !=
+                         compress::separator_text(s.t_begin);
+  }
+  if (separators) {
+    const std::string header = compress::separator_header(duration_s, spans) + "\n";
+    out.header_tokens = static_cast<int64_t>(tokenizer.encode(header, false).size());
+    out.parts.push_back(models::PromptPart::make_raw(header));
+  }
+  for (const compress::MergedSegment& s : merged.segments) {
+    if (!s.tokens.defined() || s.tokens.size(0) == 0) continue;
+    SegmentSpan span;
+    span.t_begin = s.t_begin;
+    span.t_end = s.t_end;
+    span.frames = s.frame_end - s.frame_begin + 1;
+    span.tokens = s.tokens.size(0);
+    if (separators) {
+      span.separator = compress::separator_for(s);
+      out.separator_tokens += static_cast<int64_t>(tokenizer.encode(span.separator, false).size());
+      out.parts.push_back(models::PromptPart::make_raw(span.separator));
+    }
+    models::VisualBlock block;
+    block.tokens = s.tokens;
+    block.t_begin = s.t_begin;
+    block.t_end = s.t_end;
+    block.video = video;
+    out.parts.push_back(models::PromptPart::make_visual(std::move(block)));
+    out.segments.push_back(std::move(span));
+  }
+  return out;
+}
+
+int64_t separator_cost(double duration_s, const models::Tokenizer& tokenizer) {
+  return static_cast<int64_t>(
+      tokenizer.encode(compress::span_separator_text(duration_s * 0.9, duration_s), false).size());
+}
+
+std::pair<models::PromptInput, models::PromptInput> split_prompt(const models::PromptInput& input,
+                                                                 int64_t at) {
+  models::PromptInput head;
+  models::PromptInput tail;
+  int64_t position = 0;
+  for (const models::PromptInput::Part& part : input.parts()) {
+    const int64_t n =
+        part.embeddings.defined() ? part.embeddings.size(0) : static_cast<int64_t>(part.ids.size());
+    const int64_t cut = std::clamp<int64_t>(at - position, 0, n);
+    if (part.embeddings.defined()) {
+      if (cut > 0) head.add_embeddings(part.embeddings.slice(0, 0, cut));
+      if (cut < n) tail.add_embeddings(part.embeddings.slice(0, cut, n));
+    } else {
+      const std::span<const int64_t> ids(part.ids);
+      if (cut > 0) head.add_tokens(ids.subspan(0, static_cast<size_t>(cut)));
+      if (cut < n) tail.add_tokens(ids.subspan(static_cast<size_t>(cut)));
+    }
+    position += n;
+  }
+  return {std::move(head), std::move(tail)};
+}
+
+compress::LlmDims llm_dims(const models::LlavaOnevision& vlm) {
+  const models::DecoderConfig& c = vlm.decoder().config();
+  return {c.model_type(), c.hidden_size, c.intermediate_size, c.num_layers};
+}
+
+}  // namespace clipmind::pipeline

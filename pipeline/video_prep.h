@@ -1,0 +1,98 @@
+// Building blocks the jobs share (ask, chat, caption, and the index job): probing and hashing
+// a video, low-resolution probe frames for scene cuts, question relevance from the SigLIP dual
+// encoder, the prompt parts of a merged video (header, separators, visual blocks), prompt
+// splitting for KV-cache reuse, and a stage stopwatch. Used from the job's thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "compress/merge/merged_segment.h"
+#include "decode/video_info.h"
+#include "models/vlm/prompt.h"
+#include "pipeline/config.h"
+#include "pipeline/frame_selection.h"
+#include "pipeline/job_types.h"
+#include "pipeline/log.h"
+#include "pipeline/progress_tracker.h"
+#include "pipeline/token_cache.h"
+
+namespace clipmind::models {
+class LlavaOnevision;
+class PromptInput;
+class SiglipDualEncoder;
+class Tokenizer;
+}  // namespace clipmind::models
+
+namespace clipmind::pipeline {
+
+// Per-stage wall times of one call, in the order stages ran ("total" added by finish()).
+class StageClock {
+ public:
+  StageClock() : start_(std::chrono::steady_clock::now()) {}
+  void add(const std::string& stage, double seconds);
+  // Adds the time since `since` under `stage`.
+  void add_since(const std::string& stage, std::chrono::steady_clock::time_point since);
+  double elapsed() const;
+  std::vector<StageTiming> finish() const;
+  const std::vector<StageTiming>& stages() const { return stages_; }
+  std::chrono::steady_clock::time_point start() const { return start_; }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+  std::vector<StageTiming> stages_;
+};
+
+struct ProbedVideo {
+  decode::VideoInfo info;
+  VideoSummary summary;
+};
+
+// Probe (stage "probe") and, with `hash`, content hash (stage "hash"). Throws StageError.
+ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig& config, bool hash,
+                        ProgressTracker& progress, const CancelToken& cancel, StageClock& clock);
+
+// [T, H, W, 3] uint8 frames of `size` x `size`*9/16 at `times` (one per time: a time no frame
+// could be decoded for repeats its neighbour). Throws kInvalidInput when nothing decodes.
+at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<double>& times,
+                          const CancelToken& cancel, const Logger& log, int width = 64,
+                          int height = 36);
+
+// Relevance of candidate frames to `question` with the dual encoder: image embeddings (cached
+// per video, relevance model and candidate times) and the cosine with the question.
+RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
+                                   const std::string& relevance_id,
+                                   const std::filesystem::path& path,
+                                   const std::string& content_hash, const std::string& question,
+                                   const std::vector<double>& times, TokenCache* cache,
+                                   ProgressTracker& progress, const CancelToken& cancel,
+                                   const Logger& log);
+
+// The video's prompt parts: with separators, a header (raw text and "\n") and one separator
+// before each segment's visual block; segments without tokens are left out.
+struct VideoParts {
+  std::vector<models::PromptPart> parts;
+  std::vector<SegmentSpan> segments;
+  int64_t header_tokens = 0;
+  int64_t separator_tokens = 0;
+};
+VideoParts video_parts(const compress::MergeResult& merged, double duration_s, bool separators,
+                       const models::Tokenizer& tokenizer, int64_t video = 0);
+
+// Tokens of the longest separator a video of this length can get ("[D-D]"), as c_sep.
+int64_t separator_cost(double duration_s, const models::Tokenizer& tokenizer);
+
+// Splits a prompt at position `at`: rows [0, at) and [at, end).
+std::pair<models::PromptInput, models::PromptInput> split_prompt(const models::PromptInput& input,
+                                                                 int64_t at);
+
+// Paper-compatible prefill FLOPs of `tokens` for the VLM's decoder.
+compress::LlmDims llm_dims(const models::LlavaOnevision& vlm);
+
+}  // namespace clipmind::pipeline

@@ -1,0 +1,187 @@
+// `clipmind caption` end to end: output validates as SRT / WebVTT / JSONL, resume skips
+// finished files, a damaged file is reported while the rest complete, Ctrl-C stops promptly
+// and leaves no partial output.
+#include <filesystem>
+#include <fstream>
+
+#include "tests/decode/test_videos.h"
+#include "tests/e2e/e2e_support.h"
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace clipmind::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const fs::path kSamples = CLIPMIND_OPENCV_SAMPLES;
+
+fs::path video(const std::string& name, int frames, int fps = 10) {
+  test::VideoSpec spec;
+  spec.name = name;
+  spec.width = 96;
+  spec.height = 72;
+  spec.frames = frames;
+  spec.fps = fps;
+  spec.gop = fps;
+  return test::make_video(spec);
+}
+
+// A folder with two good videos and one mp4 cut off in the middle (its index is lost).
+fs::path batch_folder(const std::string& name) {
+  const fs::path dir = fresh_dir(name);
+  fs::copy_file(video("cap-a", 60), dir / "a.mp4");
+  fs::copy_file(video("cap-b", 80), dir / "b.mp4");
+  const std::string bytes = read_file(video("cap-c", 60));
+  std::ofstream(dir / "c-truncated.mp4", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  return dir;
+}
+
+std::vector<std::string> caption_args(const fs::path& in, const fs::path& out,
+                                      const std::string& format,
+                                      const std::vector<std::string>& more = {}) {
+  std::vector<std::string> a = {"caption",          in.string(), "--out",   out.string(),
+                                "--format",         format,      "--model", tiny_vlm().string(),
+                                "--max-new-tokens", "8"};
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
+}
+
+std::vector<fs::path> files_in(const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(CliCaption, EveryFormatValidatesAndCoversTheVideo) {
+  const fs::path in = video("cap-formats", 100);  // 10 s
+  for (const std::string format : {"srt", "vtt", "jsonl"}) {
+    const fs::path out = fresh_dir("caption-" + format);
+    RunOptions options;
+    options.env = {{"XDG_CACHE_HOME", (work_dir() / "caption-format-cache").string()}};
+    const RunResult r = run_cli(
+        caption_args(in, out, format, {"--segment", "3", "--set", "caption.max_new_tokens=6"}),
+        options);
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    const fs::path file = out / (in.stem().string() + "." + format);
+    ASSERT_TRUE(fs::exists(file)) << r.out;
+    const std::string text = read_file(file);
+    std::vector<Cue> cues;
+    const std::string problem = format == "srt"   ? validate_srt(text, &cues)
+                                : format == "vtt" ? validate_vtt(text, &cues)
+                                                  : validate_jsonl(text, &cues);
+    EXPECT_EQ(problem, "") << text;
+    // 3 s windows over 10 s: [0,3) [3,6) [6,9) [9,10].
+    ASSERT_EQ(cues.size(), 4u) << text;
+    EXPECT_NEAR(cues.front().start, 0.0, 1e-3);
+    EXPECT_NEAR(cues[1].start, 3.0, 1e-3);
+    EXPECT_NEAR(cues.back().end, 10.0, 0.05);
+    EXPECT_EQ(files_in(out).size(), 1u) << "no temporary files left";
+  }
+}
+
+TEST(CliCaption, AutoSegmentsFollowTheVideo) {
+  const fs::path out = fresh_dir("caption-auto");
+  const fs::path in = video("cap-auto", 120);
+  const RunResult r = run_cli(caption_args(in, out, "srt", {"--segment", "auto", "--no-cache"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<Cue> cues;
+  EXPECT_EQ(validate_srt(read_file(out / (in.stem().string() + ".srt")), &cues), "");
+  ASSERT_FALSE(cues.empty());
+  EXPECT_NEAR(cues.front().start, 0.0, 1e-3);
+  EXPECT_NEAR(cues.back().end, 12.0, 0.05);
+  for (size_t i = 1; i < cues.size(); ++i)
+    EXPECT_NEAR(cues[i].start, cues[i - 1].end, 1e-3);
+}
+
+TEST(CliCaption, DamagedFileIsReportedAndTheRestCompleteThenResumeSkipsThem) {
+  const fs::path in = batch_folder("caption-batch-in");
+  const fs::path out = fresh_dir("caption-batch-out");
+  RunOptions options;
+  options.env = {{"XDG_CACHE_HOME", fresh_dir("caption-batch-cache").string()}};
+  const RunResult first =
+      run_cli(caption_args(in, out, "vtt", {"--segment", "2", "--json"}), options);
+  EXPECT_EQ(first.exit_code, 3) << first.err;  // a damaged input: kInvalidInput
+  const json report = json::parse(first.out);
+  EXPECT_EQ(report.at("done"), 2);
+  EXPECT_EQ(report.at("failed"), 1);
+  for (const json& f : report.at("files")) {
+    const std::string name = fs::path(f.at("video").get<std::string>()).filename().string();
+    if (name == "c-truncated.mp4") {
+      EXPECT_EQ(f.at("status"), "failed");
+      EXPECT_NE(f.at("error").get<std::string>().find("c-truncated.mp4"), std::string::npos);
+    } else {
+      EXPECT_EQ(f.at("status"), "done") << name;
+    }
+  }
+  ASSERT_TRUE(fs::exists(out / "a.vtt"));
+  ASSERT_TRUE(fs::exists(out / "b.vtt"));
+  EXPECT_FALSE(fs::exists(out / "c-truncated.vtt"));
+  EXPECT_EQ(validate_vtt(read_file(out / "a.vtt")), "");
+  EXPECT_EQ(validate_vtt(read_file(out / "b.vtt")), "");
+  const auto a_time = fs::last_write_time(out / "a.vtt");
+
+  // Resume: the finished files are skipped (not rewritten), the damaged one fails again.
+  const RunResult second = run_cli(caption_args(in, out, "vtt", {"--segment", "2"}), options);
+  EXPECT_EQ(second.exit_code, 3);
+  EXPECT_NE(second.out.find("skipped"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("2 skipped, 1 failed"), std::string::npos) << second.out;
+  EXPECT_EQ(fs::last_write_time(out / "a.vtt"), a_time);
+  EXPECT_EQ(files_in(out).size(), 2u);
+
+  // A cut-off output is not complete: it is redone.
+  const std::string a_text = read_file(out / "a.vtt");
+  std::ofstream(out / "a.vtt", std::ios::binary) << a_text.substr(0, a_text.size() / 2);
+  const RunResult third =
+      run_cli(caption_args(in, out, "vtt", {"--segment", "2", "--json"}), options);
+  const json again = json::parse(third.out);
+  EXPECT_EQ(again.at("done"), 1);
+  EXPECT_EQ(again.at("skipped"), 1);
+  EXPECT_EQ(validate_vtt(read_file(out / "a.vtt")), "");
+}
+
+TEST(CliCaption, RealSampleVideosWithTheBuggyOne) {
+  if (!fs::exists(kSamples / "Megamind.avi")) GTEST_SKIP() << "opencv-doc is not installed";
+  const fs::path out = fresh_dir("caption-real");
+  const RunResult r = run_cli({"caption", (kSamples / "Megamind.avi").string(),
+                               (kSamples / "Megamind_bugy.avi").string(), "--out", out.string(),
+                               "--format", "srt", "--model", tiny_vlm().string(), "--segment", "5",
+                               "--max-new-tokens", "6", "--no-cache", "--json"});
+  const json report = json::parse(r.out);
+  // The buggy file either decodes around its damage (captioned) or is reported as failed;
+  // either way the good one is complete and the exit code says whether anything failed.
+  EXPECT_EQ(report.at("files").size(), 2u);
+  EXPECT_EQ(report.at("files")[0].at("status"), "done");
+  EXPECT_EQ(validate_srt(read_file(out / "Megamind.srt")), "");
+  const bool failed = report.at("failed").get<int>() > 0;
+  EXPECT_EQ(r.exit_code != 0, failed) << r.err;
+  if (!failed) {
+    EXPECT_EQ(validate_srt(read_file(out / "Megamind_bugy.srt")), "");
+  }
+}
+
+TEST(CliCaption, CtrlCStopsPromptlyAndLeavesNoPartialOutput) {
+  const fs::path in = video("cap-long", 1200);  // 120 s
+  const fs::path out = fresh_dir("caption-cancel");
+  RunOptions options;
+  // After the model is loaded the job is decoding, encoding and generating for many windows.
+  options.interrupt_when = [](const std::string& err) {
+    return err.find("loaded ") != std::string::npos;
+  };
+  const RunResult r =
+      run_cli(caption_args(in, out, "srt",
+                           {"--segment", "1", "--no-cache", "--set", "caption.max_new_tokens=32"}),
+              options);
+  ASSERT_TRUE(r.interrupted) << r.err;
+  EXPECT_EQ(r.exit_code, 130) << r.err << r.out;
+  // The whole process (cancel, summary, LibTorch teardown) is gone within a second or two.
+  EXPECT_LT(r.interrupt_to_exit_s, 2.0);
+  EXPECT_TRUE(files_in(out).empty()) << "no partial or temporary output";
+  EXPECT_NE(r.out.find("cancelled"), std::string::npos) << r.out << r.err;
+}
+
+}  // namespace
+}  // namespace clipmind::e2e

@@ -1,0 +1,341 @@
+#include "tests/e2e/e2e_support.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <fcntl.h>
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "models/tiny/tiny_model.h"
+#include "models/vlm/tiny_vlm.h"
+
+extern char** environ;
+
+namespace clipmind::e2e {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Serialises the creation of a shared fixture between test processes (CTest runs suites in
+// parallel): flock() on "<path>.lock", then build into a temporary folder and rename.
+class FolderLock {
+ public:
+  explicit FolderLock(const fs::path& path) {
+    fd_ = ::open((path.string() + ".lock").c_str(), O_CREAT | O_RDWR, 0644);
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~FolderLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+fs::path build_once(const std::string& name, const std::function<void(const fs::path&)>& make) {
+  const fs::path dir = work_dir() / "models" / name;
+  if (fs::exists(dir / "config.json")) return dir;
+  fs::create_directories(dir.parent_path());
+  FolderLock lock(dir);
+  if (fs::exists(dir / "config.json")) return dir;
+  const fs::path temp = dir.string() + ".building";
+  fs::remove_all(temp);
+  fs::create_directories(temp);
+  make(temp);
+  fs::remove_all(dir);
+  fs::rename(temp, dir);
+  return dir;
+}
+
+double parse_clock(const std::string& h, const std::string& m, const std::string& s,
+                   const std::string& ms) {
+  return std::stod(h) * 3600 + std::stod(m) * 60 + std::stod(s) + std::stod(ms) / 1000.0;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::string line;
+  std::istringstream in(text);
+  while (std::getline(in, line))
+    lines.push_back(line);
+  return lines;
+}
+
+// Cue blocks: an optional id line (SRT: required, "1", "2", ...), a timing line, one or more
+// text lines, a blank line.
+std::string validate_cues(const std::string& text, bool srt, std::vector<Cue>* cues) {
+  if (text.empty()) return "empty file";
+  if (text.back() != '\n') return "does not end with a newline";
+  if (text.find('\r') != std::string::npos) return "has carriage returns";
+  const std::vector<std::string> lines = lines_of(text);
+  size_t i = 0;
+  if (!srt) {
+    if (lines.empty() || lines[0].rfind("WEBVTT", 0) != 0) return "missing the WEBVTT header";
+    if (lines[0].size() > 6 && lines[0][6] != ' ' && lines[0][6] != '\t') {
+      return "bad WEBVTT header line";
+    }
+    i = 1;
+    if (i < lines.size() && !lines[i].empty()) return "the header must be followed by a blank line";
+  }
+  const std::regex timing(
+      srt ? R"((\d{2,}):([0-5]\d):([0-5]\d),(\d{3}) --> (\d{2,}):([0-5]\d):([0-5]\d),(\d{3}))"
+          : R"((\d{2,}):([0-5]\d):([0-5]\d)\.(\d{3}) --> (\d{2,}):([0-5]\d):([0-5]\d)\.(\d{3})(?: .*)?)");
+  int expected_id = 1;
+  double previous_start = -1;
+  while (i < lines.size()) {
+    if (lines[i].empty()) {
+      ++i;
+      continue;
+    }
+    if (srt) {
+      if (lines[i] != std::to_string(expected_id)) {
+        return "cue " + std::to_string(expected_id) + ": expected its number, got '" + lines[i] +
+               "'";
+      }
+      ++i;
+    } else if (lines[i].find("-->") == std::string::npos) {
+      ++i;  // a WebVTT cue identifier
+    }
+    std::smatch m;
+    if (i >= lines.size() || !std::regex_match(lines[i], m, timing)) {
+      return "cue " + std::to_string(expected_id) + ": bad timing line '" +
+             (i < lines.size() ? lines[i] : std::string("<end>")) + "'";
+    }
+    Cue cue;
+    cue.start = parse_clock(m[1], m[2], m[3], m[4]);
+    cue.end = parse_clock(m[5], m[6], m[7], m[8]);
+    if (cue.end <= cue.start) return "cue " + std::to_string(expected_id) + ": end not after start";
+    if (cue.start < previous_start) return "cues are not in time order";
+    previous_start = cue.start;
+    ++i;
+    if (i >= lines.size() || lines[i].empty()) {
+      return "cue " + std::to_string(expected_id) + ": no text";
+    }
+    while (i < lines.size() && !lines[i].empty()) {
+      if (lines[i].find("-->") != std::string::npos) return "cue text contains -->";
+      cue.text += (cue.text.empty() ? "" : "\n") + lines[i];
+      ++i;
+    }
+    if (cues) cues->push_back(cue);
+    ++expected_id;
+  }
+  if (srt && expected_id == 1) return "no cues";
+  return "";
+}
+
+}  // namespace
+
+fs::path work_dir() {
+  const fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "e2e";
+  fs::create_directories(dir);
+  return dir;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = work_dir() / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+namespace {
+
+bool registry_has(const std::string& arch) {
+  for (const models::TinyArch& a : models::tiny_model_archs()) {
+    if (a.name == arch) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+fs::path tiny_vlm() {
+  return build_once("llava-onevision-tiny", [](const fs::path& dir) {
+    if (registry_has("llava-onevision")) {
+      // What `clipmind make-tiny-model --arch llava-onevision --dims tiny` writes.
+      fs::remove_all(dir);
+      models::write_tiny_model("llava-onevision", dir, models::TinyModelOptions{});
+      return;
+    }
+    // Until the writer is registered: the transformers-checked tiny LLaVA-OneVision of
+    // tests/data/vlm-golden (weights, config, video processor) plus a tiny tokenizer whose last
+    // ids are the Qwen specials, so <video> lands on the config's video_token_index 511.
+    const fs::path golden =
+        fs::path(CLIPMIND_TEST_DATA_DIR) / "vlm-golden" / "llava-onevision-tiny";
+    for (const char* f : {"config.json", "model.safetensors", "video_preprocessor_config.json",
+                          "generation_config.json"}) {
+      fs::copy_file(golden / f, dir / f);
+    }
+    const auto info = models::write_tiny_tokenizer(dir, 512, models::qwen2_chat_template());
+    if (info.special.at("<video>") != 511) {
+      throw std::runtime_error("tiny tokenizer: <video> is not 511");
+    }
+  });
+}
+
+fs::path tiny_siglip() {
+  return build_once("siglip-dual-tiny", [](const fs::path& dir) {
+    if (registry_has("siglip-dual")) {
+      fs::remove_all(dir);
+      models::write_tiny_model("siglip-dual", dir, models::TinyModelOptions{});
+      return;
+    }
+    models::write_tiny_siglip_dual(dir, "tiny", 7);
+  });
+}
+
+RunResult run_cli(const std::vector<std::string>& args, const RunOptions& options) {
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (::pipe(in_pipe) != 0 || ::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) {
+    throw std::runtime_error("pipe failed");
+  }
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    const size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  env["XDG_CONFIG_HOME"] = (work_dir() / "no-user-config").string();
+  env.erase("CLIPMIND_CONFIG");
+  for (const auto& [k, v] : options.env)
+    env[k] = v;
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env)
+    env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (std::string& s : env_strings)
+    envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_strings = {CLIPMIND_CLI};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& s : argv_strings)
+    argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  const auto start = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in_pipe[0], STDIN_FILENO);
+    ::dup2(out_pipe[1], STDOUT_FILENO);
+    ::dup2(err_pipe[1], STDERR_FILENO);
+    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
+      ::close(fd);
+    }
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  // Feed stdin from a thread so a large input never blocks the output loop.
+  std::thread feeder([fd = in_pipe[1], text = options.stdin_text] {
+    ::signal(SIGPIPE, SIG_IGN);
+    size_t done = 0;
+    while (done < text.size()) {
+      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ::close(fd);
+  });
+  RunResult result;
+  std::chrono::steady_clock::time_point interrupted_at;
+  bool out_open = true, err_open = true;
+  char buffer[65536];
+  while (out_open || err_open) {
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    ::poll(fds, 2, 10);
+    for (int k = 0; k < 2; ++k) {
+      if (!(k == 0 ? out_open : err_open)) continue;
+      if (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) {
+        const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
+        if (n > 0) {
+          (k == 0 ? result.out : result.err).append(buffer, static_cast<size_t>(n));
+        } else {
+          (k == 0 ? out_open : err_open) = false;
+        }
+      }
+    }
+    if (!result.interrupted && options.interrupt_when && options.interrupt_when(result.err)) {
+      ::kill(pid, SIGINT);
+      result.interrupted = true;
+      interrupted_at = std::chrono::steady_clock::now();
+    }
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (elapsed > options.timeout_s) {
+      ::kill(pid, SIGKILL);
+      result.err += "\n[test: killed after timeout]";
+      break;
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const auto end = std::chrono::steady_clock::now();
+  feeder.join();
+  ::close(out_pipe[0]);
+  ::close(err_pipe[0]);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.seconds = std::chrono::duration<double>(end - start).count();
+  if (result.interrupted) {
+    result.interrupt_to_exit_s = std::chrono::duration<double>(end - interrupted_at).count();
+  }
+  return result;
+}
+
+std::string validate_srt(const std::string& text, std::vector<Cue>* cues) {
+  return validate_cues(text, true, cues);
+}
+
+std::string validate_vtt(const std::string& text, std::vector<Cue>* cues) {
+  return validate_cues(text, false, cues);
+}
+
+std::string validate_jsonl(const std::string& text, std::vector<Cue>* cues) {
+  if (text.empty()) return "empty file";
+  if (text.back() != '\n') return "does not end with a newline";
+  int n = 0;
+  double previous = -1;
+  for (const std::string& line : lines_of(text)) {
+    ++n;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const std::exception& e) {
+      return "line " + std::to_string(n) + ": not JSON: " + e.what();
+    }
+    if (!j.is_object()) return "line " + std::to_string(n) + ": not an object";
+    if (!j.contains("start") || !j["start"].is_number() || !j.contains("end") ||
+        !j["end"].is_number() || !j.contains("text") || !j["text"].is_string()) {
+      return "line " + std::to_string(n) + ": needs numeric start/end and a text string";
+    }
+    Cue cue{j["start"].get<double>(), j["end"].get<double>(), j["text"].get<std::string>()};
+    if (!(cue.end > cue.start) || cue.start < 0) return "line " + std::to_string(n) + ": bad times";
+    if (cue.start < previous) return "lines are not in time order";
+    previous = cue.start;
+    if (cues) cues->push_back(cue);
+  }
+  return "";
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace clipmind::e2e

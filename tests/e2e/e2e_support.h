@@ -1,0 +1,62 @@
+// Support for the end-to-end tests: tiny random models made at test time, the real `clipmind`
+// binary run with stdin, environment and Ctrl-C, and independent validators for SRT, WebVTT
+// and JSONL caption files (written here from the format specifications, not from
+// pipeline/caption_writer).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace clipmind::e2e {
+
+// The test work directory for this suite (CLIPMIND_TEST_WORK_DIR/e2e).
+std::filesystem::path work_dir();
+// A fresh empty folder under work_dir().
+std::filesystem::path fresh_dir(const std::string& name);
+
+// A tiny random LLaVA-OneVision folder (vision 28 px / patch 4 -> 4x4 pooled tokens, Qwen2
+// hidden 64, 2 layers, a real byte-level BPE tokenizer), made once per build tree.
+std::filesystem::path tiny_vlm();
+// A tiny random SigLIP dual encoder (relevance model for F2C), made once per build tree.
+std::filesystem::path tiny_siglip();
+
+struct RunOptions {
+  std::string stdin_text;
+  std::map<std::string, std::string> env;  // added to (or replacing) the test's environment
+  // Polled while the program runs (about every 10 ms) with its stderr so far; when it returns
+  // true, SIGINT is sent once.
+  std::function<bool(const std::string& err)> interrupt_when;
+  double timeout_s = 240;  // SIGKILL after this long (the test then fails)
+};
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+  bool interrupted = false;
+  double interrupt_to_exit_s = 0;  // from SIGINT to the process's exit
+  double seconds = 0;
+};
+
+// Runs CLIPMIND_CLI with `args`. The environment always gets XDG_CONFIG_HOME pointing at an
+// empty folder (no user config leaks in) unless `env` says otherwise.
+RunResult run_cli(const std::vector<std::string>& args, const RunOptions& options = {});
+
+// Validators: "" when `text` is a valid file of the format, else what is wrong. They also
+// return the cues they read so tests can check times.
+struct Cue {
+  double start = 0;
+  double end = 0;
+  std::string text;
+};
+std::string validate_srt(const std::string& text, std::vector<Cue>* cues = nullptr);
+std::string validate_vtt(const std::string& text, std::vector<Cue>* cues = nullptr);
+std::string validate_jsonl(const std::string& text, std::vector<Cue>* cues = nullptr);
+
+std::string read_file(const std::filesystem::path& path);
+
+}  // namespace clipmind::e2e

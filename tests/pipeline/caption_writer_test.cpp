@@ -1,0 +1,113 @@
+// Caption writers against hand-written expected files, and the resume check.
+#include "pipeline/caption_writer.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "clipmind/error.h"
+
+namespace clipmind::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "pipeline_captions" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const std::vector<Caption> kCaptions = {
+    {0.0, 4.5, "A man walks in."},
+    {4.5, 3725.25, "He sits down --> and reads.\n\n  A dog barks.  "},
+    {3725.25, 3725.25, "   "},
+};
+
+TEST(CaptionWriter, SrtMatchesTheHandWrittenFile) {
+  EXPECT_EQ(format_captions(kCaptions, CaptionFormat::kSrt),
+            "1\n00:00:00,000 --> 00:00:04,500\nA man walks in.\n\n"
+            "2\n00:00:04,500 --> 01:02:05,250\nHe sits down -> and reads.\nA dog barks.\n\n"
+            "3\n01:02:05,250 --> 01:02:05,251\n...\n\n");
+}
+
+TEST(CaptionWriter, VttMatchesTheHandWrittenFile) {
+  EXPECT_EQ(format_captions(kCaptions, CaptionFormat::kVtt),
+            "WEBVTT\n\n"
+            "00:00:00.000 --> 00:00:04.500\nA man walks in.\n\n"
+            "00:00:04.500 --> 01:02:05.250\nHe sits down -> and reads.\nA dog barks.\n\n"
+            "01:02:05.250 --> 01:02:05.251\n...\n\n");
+}
+
+TEST(CaptionWriter, JsonlMatchesTheHandWrittenFile) {
+  EXPECT_EQ(format_captions({{1.25, 2.5, "Say \"hi\"\tnow"}}, CaptionFormat::kJsonl),
+            "{\"end\":2.5,\"index\":1,\"start\":1.25,\"text\":\"Say \\\"hi\\\" now\"}\n");
+}
+
+TEST(CaptionWriter, TimeFormatting) {
+  EXPECT_EQ(format_caption_time(0.0005, CaptionFormat::kSrt), "00:00:00,001");
+  EXPECT_EQ(format_caption_time(59.9996, CaptionFormat::kVtt), "00:01:00.000");
+  EXPECT_EQ(format_caption_time(-3, CaptionFormat::kSrt), "00:00:00,000");
+  EXPECT_EQ(format_caption_time(100 * 3600.0, CaptionFormat::kSrt), "100:00:00,000");
+}
+
+TEST(CaptionWriter, FormatsParseAndExtensions) {
+  EXPECT_EQ(parse_caption_format("vtt"), CaptionFormat::kVtt);
+  EXPECT_THROW(parse_caption_format("ass"), Error);
+  EXPECT_STREQ(caption_extension(CaptionFormat::kJsonl), ".jsonl");
+  EXPECT_EQ(caption_output_path("/out", "/videos/a/clip.mp4", CaptionFormat::kSrt),
+            fs::path("/out/clip.srt"));
+  EXPECT_EQ(caption_output_path("/out", "/videos/a/clip.mp4", CaptionFormat::kSrt, true),
+            fs::path("/out/a_clip.srt"));
+}
+
+TEST(CaptionWriter, WritesAtomicallyAndResumeSeesCompleteOutputs) {
+  const fs::path dir = fresh_dir("resume");
+  const fs::path video = dir / "clip.mp4";
+  std::ofstream(video) << "video bytes";
+  fs::last_write_time(video, fs::file_time_type::clock::now() - std::chrono::hours(1));
+  for (const CaptionFormat format :
+       {CaptionFormat::kSrt, CaptionFormat::kVtt, CaptionFormat::kJsonl}) {
+    const fs::path out = caption_output_path(dir, video, format);
+    EXPECT_FALSE(caption_output_complete(out, video, format));
+    write_captions(out, kCaptions, format);
+    EXPECT_EQ(read(out), format_captions(kCaptions, format));
+    EXPECT_TRUE(caption_output_complete(out, video, format)) << to_string(format);
+    // A cut-off file (e.g. written by something else, or by an older version) is redone.
+    const std::string text = read(out);
+    std::ofstream(out, std::ios::binary) << text.substr(0, text.size() - 3);
+    EXPECT_FALSE(caption_output_complete(out, video, format)) << to_string(format);
+    write_captions(out, kCaptions, format);
+    // A video changed after its captions were written is redone.
+    fs::last_write_time(out, fs::file_time_type::clock::now() - std::chrono::hours(2));
+    EXPECT_FALSE(caption_output_complete(out, video, format));
+  }
+  for (const auto& f : fs::directory_iterator(dir)) {
+    EXPECT_EQ(f.path().string().find(".part-"), std::string::npos) << f.path();
+  }
+}
+
+TEST(CaptionWriter, WriteErrorNamesTheFile) {
+  const fs::path out = fs::path(CLIPMIND_TEST_WORK_DIR) / "no-such-dir" / "x.srt";
+  try {
+    write_captions(out, kCaptions, CaptionFormat::kSrt);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_NE(std::string(e.what()).find("x.srt"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace clipmind::pipeline
