@@ -9,6 +9,7 @@
 #include "clipmind/atomic_file.h"
 #include "clipmind/error.h"
 #include "models/llm/runtime.h"
+#include "models/vlm/tiny_vlm.h"
 #include "models/weights/safetensors.h"
 
 namespace clipmind::models {
@@ -44,6 +45,10 @@ TinyDims parse_tiny_dims(const std::string& name) {
   throw Error(ErrorKind::kInvalidArgument, "unknown dims '" + name + "' (use tiny or real-0.5b)");
 }
 
+std::string tiny_dims_name(TinyDims dims) {
+  return dims == TinyDims::kReal05B ? "real-0.5b" : "tiny";
+}
+
 const std::vector<TinyArch>& tiny_model_archs() {
   // Other model families add their writers here.
   static const std::vector<TinyArch> archs = {
@@ -54,6 +59,18 @@ const std::vector<TinyArch>& tiny_model_archs() {
       {"llama", "LlamaForCausalLM (no biases, separate head, SmolLM2 template)",
        [](const fs::path& dir, const TinyModelOptions& o) {
          write_decoder_model(DecoderArch::kLlama, dir, o);
+       }},
+      {"siglip", "SiglipVisionModel (vision tower only, google/siglip-* layout)",
+       [](const fs::path& dir, const TinyModelOptions& o) {
+         write_tiny_siglip_vision(dir, tiny_dims_name(o.dims), o.seed);
+       }},
+      {"siglip-dual", "SiglipModel (text + vision towers, SentencePiece tokenizer)",
+       [](const fs::path& dir, const TinyModelOptions& o) {
+         write_tiny_siglip_dual(dir, tiny_dims_name(o.dims), o.seed);
+       }},
+      {"llava-onevision", "LlavaOnevisionForConditionalGeneration (SigLIP + projector + Qwen2)",
+       [](const fs::path& dir, const TinyModelOptions& o) {
+         write_tiny_llava_onevision(dir, tiny_dims_name(o.dims), o.seed);
        }},
   };
   return archs;

@@ -6,8 +6,8 @@
 // merges learned from a built-in English text, tokenizer_config.json with a chat template and
 // the Qwen special tokens), so every path a user's checkpoint takes works offline.
 //
-// Architectures are a registry (tiny_model_archs()): "qwen2" and "llama" live here; other
-// writers (SigLIP, LLaVA-OneVision) add an entry to the table in tiny_model.cpp and reuse the
+// Architectures are a registry (tiny_model_archs()): "qwen2" and "llama" live here; "siglip",
+// "siglip-dual" and "llava-onevision" are written by models/vlm/tiny_vlm.h and reuse the
 // building blocks below. Dims: "tiny" (hidden 64, 2 layers, vocab 512, float32) for tests,
 // "real-0.5b" (Qwen2-0.5B: hidden 896, 24 layers, 14/2 heads, MLP 4864, vocab 151936,
 // bfloat16 like the published checkpoint) for benchmarks.
@@ -35,6 +35,7 @@ enum class TinyDims { kTiny, kReal05B };
 
 // "tiny" / "real-0.5b"; throws kInvalidArgument otherwise.
 TinyDims parse_tiny_dims(const std::string& name);
+std::string tiny_dims_name(TinyDims dims);
 
 struct TinyModelOptions {
   TinyDims dims = TinyDims::kTiny;

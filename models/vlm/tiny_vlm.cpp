@@ -12,7 +12,10 @@
 #include "clipmind/error.h"
 #include "models/siglip/siglip_config.h"
 #include "models/siglip/siglip_tokenizer.h"
+#include "models/tiny/tiny_model.h"
+#include "models/vision/video_encoder.h"
 #include "models/vision/vision_config.h"
+#include "models/weights/model_config.h"
 #include "models/weights/safetensors.h"
 
 namespace clipmind::models {
@@ -247,6 +250,63 @@ void write_tiny_siglip_dual(const fs::path& dir, const std::string& dims, uint64
   write_json(dir / "tokenizer_config.json", tok);
   write_json(dir / "special_tokens_map.json",
              {{"eos_token", "</s>"}, {"pad_token", "</s>"}, {"unk_token", "<unk>"}});
+}
+
+void write_tiny_llava_onevision(const fs::path& dir, const std::string& dims, uint64_t seed) {
+  const bool real = real_dims(dims);
+  prepare_dir(dir);
+  const DecoderConfig text =
+      tiny_decoder_config(DecoderArch::kQwen2, real ? TinyDims::kReal05B : TinyDims::kTiny);
+  LlavaVisionConfig vision;
+  vision.vision = vision_dims(real, /*head=*/false, 26);
+  const at::ScalarType dtype = real ? at::kBFloat16 : at::kFloat;
+  // The llava-hf legacy layout: language_model.model.* / language_model.lm_head.weight.
+  Tensors tensors = random_decoder_tensors(
+      text, {"language_model.model.", "language_model.lm_head.weight"}, seed, dtype);
+  Init init(seed + 1, dtype);
+  for (const TensorSpec& spec : llava_vision_specs(vision, text.hidden_size)) {
+    if (!spec.required && spec.name.find("post_layernorm") == std::string::npos) continue;
+    const std::string& n = spec.name;
+    const bool is_norm =
+        n.find("layer_norm") != std::string::npos || n.find("layernorm") != std::string::npos;
+    at::Tensor t;
+    if (is_norm) {
+      t = n.ends_with("weight") ? init.norm_weight(spec.shape.at(0)) : init.bias(spec.shape.at(0));
+    } else if (n.find("position_embedding") != std::string::npos || n == "image_newline") {
+      t = init.normal(spec.shape, 0.5);
+    } else if (spec.shape.size() >= 2) {
+      int64_t fan_in = 1;
+      for (size_t i = 1; i < spec.shape.size(); ++i)
+        fan_in *= spec.shape[i];
+      t = init.normal(spec.shape, 1.0 / std::sqrt(static_cast<double>(fan_in)));
+    } else {
+      t = init.bias(spec.shape.at(0));
+    }
+    tensors.emplace_back(n, t);
+  }
+  write_safetensors(dir / "model.safetensors", tensors);
+
+  const TinyTokenizerInfo tokens =
+      write_tiny_tokenizer(dir, text.vocab_size, qwen2_chat_template());
+  nlohmann::json config;
+  config["model_type"] = "llava_onevision";
+  config["architectures"] = {"LlavaOnevisionForConditionalGeneration"};
+  config["text_config"] = decoder_config_json(text);
+  config["vision_config"] = siglip_vision_config_json(vision.vision);
+  config["vision_config"]["model_type"] = "siglip_vision_model";
+  config["image_token_index"] = tokens.special.at("<image>");
+  config["video_token_index"] = tokens.special.at("<video>");
+  config["vision_feature_layer"] = -1;
+  config["vision_feature_select_strategy"] = "full";
+  config["projector_hidden_act"] = "gelu";
+  config["tie_word_embeddings"] = text.tie_word_embeddings;
+  config["torch_dtype"] = real ? "bfloat16" : "float32";
+  write_json(dir / "config.json", config);
+  nlohmann::json processor =
+      preprocessor_json(vision.vision.image_size, "LlavaOnevisionVideoProcessor");
+  write_json(dir / "video_preprocessor_config.json", processor);
+  processor["image_processor_type"] = "LlavaOnevisionImageProcessor";
+  write_json(dir / "preprocessor_config.json", processor);
 }
 
 }  // namespace clipmind::models

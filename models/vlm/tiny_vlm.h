@@ -32,5 +32,7 @@ void write_tiny_siglip_vision(const std::filesystem::path& dir, const std::strin
                               uint64_t seed);
 void write_tiny_siglip_dual(const std::filesystem::path& dir, const std::string& dims,
                             uint64_t seed);
+void write_tiny_llava_onevision(const std::filesystem::path& dir, const std::string& dims,
+                                uint64_t seed);
 
 }  // namespace clipmind::models

@@ -150,49 +150,19 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-namespace {
-
-bool registry_has(const std::string& arch) {
-  for (const models::TinyArch& a : models::tiny_model_archs()) {
-    if (a.name == arch) return true;
-  }
-  return false;
-}
-
-}  // namespace
-
+// What `clipmind make-tiny-model --arch llava-onevision --dims tiny` writes.
 fs::path tiny_vlm() {
   return build_once("llava-onevision-tiny", [](const fs::path& dir) {
-    if (registry_has("llava-onevision")) {
-      // What `clipmind make-tiny-model --arch llava-onevision --dims tiny` writes.
-      fs::remove_all(dir);
-      models::write_tiny_model("llava-onevision", dir, models::TinyModelOptions{});
-      return;
-    }
-    // Until the writer is registered: the transformers-checked tiny LLaVA-OneVision of
-    // tests/data/vlm-golden (weights, config, video processor) plus a tiny tokenizer whose last
-    // ids are the Qwen specials, so <video> lands on the config's video_token_index 511.
-    const fs::path golden =
-        fs::path(CLIPMIND_TEST_DATA_DIR) / "vlm-golden" / "llava-onevision-tiny";
-    for (const char* f : {"config.json", "model.safetensors", "video_preprocessor_config.json",
-                          "generation_config.json"}) {
-      fs::copy_file(golden / f, dir / f);
-    }
-    const auto info = models::write_tiny_tokenizer(dir, 512, models::qwen2_chat_template());
-    if (info.special.at("<video>") != 511) {
-      throw std::runtime_error("tiny tokenizer: <video> is not 511");
-    }
+    fs::remove_all(dir);
+    models::write_tiny_model("llava-onevision", dir, models::TinyModelOptions{});
   });
 }
 
+// What `clipmind make-tiny-model --arch siglip-dual --dims tiny` writes.
 fs::path tiny_siglip() {
   return build_once("siglip-dual-tiny", [](const fs::path& dir) {
-    if (registry_has("siglip-dual")) {
-      fs::remove_all(dir);
-      models::write_tiny_model("siglip-dual", dir, models::TinyModelOptions{});
-      return;
-    }
-    models::write_tiny_siglip_dual(dir, "tiny", 7);
+    fs::remove_all(dir);
+    models::write_tiny_model("siglip-dual", dir, models::TinyModelOptions{});
   });
 }
 

@@ -3,6 +3,7 @@
 // and are reproducible from a seed.
 #include "models/vlm/tiny_vlm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -15,7 +16,9 @@
 
 #include "clipmind/error.h"
 #include "models/siglip/dual_encoder.h"
+#include "models/tiny/tiny_model.h"
 #include "models/vision/siglip_vision_model.h"
+#include "models/vlm/llava_onevision.h"
 
 namespace clipmind::models {
 namespace {
@@ -118,6 +121,48 @@ TEST(TinySiglip, VisionOnlyFolderLoadsAndPools) {
   EXPECT_EQ(out.grid_h, 11);
   EXPECT_EQ(out.features.sizes(), (at::IntArrayRef{2, 121, 32}));
   EXPECT_LE((out.attention.sum(1) - 1).abs().max().item<double>(), 1e-5);
+}
+
+// make-tiny-model --arch llava-onevision: the folder loads like llava-hf's, frames become 4x4
+// pooled tokens (7x7 patches), and a video question generates through the chat template.
+TEST(TinyLlava, FolderLoadsEncodesAndGenerates) {
+  const fs::path dir = fresh("llava");
+  write_tiny_model("llava-onevision", dir, {});
+  const LlavaOnevision model = LlavaOnevision::load(dir);
+  ASSERT_TRUE(model.has_tokenizer());
+  EXPECT_EQ(model.video_token_id(), model.tokenizer().token_id("<video>").value_or(-1));
+  const auto a = frame(40, 60, 4, 4);
+  const auto b = frame(40, 60, 40, 20);
+  const std::vector<RgbImageView> frames = {{a.data(), 40, 60, 0}, {b.data(), 40, 60, 0}};
+  const std::vector<double> times = {0.5, 1.5};
+  const VisualTokens v = model.vision().encode(frames, times);
+  EXPECT_EQ(v.tokens.sizes(), (at::IntArrayRef{2, 16, model.hidden_size()}));
+  EXPECT_FALSE(at::allclose(v.tokens[0], v.tokens[1]));
+
+  VisualBlock block;
+  block.tokens = v.tokens.reshape({-1, model.hidden_size()});
+  block.t_begin = 0.5;
+  block.t_end = 1.5;
+  const std::vector<VlmMessage> chat = {
+      {"user", {PromptPart::make_visual(block), PromptPart::make_text("What happens?")}}};
+  const AssembledPrompt prompt = model.assemble(chat);
+  // 32 visual rows + image_newline, all marked with the video placeholder.
+  EXPECT_EQ(std::count(prompt.ids.begin(), prompt.ids.end(), model.video_token_id()), 33);
+  GenerationOptions options;
+  options.max_new_tokens = 6;
+  const GenerationResult result = model.generate(prompt, options);
+  EXPECT_GE(result.ids.size(), 1u);
+  EXPECT_LE(result.ids.size(), 6u);
+  EXPECT_EQ(result.prompt_tokens, prompt.length());
+}
+
+// The writer refuses to overwrite a folder that has files in it.
+TEST(TinyLlava, RefusesNonEmptyFolder) {
+  const fs::path dir = fresh("llava-existing");
+  fs::create_directories(dir);
+  std::ofstream(dir / "keep.txt") << "mine";
+  EXPECT_THROW(write_tiny_model("llava-onevision", dir, {}), Error);
+  EXPECT_TRUE(fs::exists(dir / "keep.txt"));
 }
 
 }  // namespace
