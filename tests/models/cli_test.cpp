@@ -8,11 +8,14 @@
 #pragma GCC diagnostic ignored "-Wrestrict"
 #endif
 
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -224,6 +227,79 @@ TEST_F(ModelCli, GenerateBadInputs) {
   run = clipmind(model + " hi --dtype float16");
   EXPECT_EQ(run.code, 3);
   EXPECT_NE(run.err.find("float16 is not supported on cpu"), std::string::npos) << run.err;
+}
+
+// A binary PPM (OpenCV reads it like any image): left half `a`, right half `b`.
+void write_ppm(const fs::path& path, int w, int h, uint8_t a, uint8_t b) {
+  std::ofstream out(path, std::ios::binary);
+  out << "P6\n" << w << " " << h << "\n255\n";
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      const uint8_t v = x < w / 2 ? a : b;
+      const char px[3] = {static_cast<char>(v), static_cast<char>(255 - v),
+                          static_cast<char>((x * 7 + y * 3) % 256)};
+      out.write(px, 3);
+    }
+  }
+}
+
+// make-tiny-model's vision archs write loadable folders, and `embed` prints unit-norm
+// embeddings, self-similarity 1, and image-text SigLIP scores; bad images are named.
+TEST_F(ModelCli, EmbedWithTinySiglipDual) {
+  const fs::path dual = kWork / "siglip-dual";
+  CliRun run = clipmind("make-tiny-model --arch siglip-dual " + q(dual) + " --seed 2");
+  ASSERT_EQ(run.code, 0) << run.err;
+  for (const char* file : {"config.json", "model.safetensors", "spiece.model",
+                           "preprocessor_config.json", "tokenizer_config.json"}) {
+    EXPECT_TRUE(fs::exists(dual / file)) << file;
+  }
+  run = clipmind("make-tiny-model --arch llava-onevision " + q(kWork / "llava"));
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_TRUE(fs::exists(kWork / "llava" / "video_preprocessor_config.json"));
+
+  write_ppm(kWork / "a.ppm", 40, 30, 20, 230);
+  write_ppm(kWork / "b.ppm", 40, 30, 230, 20);
+  run = clipmind("embed --model " + q(dual) + " --image " + q(kWork / "a.ppm") + " " +
+                 q(kWork / "b.ppm") + " --text 'a dog runs on the road' --json");
+  ASSERT_EQ(run.code, 0) << run.err;
+  const auto out = nlohmann::json::parse(run.out);
+  const int64_t size = out["embedding_size"];
+  ASSERT_EQ(out["images"].size(), 2u);
+  ASSERT_EQ(out["texts"].size(), 1u);
+  std::vector<std::vector<float>> vectors;
+  for (const auto& item : {out["images"][0], out["images"][1], out["texts"][0]}) {
+    const std::vector<float> v = item["embedding"];
+    ASSERT_EQ(static_cast<int64_t>(v.size()), size);
+    double norm = 0;
+    for (const float x : v)
+      norm += static_cast<double>(x) * x;
+    EXPECT_NEAR(norm, 1.0, 1e-4);
+    vectors.push_back(v);
+  }
+  EXPECT_NE(vectors[0], vectors[1]);
+
+  run = clipmind("embed --model " + q(dual) + " --image " + q(kWork / "a.ppm") + " " +
+                 q(kWork / "b.ppm") + " --sim --json");
+  ASSERT_EQ(run.code, 0) << run.err;
+  const auto sim = nlohmann::json::parse(run.out)["similarity"];
+  ASSERT_EQ(sim.size(), 4u);
+  EXPECT_NEAR(sim[0]["cosine"].get<double>(), 1.0, 1e-4);
+  EXPECT_LT(sim[1]["cosine"].get<double>(), 0.9999);
+
+  run = clipmind("embed --model " + q(dual) + " --image " + q(kWork / "a.ppm") +
+                 " --text 'a dog' --sim --json");
+  ASSERT_EQ(run.code, 0) << run.err;
+  const auto pair = nlohmann::json::parse(run.out)["similarity"][0];
+  const double logit = pair["logit"];
+  EXPECT_NEAR(pair["probability"].get<double>(), 1.0 / (1.0 + std::exp(-logit)), 1e-6);
+
+  std::ofstream(kWork / "not-an-image.png") << "hello";
+  run = clipmind("embed --model " + q(dual) + " --image " + q(kWork / "not-an-image.png"));
+  EXPECT_NE(run.code, 0);
+  EXPECT_NE(run.err.find("not-an-image.png"), std::string::npos) << run.err;
+  run = clipmind("embed --model " + q(kWork / "qwen2") + " --text hi");
+  EXPECT_NE(run.code, 0);
+  EXPECT_FALSE(run.err.empty());
 }
 
 }  // namespace
