@@ -13,6 +13,7 @@
 #include <ATen/ATen.h>
 
 #include "decode/frame_sampler.h"
+#include "index/file_hash.h"
 #include "index/job_queue.h"
 #include "models/siglip/dual_encoder.h"
 #include "pipeline/caption_job.h"
@@ -138,6 +139,18 @@ class Heartbeats {
 };
 
 struct JobState {
+  JobState(const IndexRequest& request_, index::Store& store_, std::string model_id_,
+           std::string worker_, const JobCallbacks& callbacks_, LinkedCancel& cancel_,
+           ProgressTracker::Stage& files_, std::vector<std::string> paths_)
+      : request(request_),
+        store(store_),
+        model_id(std::move(model_id_)),
+        worker(std::move(worker_)),
+        callbacks(callbacks_),
+        cancel(cancel_),
+        files(files_),
+        paths(std::move(paths_)) {}
+
   const IndexRequest& request;
   index::Store& store;
   std::string model_id;
@@ -156,11 +169,16 @@ struct JobState {
 
 const char* freshness_reason(index::Freshness f) {
   switch (f) {
-    case index::Freshness::kNew: return "new";
-    case index::Freshness::kUnchanged: return "unchanged";
-    case index::Freshness::kChanged: return "changed";
-    case index::Freshness::kIncomplete: return "incomplete";
-    case index::Freshness::kFailedBefore: return "failed before";
+    case index::Freshness::kNew:
+      return "new";
+    case index::Freshness::kUnchanged:
+      return "unchanged";
+    case index::Freshness::kChanged:
+      return "changed";
+    case index::Freshness::kIncomplete:
+      return "incomplete";
+    case index::Freshness::kFailedBefore:
+      return "failed before";
   }
   return "?";
 }
@@ -247,9 +265,14 @@ void record(JobState& job, IndexFileResult r) {
       ++rep.indexed;
       rep.segments += r.segments;
       break;
-    case IndexStatus::kSkipped: ++rep.skipped; break;
-    case IndexStatus::kFailed: ++rep.failed; break;
-    case IndexStatus::kCancelled: break;
+    case IndexStatus::kSkipped:
+      ++rep.skipped;
+      break;
+    case IndexStatus::kFailed:
+      ++rep.failed;
+      break;
+    case IndexStatus::kCancelled:
+      break;
   }
   rep.files.push_back(std::move(r));
 }
@@ -300,10 +323,14 @@ int64_t hardware_threads() {
 
 const char* to_string(IndexStatus status) {
   switch (status) {
-    case IndexStatus::kIndexed: return "indexed";
-    case IndexStatus::kSkipped: return "skipped";
-    case IndexStatus::kFailed: return "failed";
-    case IndexStatus::kCancelled: return "cancelled";
+    case IndexStatus::kIndexed:
+      return "indexed";
+    case IndexStatus::kSkipped:
+      return "skipped";
+    case IndexStatus::kFailed:
+      return "failed";
+    case IndexStatus::kCancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -362,16 +389,16 @@ IndexReport run_index(Session& session, const IndexRequest& request, const JobCa
   ProgressTracker progress(callbacks.on_progress, {"index"});
   auto files = progress.begin("index", pg ? -1 : static_cast<int64_t>(paths.size()), "files");
   LinkedCancel linked(cancel);
-  JobState job{request, *store, model_id, index::default_worker_id(), callbacks, linked, files,
-               paths};
+  JobState job{request,   *store, model_id, index::default_worker_id(),
+               callbacks, linked, files,    paths};
   job.report.db = info.location;
 
   std::unique_ptr<Heartbeats> heartbeats;
   if (pg) {
     index::JobQueue launcher(request.db, job.worker);
     launcher.enqueue(paths);
-    const auto every = std::chrono::milliseconds(static_cast<int64_t>(
-        std::clamp(request.stale_after_s / 3.0, 0.2, 60.0) * 1000.0));
+    const auto every = std::chrono::milliseconds(
+        static_cast<int64_t>(std::clamp(request.stale_after_s / 3.0, 0.2, 60.0) * 1000.0));
     heartbeats = std::make_unique<Heartbeats>(request.db, job.worker, every);
     job.heartbeats = heartbeats.get();
   }
@@ -551,8 +578,8 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
     const fs::path abs = fs::absolute(video, ec);
     if (!ec) video = abs.lexically_normal().string();
     std::optional<index::SegmentRecord> seg = store.segment_at(video, request.like_seconds);
-    if (!seg && video != *request.like_video) seg = store.segment_at(*request.like_video,
-                                                                     request.like_seconds);
+    if (!seg && video != *request.like_video)
+      seg = store.segment_at(*request.like_video, request.like_seconds);
     if (seg) {
       q.embedding = seg->embedding;
       q.exclude_segments = {seg->id};
@@ -579,9 +606,9 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
       load_encoder(s, {}, cancel);
       if (!info.model_id.empty() && info.model_id != s.models.relevance_id()) {
         throw StageError(ErrorKind::kInvalidArgument, "search", info.location,
-                         "this index was built with another embedding model (" +
-                             info.model_id + ") than the configured relevance model (" +
-                             s.models.relevance_id() + ")",
+                         "this index was built with another embedding model (" + info.model_id +
+                             ") than the configured relevance model (" + s.models.relevance_id() +
+                             ")",
                          "Pass the relevance model the index was built with.");
       }
       q.embedding = embed_query(session, request.text);

@@ -97,11 +97,11 @@ std::string format_index_summary(const IndexReport& report);
 // --- search ---------------------------------------------------------------------------------
 
 struct SearchRequest {
-  std::string text;                         // text query (SigLIP text tower + caption match)
-  std::optional<std::string> like_video;    // or: moments like this video ...
-  double like_seconds = 0.0;                // ... at this time
+  std::string text;                       // text query (SigLIP text tower + caption match)
+  std::optional<std::string> like_video;  // or: moments like this video ...
+  double like_seconds = 0.0;              // ... at this time
   size_t k = 10;
-  bool thumbnails = false;                  // fill SearchResult::thumbnail_jpeg
+  bool thumbnails = false;  // fill SearchResult::thumbnail_jpeg
   index::SearchMode mode = index::SearchMode::kAuto;
 };
 

@@ -216,15 +216,21 @@ class CancelOnSignal {
 json report_json(const pipeline::IndexReport& r) {
   json files = json::array();
   for (const pipeline::IndexFileResult& f : r.files) {
-    json j = {{"path", f.path},           {"status", pipeline::to_string(f.status)},
-              {"reason", f.reason},       {"segments", f.segments},
-              {"seconds", f.seconds},     {"worker", f.worker}};
+    json j = {{"path", f.path},       {"status", pipeline::to_string(f.status)},
+              {"reason", f.reason},   {"segments", f.segments},
+              {"seconds", f.seconds}, {"worker", f.worker}};
     if (f.status == pipeline::IndexStatus::kFailed) j["error"] = f.error;
     files.push_back(std::move(j));
   }
-  return {{"db", r.db},           {"indexed", r.indexed},   {"skipped", r.skipped},
-          {"failed", r.failed},   {"segments", r.segments}, {"pruned", r.pruned},
-          {"cancelled", r.cancelled}, {"seconds", r.seconds}, {"files", files}};
+  return {{"db", r.db},
+          {"indexed", r.indexed},
+          {"skipped", r.skipped},
+          {"failed", r.failed},
+          {"segments", r.segments},
+          {"pruned", r.pruned},
+          {"cancelled", r.cancelled},
+          {"seconds", r.seconds},
+          {"files", files}};
 }
 
 void run_index(const IndexFlags& flags, const std::vector<std::string>& inputs, bool captions,
@@ -331,8 +337,12 @@ void run_search(const IndexFlags& flags, const std::optional<std::string>& query
     json results = json::array();
     int rank = 0;
     for (const pipeline::SearchResult& r : outcome.results) {
-      json j = {{"rank", ++rank},        {"video", r.video_path}, {"start", r.t_begin},
-                {"end", r.t_end},        {"score", r.score},      {"caption", r.caption},
+      json j = {{"rank", ++rank},
+                {"video", r.video_path},
+                {"start", r.t_begin},
+                {"end", r.t_end},
+                {"score", r.score},
+                {"caption", r.caption},
                 {"segment_id", r.segment_id}};
       j["similarity"] = r.similarity ? json(*r.similarity) : json(nullptr);
       results.push_back(std::move(j));
@@ -379,8 +389,7 @@ void add_index_commands(CLI::App& app) {
     auto shard = std::make_shared<std::optional<std::string>>();
     auto retry = std::make_shared<bool>(false);
     auto force = std::make_shared<bool>(false);
-    cmd->add_option("PATH", *inputs, "Video files and folders (searched recursively)")
-        ->required();
+    cmd->add_option("PATH", *inputs, "Video files and folders (searched recursively)")->required();
     add_flags(cmd, *flags);
     cmd->add_flag("--captions", *captions, "Also caption every segment with the VLM (--model)");
     cmd->add_option("--jobs,-j", *jobs, "Parallel workers (each loads the models once)")
@@ -390,9 +399,8 @@ void add_index_commands(CLI::App& app) {
     cmd->add_flag("--retry-failed", *retry, "Try again videos that failed before");
     cmd->add_flag("--force", *force, "Re-index every video, even unchanged ones");
     cmd->add_flag("--json", flags->json, "Print the batch report as JSON instead of a table");
-    cmd->callback([=] {
-      run_index(*flags, *inputs, *captions, *jobs, *prune, *shard, *retry, *force);
-    });
+    cmd->callback(
+        [=] { run_index(*flags, *inputs, *captions, *jobs, *prune, *shard, *retry, *force); });
   }
   {
     auto* cmd = app.add_subcommand(

@@ -195,8 +195,8 @@ TEST(SearchCli, LikeAMomentFindsTheSameMomentOfACopyFirst) {
   const RunResult indexed = run_cli(index_args({dir.string()}, db));
   ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
 
-  std::vector<std::string> args = {"search", "--db", db, "--like",
-                                   (dir / "x.mp4").string() + "@5.5", "-k", "5", "--json"};
+  std::vector<std::string> args = {
+      "search", "--db", db, "--like", (dir / "x.mp4").string() + "@5.5", "-k", "5", "--json"};
   for (const std::string& m : model_args())
     args.push_back(m);
   const RunResult r = run_cli(args);
@@ -285,9 +285,8 @@ TEST(SearchCli, CaptionsAreStoredAndMatchedByWords) {
   for (const json& h : parse_or_fail(r.out).at("results")) {
     std::string lower = h.at("caption").get<std::string>(), w = word;
     for (auto* s : {&lower, &w})
-      std::transform(s->begin(), s->end(), s->begin(), [](unsigned char ch) {
-        return static_cast<char>(std::tolower(ch));
-      });
+      std::transform(s->begin(), s->end(), s->begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     found = found || lower.find(w) != std::string::npos;
   }
   EXPECT_TRUE(found) << word << "\n" << r.out;

@@ -3,8 +3,6 @@
 // independent reader of the SQLite index (plain SQL through the sqlite3 C API, not index/).
 #pragma once
 
-#include <sqlite3.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -15,14 +13,14 @@
 #include <tuple>
 #include <vector>
 
+#include "tests/decode/test_videos.h"
+#include "tests/e2e/e2e_support.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "tests/decode/test_videos.h"
-#include "tests/e2e/e2e_support.h"
 
 extern char** environ;
 
@@ -51,8 +49,14 @@ inline void write_truncated(const fs::path& from, const fs::path& to) {
 // Arguments every index/search run gets: the tiny SigLIP, short segments (so a 10 s video has
 // several), no token cache.
 inline std::vector<std::string> model_args() {
-  return {"--relevance-model", tiny_siglip().string(), "--set", "caption.max_segment_s=3",
-          "--set", "caption.min_segment_s=1", "--no-cache", "-q"};
+  return {"--relevance-model",
+          tiny_siglip().string(),
+          "--set",
+          "caption.max_segment_s=3",
+          "--set",
+          "caption.min_segment_s=1",
+          "--no-cache",
+          "-q"};
 }
 
 inline std::vector<std::string> index_args(const std::vector<std::string>& paths,

@@ -3,8 +3,6 @@
 // processes with two workers each, started together on one folder, index every video exactly
 // once through the job queue, and the result equals a single-process SQLite run; search works
 // on the PostgreSQL index. Checked with plain SQL through libpq.
-#include <libpq-fe.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +11,7 @@
 #include "tests/e2e/index_e2e_util.h"
 #include "tests/index/pg_test_server.h"
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <nlohmann/json.hpp>
 
 namespace clipmind::e2e {
@@ -113,9 +112,10 @@ TEST(IndexPg, TwoProcessesIndexEveryVideoExactlyOnce) {
   for (const auto& v : videos)
     EXPECT_EQ(v[1], "indexed") << v[0];
   std::map<std::string, std::vector<std::pair<double, double>>> spans;
-  for (const auto& r : pg_rows(uri, "SELECT v.path, s.t_begin, s.t_end FROM clipmind_segments s "
-                                    "JOIN clipmind_videos v ON v.id = s.video_id "
-                                    "ORDER BY v.path, s.t_begin"))
+  for (const auto& r : pg_rows(uri,
+                               "SELECT v.path, s.t_begin, s.t_end FROM clipmind_segments s "
+                               "JOIN clipmind_videos v ON v.id = s.video_id "
+                               "ORDER BY v.path, s.t_begin"))
     spans[r[0]].push_back({std::stod(r[1]), std::stod(r[2])});
   IndexDb want(reference_db);
   const auto want_spans = want.spans();
@@ -136,8 +136,8 @@ TEST(IndexPg, TwoProcessesIndexEveryVideoExactlyOnce) {
   const RunResult again = run_cli(index_args({dir.string()}, uri));
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(json::parse(again.out).at("skipped"), kVideos);
-  std::vector<std::string> args = {"search", "--db", uri, "--like",
-                                   (dir / "p3.mp4").string() + "@1.0", "-k", "3", "--json"};
+  std::vector<std::string> args = {
+      "search", "--db", uri, "--like", (dir / "p3.mp4").string() + "@1.0", "-k", "3", "--json"};
   for (const std::string& m : model_args())
     args.push_back(m);
   const RunResult r = run_cli(args);
