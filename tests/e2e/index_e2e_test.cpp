@@ -74,7 +74,9 @@ TEST(IndexCli, DamagedRecordedRestIndexedThenIncrementalAndPrune) {
     EXPECT_NEAR(spans[a].back().second, 10.0, 0.15);
     for (size_t i = 0; i < spans[a].size(); ++i) {
       EXPECT_LE(spans[a][i].second - spans[a][i].first, 3.0 + 1e-6);
-      if (i > 0) EXPECT_NEAR(spans[a][i].first, spans[a][i - 1].second, 1e-6);
+      if (i > 0) {
+        EXPECT_NEAR(spans[a][i].first, spans[a][i - 1].second, 1e-6);
+      }
     }
     EXPECT_NEAR(spans[b].back().second, 8.0, 0.15);
     EXPECT_EQ(spans.count(c), 0u);
@@ -128,7 +130,7 @@ TEST(IndexCli, KillNineMidRunThenResumeEqualsAnUninterruptedRun) {
   constexpr int kVideos = 8;
   for (int i = 0; i < kVideos; ++i) {
     fs::copy_file(index_video("idx-k" + std::to_string(i), 150 + 10 * i),
-                  dir / ("v" + std::to_string(i) + ".mp4"));
+                  dir / (std::string("v") + std::to_string(i) + ".mp4"));
   }
   const std::string reference_db = (dir.parent_path() / "index-kill-ref.db").string();
   const std::string db = (dir.parent_path() / "index-kill.db").string();
@@ -296,7 +298,7 @@ TEST(IndexCli, JobsAndShardsCoverEveryVideoOnce) {
   const fs::path dir = fresh_dir("index-jobs");
   for (int i = 0; i < 4; ++i)
     fs::copy_file(index_video("idx-j" + std::to_string(i), 40 + 10 * i),
-                  dir / ("j" + std::to_string(i) + ".mp4"));
+                  dir / (std::string("j") + std::to_string(i) + ".mp4"));
   const std::string db = (dir.parent_path() / "index-jobs.db").string();
   fs::remove(db);
   // Two shards, the second with two workers: together every video exactly once.

@@ -75,7 +75,7 @@ TEST(IndexPg, TwoProcessesIndexEveryVideoExactlyOnce) {
   constexpr int kVideos = 8;
   for (int i = 0; i < kVideos; ++i) {
     fs::copy_file(index_video("idx-p" + std::to_string(i), 40 + 10 * i),
-                  dir / ("p" + std::to_string(i) + ".mp4"));
+                  dir / (std::string("p") + std::to_string(i) + ".mp4"));
   }
   const std::string reference_db = (dir.parent_path() / "index-pg-ref.db").string();
   fs::remove(reference_db);
