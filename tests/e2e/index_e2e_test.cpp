@@ -4,6 +4,7 @@
 // files, re-index changed ones and prune deleted ones; kill -9 mid-run then a rerun gives
 // exactly what an uninterrupted run gives; --like finds an identical moment first; --json
 // parses. The index is checked with plain SQL, not through index/.
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -234,7 +235,7 @@ TEST(SearchCli, LikeAMomentFindsTheSameMomentOfACopyFirst) {
   }
 
   // The plain-text table: one line per result.
-  args.pop_back();
+  args.erase(std::find(args.begin(), args.end(), "--json"));
   const RunResult table = run_cli(args);
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_EQ(std::count(table.out.begin(), table.out.end(), '\n'), 3) << table.out;
@@ -284,7 +285,8 @@ TEST(SearchCli, CaptionsAreStoredAndMatchedByWords) {
   const RunResult r = run_cli(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   bool found = false;
-  for (const json& h : parse_or_fail(r.out).at("results")) {
+  const json doc = parse_or_fail(r.out);
+  for (const json& h : doc.at("results")) {
     std::string lower = h.at("caption").get<std::string>(), w = word;
     for (auto* s : {&lower, &w})
       std::transform(s->begin(), s->end(), s->begin(),
