@@ -188,6 +188,41 @@ TEST(IndexCli, KillNineMidRunThenResumeEqualsAnUninterruptedRun) {
             want.rows("SELECT count(*) FROM segments")[0][0]);
 }
 
+TEST(IndexCli, CtrlCStopsWithExit130AndTheNextRunFinishes) {
+  const fs::path dir = fresh_dir("index-cancel");
+  constexpr int kVideos = 6;
+  for (int i = 0; i < kVideos; ++i) {
+    fs::copy_file(index_video("idx-k" + std::to_string(i), 150 + 10 * i),
+                  dir / (std::string("v") + std::to_string(i) + ".mp4"));
+  }
+  const std::string db = (dir.parent_path() / "index-cancel.db").string();
+  fs::remove(db);
+  RunOptions options;
+  options.interrupt_when = [&](const std::string&) {
+    if (!fs::exists(db)) return false;
+    try {
+      IndexDb sql(db);
+      const auto n = sql.rows("SELECT count(*) FROM videos WHERE status = 'indexed'");
+      return !n.empty() && std::stoi(n[0][0]) >= 1;
+    } catch (const std::runtime_error&) {
+      return false;
+    }
+  };
+  const RunResult cancelled = run_cli(index_args({dir.string()}, db), options);
+  ASSERT_TRUE(cancelled.interrupted);
+  if (cancelled.exit_code == 0) GTEST_SKIP() << "finished before the interrupt landed";
+  EXPECT_EQ(cancelled.exit_code, 130) << cancelled.err;
+  EXPECT_LT(cancelled.interrupt_to_exit_s, 10.0);
+  const RunResult resumed = run_cli(index_args({dir.string()}, db));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const json report = parse_or_fail(resumed.out);
+  EXPECT_GE(report.value("skipped", -1), 1);
+  EXPECT_EQ(report.value("skipped", 0) + report.value("indexed", 0), kVideos);
+  IndexDb sql(db);
+  for (const auto& [path, status] : sql.statuses())
+    EXPECT_EQ(status, "indexed") << path;
+}
+
 TEST(SearchCli, LikeAMomentFindsTheSameMomentOfACopyFirst) {
   const fs::path dir = fresh_dir("search-like");
   fs::copy_file(index_video("idx-s1", 100), dir / "x.mp4");
