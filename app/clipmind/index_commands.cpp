@@ -1,9 +1,424 @@
+// `clipmind index` and `clipmind search`: argument parsing and terminal output around
+// pipeline/index_job.h. All work happens in the library.
+//
+// Output discipline as for ask/caption: the summary, results or --json documents go to stdout;
+// logs and the progress bar to stderr (the bar only on a terminal). Ctrl-C / SIGTERM cancel
+// the indexing job (the video in progress is redone by the next run; everything committed
+// stays); a second Ctrl-C ends the process at once.
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "app/clipmind/commands.h"
+#include "clipmind/error.h"
+#include "index/shard.h"
+#include "index/store.h"
+#include "pipeline/config.h"
+#include "pipeline/errors.h"
+#include "pipeline/index_job.h"
+#include "pipeline/log.h"
+#include "pipeline/progress_bar.h"
+#include "pipeline/session.h"
 
 namespace clipmind::cli {
+namespace {
 
-void add_index_commands(CLI::App& /*app*/) {}
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct IndexFlags {
+  std::optional<std::string> config_file;
+  std::vector<std::string> sets;
+  bool verbose = false;
+  bool quiet = false;
+  std::optional<std::string> model;
+  std::optional<std::string> relevance_model;
+  std::optional<std::string> device;
+  std::optional<int64_t> threads;
+  bool no_cache = false;
+  bool offline = false;
+  std::string db;
+  bool json = false;
+};
+
+void add_flags(CLI::App* cmd, IndexFlags& f) {
+  cmd->add_option("--db", f.db, "Index: a SQLite file (created when missing) or postgresql://...")
+      ->required();
+  cmd->add_option("--config", f.config_file, "JSON config file (see docs/pipeline.md)");
+  cmd->add_option("--set", f.sets, "Override any config key: --set caption.max_segment_s=30");
+  auto* verbose = cmd->add_flag("-v,--verbose", f.verbose, "Log every step (debug level)");
+  cmd->add_flag("-q,--quiet", f.quiet, "Only errors on stderr, no progress bar")->excludes(verbose);
+  cmd->add_option("--model", f.model, "LLaVA-OneVision model for --captions (folder or repo id)");
+  cmd->add_option("--relevance-model", f.relevance_model,
+                  "SigLIP dual encoder for segment and query embeddings (folder or repo id); "
+                  "index and search must use the same one");
+  cmd->add_option("--device", f.device, "cpu, cuda or cuda:N");
+  cmd->add_option("--threads", f.threads, "Compute threads (0 = all cores)");
+  cmd->add_flag("--no-cache", f.no_cache, "Do not read or write the token cache");
+  cmd->add_flag("--offline", f.offline, "Never download models");
+}
+
+std::string dump(const json& value, int indent = -1) {
+  return value.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+pipeline::PipelineConfig load(const IndexFlags& f) {
+  pipeline::ConfigSources sources;
+  if (f.config_file) sources.file = fs::path(*f.config_file);
+  auto set = [&](const std::string& key, const std::string& value) {
+    sources.overrides.push_back({key, value});
+  };
+  if (f.model) set("model", dump(json(*f.model)));
+  if (f.relevance_model) set("relevance_model", dump(json(*f.relevance_model)));
+  if (f.device) set("device", dump(json(*f.device)));
+  if (f.threads) set("threads", std::to_string(*f.threads));
+  if (f.no_cache) set("cache.enabled", "false");
+  if (f.offline) set("offline", "true");
+  if (f.verbose) set("log_level", "\"debug\"");
+  if (f.quiet) set("log_level", "\"error\"");
+  for (const std::string& kv : f.sets) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw Error(ErrorKind::kInvalidArgument, "--set " + kv + ": expected KEY=VALUE");
+    }
+    set(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return pipeline::load_config(sources).config;
+}
+
+// stderr: log lines and, on a terminal, the progress bar. Thread-safe (workers report too).
+class Terminal {
+ public:
+  explicit Terminal(bool bar) : bar_enabled_(bar && ::isatty(STDERR_FILENO)) {}
+  void log(const pipeline::LogRecord& r) {
+    std::lock_guard lock(mutex_);
+    clear_locked();
+    if (r.level == pipeline::LogLevel::kInfo) {
+      std::fprintf(stderr, "clipmind: %s\n", r.message.c_str());
+    } else {
+      std::fprintf(stderr, "clipmind: %s: %s\n", pipeline::to_string(r.level), r.message.c_str());
+    }
+  }
+  void progress(const pipeline::JobProgress& p) {
+    if (!bar_enabled_) return;
+    std::lock_guard lock(mutex_);
+    const double now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (auto text = bar_.render(p, now)) {
+      std::fputs(text->c_str(), stderr);
+      std::fflush(stderr);
+    }
+  }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    clear_locked();
+  }
+  void message(const std::string& text) {
+    std::lock_guard lock(mutex_);
+    clear_locked();
+    std::fprintf(stderr, "%s\n", text.c_str());
+  }
+
+ private:
+  void clear_locked() {
+    const std::string c = bar_.clear();
+    if (!c.empty()) std::fputs(c.c_str(), stderr);
+  }
+  std::mutex mutex_;
+  bool bar_enabled_;
+  pipeline::ProgressBar bar_;
+};
+
+// Ctrl-C / SIGTERM → cancel; a second one ends the process. The handler only writes to a pipe
+// (async-signal-safe); a watcher thread cancels. The pipe is process-global by necessity.
+int g_index_signal_pipe[2] = {-1, -1};
+
+extern "C" void clipmind_index_on_signal(int) {
+  const int saved = errno;
+  const char byte = 1;
+  [[maybe_unused]] const ssize_t n = ::write(g_index_signal_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+class CancelOnSignal {
+ public:
+  CancelOnSignal(CancelToken token, Terminal& terminal)
+      : token_(std::move(token)), terminal_(terminal) {
+    if (::pipe(g_index_signal_pipe) != 0) return;
+    struct sigaction action {};
+    action.sa_handler = clipmind_index_on_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    for (int i = 0; i < 2; ++i) {
+      const int signal = i == 0 ? SIGINT : SIGTERM;
+      struct sigaction previous {};
+      ::sigaction(signal, nullptr, &previous);
+      if (previous.sa_handler == SIG_IGN && signal == SIGINT) continue;
+      ::sigaction(signal, &action, &previous_[i]);
+      installed_[i] = true;
+    }
+    watcher_ = std::thread([this] {
+      int count = 0;
+      char byte = 0;
+      while (::read(g_index_signal_pipe[0], &byte, 1) == 1 || errno == EINTR) {
+        if (byte == 0) return;
+        if (++count == 1) {
+          terminal_.message("clipmind: cancelling (press Ctrl-C again to quit at once)");
+          token_.request();
+        } else {
+          std::_Exit(130);
+        }
+      }
+    });
+  }
+  ~CancelOnSignal() {
+    if (!watcher_.joinable()) return;
+    for (int i = 0; i < 2; ++i) {
+      if (installed_[i]) ::sigaction(i == 0 ? SIGINT : SIGTERM, &previous_[i], nullptr);
+    }
+    const char stop = 0;
+    [[maybe_unused]] const ssize_t n = ::write(g_index_signal_pipe[1], &stop, 1);
+    watcher_.join();
+    ::close(g_index_signal_pipe[0]);
+    ::close(g_index_signal_pipe[1]);
+  }
+  CancelOnSignal(const CancelOnSignal&) = delete;
+  CancelOnSignal& operator=(const CancelOnSignal&) = delete;
+
+ private:
+  CancelToken token_;
+  Terminal& terminal_;
+  struct sigaction previous_[2]{};
+  bool installed_[2] = {false, false};
+  std::thread watcher_;
+};
+
+[[noreturn]] void fail_with_hint(const std::exception_ptr& error) {
+  const pipeline::UserError e = pipeline::describe_error(error);
+  if (e.kind == ErrorKind::kCancelled) throw Cancelled();
+  throw Error(e.kind, e.hint.empty() ? e.message : e.message + "\nhint: " + e.hint);
+}
+
+json report_json(const pipeline::IndexReport& r) {
+  json files = json::array();
+  for (const pipeline::IndexFileResult& f : r.files) {
+    json j = {{"path", f.path},       {"status", pipeline::to_string(f.status)},
+              {"reason", f.reason},   {"segments", f.segments},
+              {"seconds", f.seconds}, {"worker", f.worker}};
+    if (f.status == pipeline::IndexStatus::kFailed) j["error"] = f.error;
+    files.push_back(std::move(j));
+  }
+  return {{"db", r.db},
+          {"indexed", r.indexed},
+          {"skipped", r.skipped},
+          {"failed", r.failed},
+          {"segments", r.segments},
+          {"pruned", r.pruned},
+          {"cancelled", r.cancelled},
+          {"seconds", r.seconds},
+          {"files", files}};
+}
+
+void run_index(const IndexFlags& flags, const std::vector<std::string>& inputs, bool captions,
+               int jobs, bool prune, const std::optional<std::string>& shard, bool retry_failed,
+               bool force) {
+  pipeline::IndexRequest request;
+  for (const std::string& i : inputs)
+    request.inputs.emplace_back(i);
+  request.db = flags.db;
+  request.captions = captions;
+  request.jobs = jobs;
+  request.prune = prune;
+  request.retry_failed = retry_failed;
+  request.force = force;
+  if (shard) request.shard = index::parse_shard(*shard);
+
+  const pipeline::PipelineConfig config = load(flags);
+  const pipeline::LogLevel level = pipeline::parse_log_level(config.log_level);
+  Terminal t(level != pipeline::LogLevel::kError);
+  pipeline::Logger log([&t](const pipeline::LogRecord& r) { t.log(r); }, level);
+  pipeline::Session session(config, log);
+  CancelToken cancel;
+  CancelOnSignal signals(cancel, t);
+  pipeline::JobCallbacks callbacks;
+  callbacks.on_progress = [&t](const pipeline::JobProgress& p) { t.progress(p); };
+  pipeline::IndexReport report;
+  try {
+    report = pipeline::run_index(session, request, callbacks, cancel);
+  } catch (...) {
+    t.clear();
+    fail_with_hint(std::current_exception());
+  }
+  t.clear();
+  if (flags.json) {
+    std::printf("%s\n", dump(report_json(report), 2).c_str());
+  } else {
+    std::fputs(pipeline::format_index_summary(report).c_str(), stdout);
+  }
+  std::fflush(stdout);
+  if (report.cancelled) throw Cancelled();
+  for (const pipeline::IndexFileResult& f : report.files) {
+    if (f.status == pipeline::IndexStatus::kFailed) {
+      throw Error(f.error_kind, std::to_string(report.failed) + " of " +
+                                    std::to_string(report.files.size()) +
+                                    " video(s) could not be indexed (see the summary)");
+    }
+  }
+}
+
+std::string span_text(double a, double b) {
+  auto clock = [](double s) {
+    char buf[32];
+    const auto total = static_cast<long long>(s * 10.0 + 0.5);
+    const long long tenths = total % 10, secs = (total / 10) % 60, mins = (total / 600) % 60,
+                    hours = total / 36000;
+    if (hours > 0) {
+      std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld.%lld", hours, mins, secs, tenths);
+    } else {
+      std::snprintf(buf, sizeof buf, "%lld:%02lld.%lld", mins, secs, tenths);
+    }
+    return std::string(buf);
+  };
+  return clock(a) + "-" + clock(b);
+}
+
+void run_search(const IndexFlags& flags, const std::optional<std::string>& query,
+                const std::optional<std::string>& like, size_t k, const std::string& mode) {
+  if (query.has_value() == like.has_value()) {
+    throw Error(ErrorKind::kInvalidArgument, "search: give either a QUERY or --like VIDEO@SECONDS");
+  }
+  pipeline::SearchRequest request;
+  request.k = k;
+  request.mode = mode == "exact" ? index::SearchMode::kExact
+                 : mode == "ann" ? index::SearchMode::kAnn
+                                 : index::SearchMode::kAuto;
+  if (query) request.text = *query;
+  if (like) {
+    const auto [video, seconds] = pipeline::parse_like(*like);
+    request.like_video = video;
+    request.like_seconds = seconds;
+  }
+  const pipeline::PipelineConfig config = load(flags);
+  const pipeline::LogLevel level = pipeline::parse_log_level(config.log_level);
+  Terminal t(false);
+  pipeline::Logger log([&t](const pipeline::LogRecord& r) { t.log(r); }, level);
+  pipeline::SearchOutcome outcome;
+  std::string location;
+  try {
+    index::OpenOptions options;
+    options.create = false;
+    if (!index::is_postgres_uri(flags.db) && !fs::exists(flags.db)) {
+      throw Error(ErrorKind::kNotFound, flags.db + ": no such index (run clipmind index first)");
+    }
+    std::unique_ptr<index::Store> store = index::open_store(flags.db, options);
+    location = store->info().location;
+    pipeline::Session session(config, log);
+    outcome = pipeline::search_index(session, *store, request);
+  } catch (...) {
+    fail_with_hint(std::current_exception());
+  }
+  for (const std::string& note : outcome.notes)
+    log.info("search", note);
+  if (flags.json) {
+    json results = json::array();
+    int rank = 0;
+    for (const pipeline::SearchResult& r : outcome.results) {
+      json j = {{"rank", ++rank},
+                {"video", r.video_path},
+                {"start", r.t_begin},
+                {"end", r.t_end},
+                {"score", r.score},
+                {"caption", r.caption},
+                {"segment_id", r.segment_id}};
+      j["similarity"] = r.similarity ? json(*r.similarity) : json(nullptr);
+      results.push_back(std::move(j));
+    }
+    json doc = {{"db", location}, {"k", k}, {"results", results}};
+    if (query) doc["query"] = *query;
+    if (like) {
+      doc["like"] = {{"video", *request.like_video}, {"seconds", request.like_seconds}};
+      if (outcome.source) {
+        doc["like"]["segment"] = {{"video", outcome.source->video_path},
+                                  {"start", outcome.source->t_begin},
+                                  {"end", outcome.source->t_end},
+                                  {"segment_id", outcome.source->id}};
+      }
+    }
+    std::printf("%s\n", dump(doc, 2).c_str());
+  } else {
+    if (outcome.results.empty()) std::printf("no results\n");
+    int rank = 0;
+    for (const pipeline::SearchResult& r : outcome.results) {
+      std::printf("%2d  %.4f  %s  [%s]", ++rank, r.score, r.video_path.c_str(),
+                  span_text(r.t_begin, r.t_end).c_str());
+      if (r.similarity) std::printf("  sim %.3f", *r.similarity);
+      if (!r.caption.empty()) std::printf("  %s", r.caption.c_str());
+      std::printf("\n");
+    }
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+void add_index_commands(CLI::App& app) {
+  {
+    auto* cmd = app.add_subcommand(
+        "index",
+        "Index videos and folders for search: scene segments with SigLIP embeddings, "
+        "thumbnails and optional captions (incremental and resumable)");
+    auto flags = std::make_shared<IndexFlags>();
+    auto inputs = std::make_shared<std::vector<std::string>>();
+    auto captions = std::make_shared<bool>(false);
+    auto jobs = std::make_shared<int>(1);
+    auto prune = std::make_shared<bool>(false);
+    auto shard = std::make_shared<std::optional<std::string>>();
+    auto retry = std::make_shared<bool>(false);
+    auto force = std::make_shared<bool>(false);
+    cmd->add_option("PATH", *inputs, "Video files and folders (searched recursively)")->required();
+    add_flags(cmd, *flags);
+    cmd->add_flag("--captions", *captions, "Also caption every segment with the VLM (--model)");
+    cmd->add_option("--jobs,-j", *jobs, "Parallel workers (each loads the models once)")
+        ->check(CLI::Range(1, 256));
+    cmd->add_flag("--prune", *prune, "Remove indexed videos under PATH that no longer exist");
+    cmd->add_option("--shard", *shard, "Index only shard i of n of the file list (\"i/n\")");
+    cmd->add_flag("--retry-failed", *retry, "Try again videos that failed before");
+    cmd->add_flag("--force", *force, "Re-index every video, even unchanged ones");
+    cmd->add_flag("--json", flags->json, "Print the batch report as JSON instead of a table");
+    cmd->callback(
+        [=] { run_index(*flags, *inputs, *captions, *jobs, *prune, *shard, *retry, *force); });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "search", "Search an index: text (SigLIP text tower + caption words) or --like a moment");
+    auto flags = std::make_shared<IndexFlags>();
+    auto query = std::make_shared<std::optional<std::string>>();
+    auto like = std::make_shared<std::optional<std::string>>();
+    auto k = std::make_shared<size_t>(10);
+    auto mode = std::make_shared<std::string>("auto");
+    cmd->add_option("QUERY", *query, "What to look for, in words");
+    add_flags(cmd, *flags);
+    cmd->add_option("--like", *like, "Moments that look like VIDEO@SECONDS (e.g. clip.mp4@12.5)");
+    cmd->add_option("-k,--top", *k, "How many results")->check(CLI::Range(1, 10000));
+    cmd->add_option("--mode", *mode, "auto, exact or ann")
+        ->check(CLI::IsMember({"auto", "exact", "ann"}));
+    cmd->add_flag("--json", flags->json, "Print the results as one JSON document");
+    cmd->callback([=] { run_search(*flags, *query, *like, *k, *mode); });
+  }
+}
 
 }  // namespace clipmind::cli

@@ -1,0 +1,361 @@
+// `clipmind index` and `clipmind search` end to end on SQLite, with the real binary, a tiny
+// random SigLIP dual encoder (and tiny LLaVA-OneVision for captions) and generated videos:
+// a damaged video is recorded as failed while the rest are indexed; reruns skip unchanged
+// files, re-index changed ones and prune deleted ones; kill -9 mid-run then a rerun gives
+// exactly what an uninterrupted run gives; --like finds an identical moment first; --json
+// parses. The index is checked with plain SQL, not through index/.
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include "tests/e2e/index_e2e_util.h"
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace clipmind::e2e {
+namespace {
+
+using nlohmann::json;
+
+std::string abs_path(const fs::path& p) {
+  return fs::absolute(p).lexically_normal().string();
+}
+
+json parse_or_fail(const std::string& text) {
+  try {
+    return json::parse(text);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << text;
+    return json::object();
+  }
+}
+
+std::map<std::string, json> by_path(const json& report) {
+  std::map<std::string, json> out;
+  for (const json& f : report.at("files"))
+    out[f.at("path").get<std::string>()] = f;
+  return out;
+}
+
+TEST(IndexCli, DamagedRecordedRestIndexedThenIncrementalAndPrune) {
+  const fs::path dir = fresh_dir("index-incremental");
+  fs::copy_file(index_video("idx-a", 100), dir / "a.mp4");
+  fs::copy_file(index_video("idx-b", 80), dir / "b.mp4");
+  write_truncated(index_video("idx-c", 60), dir / "c-damaged.mp4");
+  std::ofstream(dir / "notes.txt") << "not a video";
+  const std::string db = (dir.parent_path() / "index-incremental.db").string();
+  fs::remove(db);
+  const std::string a = abs_path(dir / "a.mp4"), b = abs_path(dir / "b.mp4"),
+                    c = abs_path(dir / "c-damaged.mp4");
+
+  // 1. First run: two indexed, the damaged one failed with its error; exit code 3.
+  const RunResult first = run_cli(index_args({dir.string()}, db));
+  EXPECT_EQ(first.exit_code, 3) << first.err;
+  json report = parse_or_fail(first.out);
+  EXPECT_EQ(report.value("indexed", -1), 2);
+  EXPECT_EQ(report.value("failed", -1), 1);
+  auto files = by_path(report);
+  ASSERT_EQ(files.size(), 3u) << first.out;  // notes.txt is not a video
+  EXPECT_EQ(files[c].at("status"), "failed");
+  EXPECT_NE(files[c].value("error", "").find("c-damaged.mp4"), std::string::npos);
+  {
+    IndexDb sql(db);
+    auto st = sql.statuses();
+    EXPECT_EQ(st[a], "indexed");
+    EXPECT_EQ(st[b], "indexed");
+    EXPECT_EQ(st[c], "failed");
+    const auto err = sql.rows("SELECT error FROM videos WHERE path = '" + c + "'");
+    ASSERT_EQ(err.size(), 1u);
+    EXPECT_NE(err[0][0].find("c-damaged.mp4"), std::string::npos) << err[0][0];
+    auto spans = sql.spans();
+    // 10 s and 8 s videos cut into spans of at most 3 s that tile each video.
+    ASSERT_GE(spans[a].size(), 4u);
+    EXPECT_NEAR(spans[a].front().first, 0.0, 1e-6);
+    EXPECT_NEAR(spans[a].back().second, 10.0, 0.15);
+    for (size_t i = 0; i < spans[a].size(); ++i) {
+      EXPECT_LE(spans[a][i].second - spans[a][i].first, 3.0 + 1e-6);
+      if (i > 0) {
+        EXPECT_NEAR(spans[a][i].first, spans[a][i - 1].second, 1e-6);
+      }
+    }
+    EXPECT_NEAR(spans[b].back().second, 8.0, 0.15);
+    EXPECT_EQ(spans.count(c), 0u);
+    // Every segment has a JPEG thumbnail (FF D8 magic) and a 1-norm embedding blob.
+    const auto thumbs = sql.rows(
+        "SELECT count(*), sum(hex(substr(t.jpeg, 1, 2)) = 'FFD8') FROM segments s JOIN "
+        "thumbnails t ON t.segment_id = s.id");
+    const auto segs = sql.rows("SELECT count(*) FROM segments");
+    EXPECT_EQ(thumbs[0][0], segs[0][0]);
+    EXPECT_EQ(thumbs[0][1], segs[0][0]);
+  }
+
+  // 2. Rerun: nothing to do (the damaged file failed before on the same content).
+  const RunResult second = run_cli(index_args({dir.string()}, db));
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  report = parse_or_fail(second.out);
+  EXPECT_EQ(report.value("indexed", -1), 0);
+  EXPECT_EQ(report.value("skipped", -1), 3);
+
+  // 3. b replaced by another video, a only touched: b re-indexed, a skipped.
+  fs::remove(dir / "b.mp4");
+  fs::copy_file(index_video("idx-b2", 50, 128), dir / "b.mp4");
+  fs::last_write_time(dir / "a.mp4", fs::file_time_type::clock::now());
+  const RunResult third = run_cli(index_args({dir.string()}, db));
+  EXPECT_EQ(third.exit_code, 0) << third.err;
+  files = by_path(parse_or_fail(third.out));
+  EXPECT_EQ(files[b].at("status"), "indexed");
+  EXPECT_EQ(files[b].at("reason"), "changed");
+  EXPECT_EQ(files[a].at("status"), "skipped");
+  {
+    IndexDb sql(db);
+    EXPECT_NEAR(sql.spans()[b].back().second, 5.0, 0.15);  // the new 5 s video
+  }
+
+  // 4. a deleted: --prune removes it, nothing else changes.
+  fs::remove(dir / "a.mp4");
+  const RunResult fourth = run_cli(index_args({dir.string()}, db, {"--prune"}));
+  EXPECT_EQ(fourth.exit_code, 0) << fourth.err;
+  report = parse_or_fail(fourth.out);
+  EXPECT_EQ(report.at("pruned"), json::array({a}));
+  IndexDb sql(db);
+  auto st = sql.statuses();
+  EXPECT_EQ(st.count(a), 0u);
+  EXPECT_EQ(st[b], "indexed");
+  EXPECT_EQ(sql.spans().count(a), 0u);
+}
+
+TEST(IndexCli, KillNineMidRunThenResumeEqualsAnUninterruptedRun) {
+  ::setenv("XDG_CONFIG_HOME", (work_dir() / "no-user-config").c_str(), 1);
+  const fs::path dir = fresh_dir("index-kill");
+  constexpr int kVideos = 8;
+  for (int i = 0; i < kVideos; ++i) {
+    fs::copy_file(index_video("idx-k" + std::to_string(i), 150 + 10 * i),
+                  dir / (std::string("v") + std::to_string(i) + ".mp4"));
+  }
+  const std::string reference_db = (dir.parent_path() / "index-kill-ref.db").string();
+  const std::string db = (dir.parent_path() / "index-kill.db").string();
+  for (const std::string& f : {reference_db, db}) {
+    fs::remove(f);
+    fs::remove(f + "-wal");
+    fs::remove(f + "-shm");
+  }
+  const RunResult reference = run_cli(index_args({dir.string()}, reference_db));
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+
+  // Kill -9 once at least two videos are committed and before all are.
+  int committed_at_kill = -1;
+  {
+    CliProcess p(index_args({dir.string()}, db), dir.parent_path() / "kill.out",
+                 dir.parent_path() / "kill.err");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+    while (std::chrono::steady_clock::now() < deadline && !p.exited()) {
+      if (fs::exists(db)) {
+        try {
+          IndexDb sql(db);
+          const auto n = sql.rows("SELECT count(*) FROM videos WHERE status = 'indexed'");
+          if (!n.empty() && std::stoi(n[0][0]) >= 2) {
+            p.kill9();
+            const int status = p.wait();
+            ASSERT_TRUE(WIFSIGNALED(status)) << "finished before the kill";
+            committed_at_kill =
+                std::stoi(sql.rows("SELECT count(*) FROM videos WHERE status = 'indexed'")[0][0]);
+            break;
+          }
+        } catch (const std::runtime_error&) {
+          // schema not created yet
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  ASSERT_GE(committed_at_kill, 2);
+  ASSERT_LT(committed_at_kill, kVideos) << "the run finished before it could be killed";
+
+  const RunResult resumed = run_cli(index_args({dir.string()}, db));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const json report = parse_or_fail(resumed.out);
+  EXPECT_EQ(report.value("skipped", -1), committed_at_kill);
+  EXPECT_EQ(report.value("indexed", -1), kVideos - committed_at_kill);
+
+  IndexDb got(db), want(reference_db);
+  EXPECT_EQ(got.spans(), want.spans());  // same segments, none twice, none lost
+  const auto st = got.statuses();
+  EXPECT_EQ(st.size(), static_cast<size_t>(kVideos));
+  for (const auto& [path, status] : st)
+    EXPECT_EQ(status, "indexed") << path;
+  EXPECT_EQ(got.rows("SELECT count(*) FROM segments")[0][0],
+            want.rows("SELECT count(*) FROM segments")[0][0]);
+}
+
+TEST(IndexCli, CtrlCStopsWithExit130AndTheNextRunFinishes) {
+  const fs::path dir = fresh_dir("index-cancel");
+  constexpr int kVideos = 6;
+  for (int i = 0; i < kVideos; ++i) {
+    fs::copy_file(index_video("idx-k" + std::to_string(i), 150 + 10 * i),
+                  dir / (std::string("v") + std::to_string(i) + ".mp4"));
+  }
+  const std::string db = (dir.parent_path() / "index-cancel.db").string();
+  fs::remove(db);
+  RunOptions options;
+  options.interrupt_when = [&](const std::string&) {
+    if (!fs::exists(db)) return false;
+    try {
+      IndexDb sql(db);
+      const auto n = sql.rows("SELECT count(*) FROM videos WHERE status = 'indexed'");
+      return !n.empty() && std::stoi(n[0][0]) >= 1;
+    } catch (const std::runtime_error&) {
+      return false;
+    }
+  };
+  const RunResult cancelled = run_cli(index_args({dir.string()}, db), options);
+  ASSERT_TRUE(cancelled.interrupted);
+  if (cancelled.exit_code == 0) GTEST_SKIP() << "finished before the interrupt landed";
+  EXPECT_EQ(cancelled.exit_code, 130) << cancelled.err;
+  EXPECT_LT(cancelled.interrupt_to_exit_s, 10.0);
+  const RunResult resumed = run_cli(index_args({dir.string()}, db));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const json report = parse_or_fail(resumed.out);
+  EXPECT_GE(report.value("skipped", -1), 1);
+  EXPECT_EQ(report.value("skipped", 0) + report.value("indexed", 0), kVideos);
+  IndexDb sql(db);
+  for (const auto& [path, status] : sql.statuses())
+    EXPECT_EQ(status, "indexed") << path;
+}
+
+TEST(SearchCli, LikeAMomentFindsTheSameMomentOfACopyFirst) {
+  const fs::path dir = fresh_dir("search-like");
+  fs::copy_file(index_video("idx-s1", 100), dir / "x.mp4");
+  fs::copy_file(index_video("idx-s1", 100), dir / "x-copy.mp4");
+  fs::copy_file(index_video("idx-s2", 100, 160), dir / "other.mp4");
+  const std::string db = (dir.parent_path() / "search-like.db").string();
+  fs::remove(db);
+  const RunResult indexed = run_cli(index_args({dir.string()}, db));
+  ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+
+  std::vector<std::string> args = {
+      "search", "--db", db, "--like", (dir / "x.mp4").string() + "@5.5", "-k", "5", "--json"};
+  for (const std::string& m : model_args())
+    args.push_back(m);
+  const RunResult r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json doc = parse_or_fail(r.out);
+  const json& results = doc.at("results");
+  ASSERT_EQ(results.size(), 5u) << r.out;
+  const json& source = doc.at("like").at("segment");
+  EXPECT_LE(source.at("start").get<double>(), 5.5);
+  EXPECT_GE(source.at("end").get<double>(), 5.5);
+  // The copy's segment at the same time: identical frames, similarity 1.
+  EXPECT_EQ(results[0].at("video"), abs_path(dir / "x-copy.mp4"));
+  EXPECT_NEAR(results[0].at("start").get<double>(), source.at("start").get<double>(), 1e-6);
+  EXPECT_NEAR(results[0].at("similarity").get<double>(), 1.0, 1e-4);
+  for (const json& h : results)  // the source itself is excluded
+    EXPECT_NE(h.at("segment_id"), source.at("segment_id"));
+  for (size_t i = 1; i < results.size(); ++i)
+    EXPECT_LE(results[i].at("score").get<double>(), results[i - 1].at("score").get<double>());
+
+  // A text query: ranked results with every field, at most k.
+  args = {"search", "--db", db, "a bright test pattern", "-k", "3", "--json"};
+  for (const std::string& m : model_args())
+    args.push_back(m);
+  const RunResult text = run_cli(args);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  const json t = parse_or_fail(text.out);
+  EXPECT_EQ(t.at("query"), "a bright test pattern");
+  ASSERT_EQ(t.at("results").size(), 3u);
+  for (const json& h : t.at("results")) {
+    EXPECT_TRUE(fs::exists(h.at("video").get<std::string>()));
+    EXPECT_LT(h.at("start").get<double>(), h.at("end").get<double>());
+    EXPECT_TRUE(h.at("similarity").is_number());
+  }
+
+  // The plain-text table: one line per result.
+  args.erase(std::find(args.begin(), args.end(), "--json"));
+  const RunResult table = run_cli(args);
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(std::count(table.out.begin(), table.out.end(), '\n'), 3) << table.out;
+  EXPECT_NE(table.out.find("x"), std::string::npos);
+
+  // Bad input: a missing index, a malformed --like.
+  args = {"search", "--db", (dir / "nope.db").string(), "query"};
+  EXPECT_EQ(run_cli(args).exit_code, 4);
+  args = {"search", "--db", db, "--like", "x.mp4@soon"};
+  for (const std::string& m : model_args())
+    args.push_back(m);
+  EXPECT_EQ(run_cli(args).exit_code, 2);
+}
+
+TEST(SearchCli, CaptionsAreStoredAndMatchedByWords) {
+  const fs::path dir = fresh_dir("search-captions");
+  fs::copy_file(index_video("idx-cap", 60), dir / "c.mp4");
+  const std::string db = (dir.parent_path() / "search-captions.db").string();
+  fs::remove(db);
+  const RunResult indexed =
+      run_cli(index_args({dir.string()}, db,
+                         {"--captions", "--model", tiny_vlm().string(), "--set",
+                          "caption.max_new_tokens=6", "--set", "caption.frames_per_segment=2"}));
+  ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+  IndexDb sql(db);
+  const auto captions = sql.rows("SELECT caption FROM segments ORDER BY t_begin");
+  ASSERT_GE(captions.size(), 2u);
+  for (const auto& c : captions)
+    EXPECT_FALSE(c[0].empty()) << "every segment has a caption";
+  // A word of one caption (random model: pick an ASCII word of 3+ letters if there is one).
+  std::string word;
+  for (const auto& c : captions) {
+    std::string cur;
+    for (const char ch : c[0] + " ") {
+      if (std::isalpha(static_cast<unsigned char>(ch)) && static_cast<unsigned char>(ch) < 128) {
+        cur += ch;
+      } else {
+        if (cur.size() >= 3 && word.empty()) word = cur;
+        cur.clear();
+      }
+    }
+  }
+  if (word.empty()) GTEST_SKIP() << "the random captions hold no ASCII word";
+  std::vector<std::string> args = {"search", "--db", db, word, "-k", "20", "--json"};
+  for (const std::string& m : model_args())
+    args.push_back(m);
+  const RunResult r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  bool found = false;
+  const json doc = parse_or_fail(r.out);
+  for (const json& h : doc.at("results")) {
+    std::string lower = h.at("caption").get<std::string>(), w = word;
+    for (auto* s : {&lower, &w})
+      std::transform(s->begin(), s->end(), s->begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    found = found || lower.find(w) != std::string::npos;
+  }
+  EXPECT_TRUE(found) << word << "\n" << r.out;
+}
+
+TEST(IndexCli, JobsAndShardsCoverEveryVideoOnce) {
+  const fs::path dir = fresh_dir("index-jobs");
+  for (int i = 0; i < 4; ++i)
+    fs::copy_file(index_video("idx-j" + std::to_string(i), 40 + 10 * i),
+                  dir / (std::string("j") + std::to_string(i) + ".mp4"));
+  const std::string db = (dir.parent_path() / "index-jobs.db").string();
+  fs::remove(db);
+  // Two shards, the second with two workers: together every video exactly once.
+  const RunResult s0 = run_cli(index_args({dir.string()}, db, {"--shard", "0/2"}));
+  const RunResult s1 = run_cli(index_args({dir.string()}, db, {"--shard", "1/2", "--jobs", "2"}));
+  ASSERT_EQ(s0.exit_code, 0) << s0.err;
+  ASSERT_EQ(s1.exit_code, 0) << s1.err;
+  const json r0 = parse_or_fail(s0.out), r1 = parse_or_fail(s1.out);
+  std::set<std::string> seen;
+  for (const json* r : {&r0, &r1}) {
+    for (const json& f : r->at("files")) {
+      EXPECT_EQ(f.at("status"), "indexed");
+      EXPECT_TRUE(seen.insert(f.at("path").get<std::string>()).second) << "indexed twice";
+    }
+  }
+  EXPECT_EQ(seen.size(), 4u);
+  IndexDb sql(db);
+  EXPECT_EQ(sql.statuses().size(), 4u);
+  EXPECT_EQ(run_cli(index_args({dir.string()}, db, {"--shard", "2/2"})).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace clipmind::e2e

@@ -1,0 +1,149 @@
+// `clipmind index --db postgresql://...` end to end against a real PostgreSQL server (CTest
+// fixture `index_pg`, or one this process starts when run by hand): two `clipmind index`
+// processes with two workers each, started together on one folder, index every video exactly
+// once through the job queue, and the result equals a single-process SQLite run; search works
+// on the PostgreSQL index. Checked with plain SQL through libpq.
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include "tests/e2e/index_e2e_util.h"
+#include "tests/index/pg_test_server.h"
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <nlohmann/json.hpp>
+
+namespace clipmind::e2e {
+namespace {
+
+using nlohmann::json;
+
+index::test::PgTestServer* g_server = nullptr;
+
+class PgEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const char* state = std::getenv("CLIPMIND_TEST_PG_STATE");
+    if (state && fs::exists(fs::path(state) / "server")) {
+      server_ = index::test::PgTestServer::load_state(state);
+    } else {
+      server_ = index::test::PgTestServer::start();
+      owned_ = true;
+    }
+    g_server = &server_;
+  }
+  void TearDown() override {
+    if (owned_) server_.stop();
+  }
+
+ private:
+  index::test::PgTestServer server_;
+  bool owned_ = false;
+};
+
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new PgEnvironment);
+
+std::vector<std::vector<std::string>> pg_rows(const std::string& uri, const std::string& sql) {
+  PGconn* c = PQconnectdb(uri.c_str());
+  std::vector<std::vector<std::string>> out;
+  if (PQstatus(c) != CONNECTION_OK) {
+    ADD_FAILURE() << PQerrorMessage(c);
+    PQfinish(c);
+    return out;
+  }
+  PGresult* r = PQexec(c, sql.c_str());
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    ADD_FAILURE() << PQresultErrorMessage(r);
+  } else {
+    for (int i = 0; i < PQntuples(r); ++i) {
+      std::vector<std::string> row;
+      for (int j = 0; j < PQnfields(r); ++j)
+        row.emplace_back(PQgetvalue(r, i, j));
+      out.push_back(std::move(row));
+    }
+  }
+  PQclear(r);
+  PQfinish(c);
+  return out;
+}
+
+TEST(IndexPg, TwoProcessesIndexEveryVideoExactlyOnce) {
+  ::setenv("XDG_CONFIG_HOME", (work_dir() / "no-user-config").c_str(), 1);
+  const std::string uri = g_server->create_database("cm_e2e_index_" + std::to_string(::getpid()));
+  const fs::path dir = fresh_dir("index-pg");
+  constexpr int kVideos = 8;
+  for (int i = 0; i < kVideos; ++i) {
+    fs::copy_file(index_video("idx-p" + std::to_string(i), 40 + 10 * i),
+                  dir / (std::string("p") + std::to_string(i) + ".mp4"));
+  }
+  const std::string reference_db = (dir.parent_path() / "index-pg-ref.db").string();
+  fs::remove(reference_db);
+  const RunResult reference = run_cli(index_args({dir.string()}, reference_db));
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+
+  const fs::path out = dir.parent_path();
+  {
+    CliProcess a(index_args({dir.string()}, uri, {"--jobs", "2"}), out / "pg-a.out",
+                 out / "pg-a.err");
+    CliProcess b(index_args({dir.string()}, uri, {"--jobs", "2"}), out / "pg-b.out",
+                 out / "pg-b.err");
+    const int sa = a.wait(), sb = b.wait();
+    ASSERT_TRUE(WIFEXITED(sa) && WEXITSTATUS(sa) == 0) << read_file(out / "pg-a.err");
+    ASSERT_TRUE(WIFEXITED(sb) && WEXITSTATUS(sb) == 0) << read_file(out / "pg-b.err");
+  }
+  std::map<std::string, int> indexed_by;
+  int64_t indexed_total = 0;
+  for (const char* name : {"pg-a.out", "pg-b.out"}) {
+    const json report = json::parse(read_file(out / name));
+    indexed_total += report.at("indexed").get<int64_t>();
+    for (const json& f : report.at("files")) {
+      if (f.at("status") == "indexed") ++indexed_by[f.at("path").get<std::string>()];
+    }
+  }
+  EXPECT_EQ(indexed_total, kVideos);
+  EXPECT_EQ(indexed_by.size(), static_cast<size_t>(kVideos));
+  for (const auto& [path, n] : indexed_by)
+    EXPECT_EQ(n, 1) << path << " indexed by both processes";
+
+  // The database holds each video once with the same segments as the SQLite run.
+  const auto videos = pg_rows(uri, "SELECT path, status FROM clipmind_videos ORDER BY path");
+  ASSERT_EQ(videos.size(), static_cast<size_t>(kVideos));
+  for (const auto& v : videos)
+    EXPECT_EQ(v[1], "indexed") << v[0];
+  std::map<std::string, std::vector<std::pair<double, double>>> spans;
+  for (const auto& r : pg_rows(uri,
+                               "SELECT v.path, s.t_begin, s.t_end FROM clipmind_segments s "
+                               "JOIN clipmind_videos v ON v.id = s.video_id "
+                               "ORDER BY v.path, s.t_begin"))
+    spans[r[0]].push_back({std::stod(r[1]), std::stod(r[2])});
+  IndexDb want(reference_db);
+  const auto want_spans = want.spans();
+  ASSERT_EQ(spans.size(), want_spans.size());
+  for (const auto& [path, s] : want_spans) {
+    ASSERT_EQ(spans[path].size(), s.size()) << path;
+    for (size_t i = 0; i < s.size(); ++i) {
+      EXPECT_NEAR(spans[path][i].first, s[i].first, 1e-9);
+      EXPECT_NEAR(spans[path][i].second, s[i].second, 1e-9);
+    }
+  }
+  const auto jobs = pg_rows(uri, "SELECT state, count(*) FROM clipmind_jobs GROUP BY state");
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0][0], "done");
+  EXPECT_EQ(jobs[0][1], std::to_string(kVideos));
+
+  // A third run skips everything; search works on the PostgreSQL index.
+  const RunResult again = run_cli(index_args({dir.string()}, uri));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(json::parse(again.out).at("skipped"), kVideos);
+  std::vector<std::string> args = {
+      "search", "--db", uri, "--like", (dir / "p3.mp4").string() + "@1.0", "-k", "3", "--json"};
+  for (const std::string& m : model_args())
+    args.push_back(m);
+  const RunResult r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out).at("results").size(), 3u);
+}
+
+}  // namespace
+}  // namespace clipmind::e2e
