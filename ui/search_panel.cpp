@@ -122,7 +122,10 @@ SearchPanel::SearchPanel(QWidget* parent)
   connect(watcher_, &QFutureWatcher<SearchOutcome>::finished, this, &SearchPanel::on_done);
   connect(go_, &QPushButton::clicked, this, [this] { search(query_->text()); });
   connect(query_, &QLineEdit::returnPressed, this, [this] { search(query_->text()); });
+  // Enter activates; a double-click may also activate (style dependent): opening the same
+  // video twice is only a second seek to the same time.
   connect(results_, &QListWidget::itemActivated, this, &SearchPanel::activate);
+  connect(results_, &QListWidget::itemDoubleClicked, this, &SearchPanel::activate);
   connect(browse, &QPushButton::clicked, this, [this] {
     const QString path =
         QFileDialog::getOpenFileName(this, tr("Index database"), db_->text(),

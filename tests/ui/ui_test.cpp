@@ -204,7 +204,11 @@ TEST_F(UiTest, AskStreamsAnAnswerAndTheTimelineShowsThePreparedVideo) {
   EXPECT_GT(streamed, 0);
   EXPECT_TRUE(stages.contains("encode")) << stages.join(",").toStdString();
   EXPECT_TRUE(stages.contains("generate")) << stages.join(",").toStdString();
-  EXPECT_EQ(w->timeline()->clips().size(), 8u);  // uniform, 8 frames
+  // The strip shows what the pipeline prepared: its clips (or frames) and merged segments.
+  EXPECT_EQ(w->timeline()->clips().size(), result.prepared.clips.empty()
+                                               ? result.prepared.frames.size()
+                                               : result.prepared.clips.size());
+  EXPECT_EQ(w->timeline()->segments().size(), result.prepared.segments.size());
   EXPECT_FALSE(w->timeline()->segments().empty());
   for (const auto& s : w->timeline()->segments()) {
     EXPECT_GE(s.begin, 0.0);
@@ -440,6 +444,8 @@ TEST_F(UiTest, SearchTabFindsSegmentsWithThumbnailsAndOpensTheVideoThere) {
   EXPECT_FALSE(item->icon().isNull());
   EXPECT_TRUE(search->status().contains("captions only"));
   const QRect r = search->results()->visualItemRect(item);
+  // A double-click as the platform delivers it: press, release, then the double-click event.
+  QTest::mouseClick(search->results()->viewport(), Qt::LeftButton, {}, r.center());
   QTest::mouseDClick(search->results()->viewport(), Qt::LeftButton, {}, r.center());
   ASSERT_TRUE(QTest::qWaitFor([&] { return w->player()->hasVideo(); }, 5000));
   EXPECT_EQ(w->player()->path(), QString::fromStdString(video.string()));
