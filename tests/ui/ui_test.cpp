@@ -31,6 +31,8 @@
 
 #include "index/store.h"
 #include "pipeline/moments.h"
+#include "pipeline/segment_analysis.h"
+#include "pipeline/session.h"
 #include "pipeline/thumbnails.h"
 #include "ui/chat_panel.h"
 #include "ui/gui_settings.h"
@@ -458,6 +460,31 @@ TEST_F(UiTest, SearchTabFindsSegmentsWithThumbnailsAndOpensTheVideoThere) {
   ASSERT_TRUE(QTest::qWaitFor([&] { return !search->searching(); }, 20000));
   EXPECT_TRUE(search->status().contains("missing.db")) << search->status().toStdString();
   EXPECT_EQ(search->results()->count(), 0);
+}
+
+TEST_F(UiTest, SearchEmbedsTheQueryWithTheRelevanceModel) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.relevance_model = e2e::tiny_siglip().string();
+  config.caption.min_segment_s = 0.5;
+  const fs::path video = short_video();
+  const fs::path db = dir_ / "index.db";
+  {
+    pipeline::Session session(config);
+    const pipeline::SegmentAnalysis analysis = pipeline::analyze_segments(session, video);
+    ASSERT_FALSE(analysis.segments.empty());
+    auto store = index::open_store(db.string());
+    const index::FileStamp stamp{analysis.video.content_hash, 1, 1};
+    store->begin_video(video.string(), stamp, analysis.embedding_model);
+    store->commit_video(video.string(), stamp, analysis.embedding_model, analysis.segments);
+  }
+  auto w = window(config);
+  ui::SearchPanel* search = w->search();
+  search->setDatabase(QString::fromStdString(db.string()));
+  search->search("a moving square");  // no caption matches: only the embedding can find it
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !search->searching(); }, 60000));
+  EXPECT_GT(search->results()->count(), 0) << search->status().toStdString();
+  EXPECT_FALSE(search->status().contains("captions only")) << search->status().toStdString();
+  EXPECT_FALSE(search->results()->item(0)->icon().isNull());
 }
 
 }  // namespace
