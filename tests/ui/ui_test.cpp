@@ -1,0 +1,491 @@
+// The GUI driven like a person would: real widgets under the offscreen platform, the real
+// pipeline with a tiny random LLaVA-OneVision, generated videos whose frames show their own
+// index (so a test reads back WHICH frame the player shows), a real SQLite index.
+#include <QAbstractButton>
+#include <QApplication>
+#include <QComboBox>
+#include <QDropEvent>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMenu>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTest>
+#include <QTextBlock>
+#include <QTextBrowser>
+#include <QTextCursor>
+#include <QTextDocument>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "tests/decode/test_videos.h"
+#include "tests/e2e/e2e_support.h"
+#include <gtest/gtest.h>
+
+#include "index/store.h"
+#include "pipeline/moments.h"
+#include "pipeline/segment_analysis.h"
+#include "pipeline/session.h"
+#include "pipeline/thumbnails.h"
+#include "ui/chat_panel.h"
+#include "ui/gui_settings.h"
+#include "ui/main_window.h"
+#include "ui/search_panel.h"
+#include "ui/settings_dialog.h"
+#include "ui/timeline_strip.h"
+#include "ui/video_player.h"
+
+namespace clipmind {
+namespace {
+
+namespace fs = std::filesystem;
+using ui::MainWindow;
+
+QApplication& app() {
+  static int argc = 1;
+  static char name[] = "ui_tests";
+  static char* argv[] = {name, nullptr};
+  static QApplication* instance = [] {
+    qputenv("QT_QPA_PLATFORM", "offscreen");
+    return new QApplication(argc, argv);  // lives until the process ends
+  }();
+  return *instance;
+}
+
+// 50 frames at 25 fps (2 s), a keyframe every 12 frames: seeks between keyframes must decode.
+fs::path short_video() {
+  test::VideoSpec spec;
+  spec.name = "ui-short";
+  spec.width = 160;
+  spec.height = 120;
+  spec.frames = 50;
+  spec.fps = 25;
+  spec.gop = 12;
+  return test::make_video(spec);
+}
+
+// The same video the e2e cancellation test uses: 120 s, so preparing 128 frames takes a while.
+fs::path long_video() {
+  test::VideoSpec spec;
+  spec.name = "session-long";
+  spec.width = 128;
+  spec.height = 96;
+  spec.frames = 2400;
+  spec.fps = 20;
+  spec.gop = 20;
+  return test::make_video(spec);
+}
+
+pipeline::PipelineConfig tiny_config() {
+  pipeline::PipelineConfig c;
+  c.model = e2e::tiny_vlm().string();
+  c.offline = true;
+  c.cache.enabled = false;
+  c.generate.max_new_tokens = 16;
+  c.select.method = "uniform";
+  c.select.max_frames = 8;
+  return c;
+}
+
+std::optional<uint32_t> shown_code(const ui::VideoPlayer& player) {
+  QImage image = player.view()->frame().convertToFormat(QImage::Format_RGB888);
+  if (image.isNull()) return std::nullopt;
+  return test::read_code(image.constBits(), image.width(), image.height(),
+                         static_cast<size_t>(image.bytesPerLine()));
+}
+
+class UiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    app();
+    dir_ = e2e::fresh_dir(std::string("ui-") +
+                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    settings_ = std::make_unique<QSettings>(QString::fromStdString((dir_ / "gui.ini").string()),
+                                            QSettings::IniFormat);
+  }
+  std::unique_ptr<MainWindow> window(std::optional<pipeline::PipelineConfig> config = {}) {
+    ui::MainWindowOptions o;
+    o.settings = settings_.get();
+    o.base_config = config ? *config : tiny_config();
+    o.audio = false;
+    auto w = std::make_unique<MainWindow>(o);
+    w->show();
+    EXPECT_TRUE(QTest::qWaitForWindowExposed(w.get()));
+    return w;
+  }
+  static bool settle(ui::VideoPlayer* player) {
+    return QTest::qWaitFor([&] { return !player->seekPending(); }, 20000);
+  }
+  fs::path dir_;
+  std::unique_ptr<QSettings> settings_;
+};
+
+TEST_F(UiTest, SeekShowsTheExactFrameAndStepsOneFrame) {
+  auto w = window();
+  const fs::path video = short_video();
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(video.string())));
+  ui::VideoPlayer* player = w->player();
+  ASSERT_TRUE(settle(player));
+  EXPECT_NEAR(player->duration(), 2.0, 0.05);
+  EXPECT_EQ(shown_code(*player), 0u);
+  // 1.24 s = frame 31, between keyframes 24 and 36.
+  player->seek(1.24);
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(shown_code(*player), 31u);
+  EXPECT_NEAR(player->position(), 1.24, 0.5 / 25);
+  EXPECT_NEAR(w->timeline()->position(), player->position(), 1e-9);
+  // Frame step forward and back: the next / previous frame, never a keyframe.
+  QTest::keyClick(w.get(), Qt::Key_Period);
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(shown_code(*player), 32u);
+  QTest::keyClick(w.get(), Qt::Key_Comma);
+  QTest::keyClick(w.get(), Qt::Key_Comma);
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(shown_code(*player), 30u);
+}
+
+TEST_F(UiTest, SpaceAndKPlayAndPauseArrowsSeekAndVolume) {
+  auto w = window();
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ui::VideoPlayer* player = w->player();
+  ASSERT_TRUE(settle(player));
+  QTest::keyClick(w.get(), Qt::Key_Space);
+  EXPECT_TRUE(player->isPlaying());
+  ASSERT_TRUE(QTest::qWaitFor([&] { return player->position() >= 0.4; }, 10000));
+  QTest::keyClick(w.get(), Qt::Key_K);
+  EXPECT_FALSE(player->isPlaying());
+  const double paused_at = player->position();
+  QTest::qWait(200);
+  EXPECT_EQ(player->position(), paused_at);
+  // The frame on screen is the frame of the reported time.
+  EXPECT_EQ(shown_code(*player), static_cast<uint32_t>(std::lround(paused_at * 25)));
+  QTest::keyClick(w.get(), Qt::Key_Left);  // back 5 s: clamps to the start
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(shown_code(*player), 0u);
+  QTest::keyClick(w.get(), Qt::Key_L);  // forward 10 s: clamps to the end
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(shown_code(*player), 49u);
+  const int volume = player->volume();
+  QTest::keyClick(w.get(), Qt::Key_Down);
+  EXPECT_EQ(player->volume(), volume - 5);
+}
+
+TEST_F(UiTest, AskStreamsAnAnswerAndTheTimelineShowsThePreparedVideo) {
+  auto w = window();
+  QStringList stages;
+  QObject::connect(w->worker(), &ui::PipelineWorker::progress, w.get(),
+                   [&](int, const pipeline::JobProgress& p) {
+                     if (!stages.contains(QString::fromStdString(p.stage)))
+                       stages << QString::fromStdString(p.stage);
+                   });
+  int streamed = 0;
+  QObject::connect(w->worker(), &ui::PipelineWorker::textStreamed, w.get(),
+                   [&](int, const QByteArray&) { ++streamed; });
+  QSignalSpy answered(w.get(), &MainWindow::answerFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  EXPECT_TRUE(w->preparing());
+  EXPECT_TRUE(w->progressBar()->isVisible());
+  EXPECT_TRUE(w->cancelButton()->isEnabled());
+  // Typed into the chat box while the video is still being prepared: it waits, then answers.
+  QTest::keyClicks(w->chat()->input(), "What happens in the video?");
+  QTest::keyClick(w->chat()->input(), Qt::Key_Return);
+  EXPECT_EQ(w->chat()->turnCount(), 1);
+  ASSERT_TRUE(answered.wait(120000) || answered.count() > 0);
+  const auto result = answered.front().front().value<pipeline::AskResult>();
+  EXPECT_TRUE(w->chatReady());
+  EXPECT_TRUE(w->chat()->lastAnswerDone());
+  EXPECT_EQ(w->chat()->lastAnswer().toStdString(), result.answer);
+  EXPECT_FALSE(result.answer.empty());
+  EXPECT_GT(streamed, 0);
+  EXPECT_TRUE(stages.contains("encode")) << stages.join(",").toStdString();
+  EXPECT_TRUE(stages.contains("generate")) << stages.join(",").toStdString();
+  // The strip shows what the pipeline prepared: its clips (or frames) and merged segments.
+  EXPECT_EQ(w->timeline()->clips().size(), result.prepared.clips.empty()
+                                               ? result.prepared.frames.size()
+                                               : result.prepared.clips.size());
+  EXPECT_EQ(w->timeline()->segments().size(), result.prepared.segments.size());
+  EXPECT_FALSE(w->timeline()->segments().empty());
+  for (const auto& s : w->timeline()->segments()) {
+    EXPECT_GE(s.begin, 0.0);
+    EXPECT_LE(s.end, 2.0 + 1e-6);
+  }
+  // A follow-up reuses the encoded video: no decode or encode stage runs again.
+  stages.clear();
+  answered.clear();
+  w->ask("And then?");
+  ASSERT_TRUE(answered.wait(120000) || answered.count() > 0);
+  EXPECT_EQ(w->chat()->turnCount(), 2);
+  EXPECT_FALSE(stages.contains("encode")) << stages.join(",").toStdString();
+  EXPECT_FALSE(stages.contains("decode")) << stages.join(",").toStdString();
+  const auto second = answered.front().front().value<pipeline::AskResult>();
+  EXPECT_EQ(second.tokens.frames_encoded, 0);
+}
+
+// Finds the link to `href` in the transcript and clicks it with the mouse.
+bool click_link(QTextBrowser* browser, const QString& href) {
+  QTextDocument* doc = browser->document();
+  for (QTextBlock block = doc->begin(); block.isValid(); block = block.next()) {
+    for (auto it = block.begin(); !it.atEnd(); ++it) {
+      const QTextFragment f = it.fragment();
+      if (!f.charFormat().isAnchor() || f.charFormat().anchorHref() != href) continue;
+      QTextCursor cursor(doc);
+      cursor.setPosition(f.position() + f.length() / 2);
+      const QRect r = browser->cursorRect(cursor);
+      QTest::mouseClick(browser->viewport(), Qt::LeftButton, {}, r.center());
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_F(UiTest, ClickingATimeInTheAnswerSeeksThePlayerToThatFrame) {
+  auto w = window();
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ASSERT_TRUE(settle(w->player()));
+  w->cancelJob();  // this test feeds the answer itself; the model is not needed
+  // An answer as the model would stream it; its moments come from the pipeline's parser.
+  const std::string answer = "The square turns at 0:01 and again from 1.52s to 1.8s.";
+  const auto moments = pipeline::moments_in(answer, 2.0);
+  ASSERT_EQ(moments.size(), 2u);
+  ui::ChatPanel* chat = w->chat();
+  chat->beginAnswer("When does it turn?");
+  chat->appendText(QByteArray::fromStdString(answer));
+  chat->finishAnswer(answer, moments);
+  EXPECT_EQ(chat->lastLinks(), (std::vector<double>{1.0, 1.52}));
+  ASSERT_TRUE(click_link(chat->transcript(), "seek:1.520"));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return w->player()->targetPosition() == 1.52; }, 5000));
+  ASSERT_TRUE(settle(w->player()));
+  EXPECT_EQ(shown_code(*w->player()), 38u);  // 1.52 s * 25 fps
+  EXPECT_NEAR(w->timeline()->position(), 1.52, 0.5 / 25);
+  ASSERT_TRUE(click_link(chat->transcript(), "seek:1.000"));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return w->player()->targetPosition() == 1.0; }, 5000));
+  ASSERT_TRUE(settle(w->player()));
+  EXPECT_EQ(shown_code(*w->player()), 25u);
+}
+
+TEST_F(UiTest, TimelineHoverShowsThumbnailAndTimeAndClickSeeks) {
+  auto w = window();
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ui::TimelineStrip* timeline = w->timeline();
+  ASSERT_TRUE(settle(w->player()));
+  const int x = timeline->xOf(0.8);
+  QTest::mouseMove(timeline, QPoint(x, timeline->height() / 2));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return timeline->hoverPopup()->isVisible(); }, 5000));
+  EXPECT_TRUE(timeline->hoverText().startsWith("0:00.")) << timeline->hoverText().toStdString();
+  EXPECT_NEAR(timeline->timeAt(x), 0.8, 2.0 / timeline->width() * 2);
+  ASSERT_TRUE(QTest::qWaitFor([&] { return timeline->hoverHasThumbnail(); }, 20000));
+  QTest::mouseClick(timeline, Qt::LeftButton, {}, QPoint(x, timeline->height() / 2));
+  ASSERT_TRUE(settle(w->player()));
+  EXPECT_NEAR(w->player()->position(), timeline->timeAt(x), 0.5 / 25 + 1e-9);
+  EXPECT_EQ(shown_code(*w->player()), static_cast<uint32_t>(std::lround(timeline->timeAt(x) * 25)));
+}
+
+TEST_F(UiTest, CancelStopsPreparation) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.select.max_frames = 128;
+  config.encode.batch_frames = 1;
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  bool clicked = false;
+  QObject::connect(w->worker(), &ui::PipelineWorker::progress, w.get(),
+                   [&](int, const pipeline::JobProgress& p) {
+                     if (p.stage == "encode" && p.done >= 1 && !clicked) {
+                       clicked = true;
+                       QTest::mouseClick(w->cancelButton(), Qt::LeftButton);
+                     }
+                   });
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(long_video().string())));
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(clicked);
+  EXPECT_FALSE(finished.front().front().toBool());
+  EXPECT_FALSE(w->preparing());
+  EXPECT_FALSE(w->chatReady());
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 10000));
+  EXPECT_TRUE(w->lastError().isEmpty()) << w->lastError().toStdString();  // not an error
+  // The player stays usable after a cancel.
+  w->player()->seek(60.0);
+  ASSERT_TRUE(settle(w->player()));
+  EXPECT_EQ(shown_code(*w->player()), 1200u);
+}
+
+TEST_F(UiTest, DamagedVideoShowsAReadableError) {
+  auto w = window();
+  const fs::path bad = dir_ / "damaged.mp4";
+  {
+    std::ofstream out(bad, std::ios::binary);
+    for (int i = 0; i < 4096; ++i)
+      out.put(static_cast<char>((i * 7919) & 0xff));
+  }
+  EXPECT_FALSE(w->openVideo(QString::fromStdString(bad.string())));
+  EXPECT_TRUE(w->lastError().contains("damaged.mp4")) << w->lastError().toStdString();
+  ASSERT_NE(w->errorBox(), nullptr);
+  EXPECT_TRUE(w->errorBox()->isVisible());
+  EXPECT_FALSE(w->errorBox()->informativeText().isEmpty());
+  EXPECT_FALSE(w->player()->hasVideo());
+  EXPECT_FALSE(w->busy());
+  // A missing file too.
+  EXPECT_FALSE(w->openVideo(QString::fromStdString((dir_ / "nope.mp4").string())));
+  EXPECT_TRUE(w->lastError().contains("nope.mp4")) << w->lastError().toStdString();
+  // And the window still opens a good video afterwards.
+  EXPECT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+}
+
+TEST_F(UiTest, MissingModelExplainsWhatToDo) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.model = (dir_ / "no-such-model").string();
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ASSERT_TRUE(finished.wait(60000) || finished.count() > 0);
+  EXPECT_FALSE(finished.front().front().toBool());
+  EXPECT_TRUE(w->lastErrorWasModelMissing()) << w->lastError().toStdString();
+  ASSERT_NE(w->errorBox(), nullptr);
+  EXPECT_TRUE(w->errorBox()->isVisible());
+  EXPECT_TRUE(w->errorBox()->informativeText().contains("Settings"));
+  bool has_settings_button = false;
+  for (QAbstractButton* b : w->errorBox()->buttons())
+    has_settings_button |= b->text().contains("Settings");
+  EXPECT_TRUE(has_settings_button);
+}
+
+TEST_F(UiTest, SettingsPersistAndDriveTheJobConfiguration) {
+  {
+    auto w = window();
+    ui::SettingsDialog dialog(w->settings(), w.get());
+    dialog.modelEdit()->setText("/models/llava-ov");
+    dialog.budgetModeBox()->setCurrentIndex(dialog.budgetModeBox()->findData("tokens"));
+    dialog.budgetTokensBox()->setValue(1234);
+    dialog.mergeBox()->setCurrentText("tome");
+    dialog.selectBox()->setCurrentText("anylength");
+    dialog.indexDbEdit()->setText("/tmp/archive.db");
+    w->applySettings(dialog.settings());
+  }
+  QSettings reread(settings_->fileName(), QSettings::IniFormat);
+  const ui::GuiSettings s = ui::load_settings(reread);
+  EXPECT_EQ(s.model, "/models/llava-ov");
+  EXPECT_EQ(s.budget_mode, "tokens");
+  EXPECT_EQ(s.budget_tokens, 1234);
+  EXPECT_EQ(s.merge_method, "tome");
+  EXPECT_EQ(s.select_method, "anylength");
+  EXPECT_EQ(s.index_db, "/tmp/archive.db");
+  auto w = window();  // a new window reads them back
+  const pipeline::PipelineConfig c = w->jobConfig();
+  EXPECT_EQ(c.model, "/models/llava-ov");
+  ASSERT_TRUE(c.budget.tokens.has_value());
+  EXPECT_EQ(*c.budget.tokens, 1234);
+  EXPECT_FALSE(c.budget.ratio.has_value());
+  EXPECT_EQ(c.merge.method, "tome");
+  EXPECT_EQ(c.select.method, "anylength");
+  EXPECT_EQ(w->search()->database(), "/tmp/archive.db");
+  // A ratio replaces the token budget; an invalid one is refused with the key named.
+  ui::GuiSettings next = w->settings();
+  next.budget_mode = "ratio";
+  next.budget_ratio = 0.25;
+  EXPECT_EQ(ui::apply_settings(tiny_config(), next).budget.ratio, 0.25);
+  next.merge_method = "bogus";
+  EXPECT_THROW(ui::apply_settings(tiny_config(), next), Error);
+}
+
+TEST_F(UiTest, DropAndRecentFilesOpenVideos) {
+  auto w = window();
+  const QString video = QString::fromStdString(short_video().string());
+  QMimeData mime;
+  mime.setUrls({QUrl::fromLocalFile(video)});
+  QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, {});
+  QApplication::sendEvent(w.get(), &enter);
+  EXPECT_TRUE(enter.isAccepted());
+  QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, {});
+  QApplication::sendEvent(w.get(), &drop);
+  EXPECT_EQ(w->player()->path(), video);
+  w->cancelJob();
+  ASSERT_FALSE(w->settings().recent_files.isEmpty());
+  EXPECT_EQ(w->settings().recent_files.front(), QFileInfo(video).absoluteFilePath());
+  // A second window offers it under File > Open Recent.
+  w.reset();
+  auto w2 = window();
+  QAction* recent = nullptr;
+  for (QAction* a : w2->recentMenu()->actions())
+    if (a->data().toString() == QFileInfo(video).absoluteFilePath()) recent = a;
+  ASSERT_NE(recent, nullptr);
+  recent->trigger();
+  EXPECT_EQ(w2->player()->path(), QFileInfo(video).absoluteFilePath());
+  w2->cancelJob();
+}
+
+TEST_F(UiTest, SearchTabFindsSegmentsWithThumbnailsAndOpensTheVideoThere) {
+  const fs::path video = short_video();
+  const fs::path db = dir_ / "index.db";
+  {
+    auto store = index::open_store(db.string());
+    std::vector<index::Segment> segments(2);
+    segments[0] = {0.0, 0.96, {1, 0, 0, 0}, "a grey square on a black field", {}};
+    segments[1] = {0.96, 2.0, {0, 1, 0, 0}, "the red ball bounces", {}};
+    segments[1].thumbnail_jpeg = pipeline::thumbnail_jpeg(video, 1.2);
+    ASSERT_FALSE(segments[1].thumbnail_jpeg.empty());
+    const index::FileStamp stamp{"test-hash", 1, 1};
+    store->begin_video(video.string(), stamp, "test-model");
+    store->commit_video(video.string(), stamp, "test-model", segments);
+  }
+  auto w = window();
+  w->tabs()->setCurrentWidget(w->search());
+  ui::SearchPanel* search = w->search();
+  search->setDatabase(QString::fromStdString(db.string()));
+  QTest::keyClicks(search->queryEdit(), "ball");
+  QTest::keyClick(search->queryEdit(), Qt::Key_Return);
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !search->searching(); }, 20000));
+  ASSERT_EQ(search->results()->count(), 1) << search->status().toStdString();
+  QListWidgetItem* item = search->results()->item(0);
+  EXPECT_TRUE(item->text().contains("red ball"));
+  EXPECT_FALSE(item->icon().isNull());
+  EXPECT_TRUE(search->status().contains("captions only"));
+  const QRect r = search->results()->visualItemRect(item);
+  // A double-click as the platform delivers it: press, release, then the double-click event.
+  QTest::mouseClick(search->results()->viewport(), Qt::LeftButton, {}, r.center());
+  QTest::mouseDClick(search->results()->viewport(), Qt::LeftButton, {}, r.center());
+  ASSERT_TRUE(QTest::qWaitFor([&] { return w->player()->hasVideo(); }, 5000));
+  EXPECT_EQ(w->player()->path(), QString::fromStdString(video.string()));
+  ASSERT_TRUE(settle(w->player()));
+  EXPECT_EQ(shown_code(*w->player()), 24u);  // 0.96 s
+  w->cancelJob();
+  // A database that does not exist is an error message, not a crash.
+  search->setDatabase(QString::fromStdString((dir_ / "missing.db").string()));
+  search->search("ball");
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !search->searching(); }, 20000));
+  EXPECT_TRUE(search->status().contains("missing.db")) << search->status().toStdString();
+  EXPECT_EQ(search->results()->count(), 0);
+}
+
+TEST_F(UiTest, SearchEmbedsTheQueryWithTheRelevanceModel) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.relevance_model = e2e::tiny_siglip().string();
+  config.caption.min_segment_s = 0.5;
+  const fs::path video = short_video();
+  const fs::path db = dir_ / "index.db";
+  {
+    pipeline::Session session(config);
+    const pipeline::SegmentAnalysis analysis = pipeline::analyze_segments(session, video);
+    ASSERT_FALSE(analysis.segments.empty());
+    auto store = index::open_store(db.string());
+    const index::FileStamp stamp{analysis.video.content_hash, 1, 1};
+    store->begin_video(video.string(), stamp, analysis.embedding_model);
+    store->commit_video(video.string(), stamp, analysis.embedding_model, analysis.segments);
+  }
+  auto w = window(config);
+  ui::SearchPanel* search = w->search();
+  search->setDatabase(QString::fromStdString(db.string()));
+  search->search("a moving square");  // no caption matches: only the embedding can find it
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !search->searching(); }, 60000));
+  EXPECT_GT(search->results()->count(), 0) << search->status().toStdString();
+  EXPECT_FALSE(search->status().contains("captions only")) << search->status().toStdString();
+  EXPECT_FALSE(search->results()->item(0)->icon().isNull());
+}
+
+}  // namespace
+}  // namespace clipmind

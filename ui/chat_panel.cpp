@@ -1,0 +1,168 @@
+#include "ui/chat_panel.h"
+
+#include <QHBoxLayout>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QScrollBar>
+#include <QTextBrowser>
+#include <QVBoxLayout>
+#include <algorithm>
+
+#include "ui/video_player.h"
+
+namespace clipmind::ui {
+
+namespace {
+
+QString escaped(const std::string& utf8, size_t begin, size_t end) {
+  end = std::min(end, utf8.size());
+  if (begin >= end) return {};
+  return QString::fromUtf8(utf8.data() + begin, static_cast<qsizetype>(end - begin))
+      .toHtmlEscaped()
+      .replace('\n', "<br>");
+}
+
+}  // namespace
+
+QString answer_html(const std::string& answer, const std::vector<pipeline::Moment>& moments) {
+  std::vector<pipeline::Moment> sorted = moments;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.char_begin < b.char_begin; });
+  QString html;
+  size_t at = 0;
+  for (const auto& m : sorted) {
+    if (m.char_begin < at || m.char_end <= m.char_begin || m.char_end > answer.size()) continue;
+    html += escaped(answer, at, m.char_begin);
+    const QString title = m.is_range ? QString("%1 – %2").arg(format_time(m.start_s, true),
+                                                              format_time(m.end_s, true))
+                                     : format_time(m.start_s, true);
+    html += QString("<a href=\"seek:%1\" title=\"%2\">%3</a>")
+                .arg(QString::number(m.start_s, 'f', 3), title,
+                     escaped(answer, m.char_begin, m.char_end));
+    at = m.char_end;
+  }
+  html += escaped(answer, at, answer.size());
+  return html;
+}
+
+ChatPanel::ChatPanel(QWidget* parent) : QWidget(parent) {
+  transcript_ = new QTextBrowser(this);
+  transcript_->setObjectName("chatTranscript");
+  transcript_->setOpenLinks(false);
+  transcript_->setOpenExternalLinks(false);
+  input_ = new QLineEdit(this);
+  input_->setObjectName("chatInput");
+  input_->setPlaceholderText(tr("Ask about the video, e.g. “When does the door open?”"));
+  ask_ = new QPushButton(tr("Ask"), this);
+  ask_->setObjectName("askButton");
+  auto* row = new QHBoxLayout;
+  row->addWidget(input_, 1);
+  row->addWidget(ask_);
+  auto* layout = new QVBoxLayout(this);
+  layout->addWidget(transcript_, 1);
+  layout->addLayout(row);
+  connect(ask_, &QPushButton::clicked, this, &ChatPanel::submit);
+  connect(input_, &QLineEdit::returnPressed, this, &ChatPanel::submit);
+  connect(transcript_, &QTextBrowser::anchorClicked, this, &ChatPanel::open_link);
+  render();
+}
+
+void ChatPanel::clear() {
+  turns_.clear();
+  note_.clear();
+  render();
+}
+
+void ChatPanel::submit() {
+  const QString q = input_->text().trimmed();
+  if (q.isEmpty() || !ask_->isEnabled()) return;
+  input_->clear();
+  emit questionAsked(q);
+}
+
+void ChatPanel::beginAnswer(const QString& question) {
+  turns_.push_back(Turn{question, {}, {}, {}, false});
+  render();
+}
+
+void ChatPanel::appendText(const QByteArray& utf8) {
+  if (turns_.empty()) return;
+  turns_.back().answer.append(utf8.constData(), static_cast<size_t>(utf8.size()));
+  render();
+}
+
+void ChatPanel::addMoment(const pipeline::Moment& moment) {
+  if (turns_.empty()) return;
+  turns_.back().moments.push_back(moment);
+  render();
+}
+
+void ChatPanel::finishAnswer(const std::string& answer,
+                             const std::vector<pipeline::Moment>& moments) {
+  if (turns_.empty()) return;
+  turns_.back().answer = answer;
+  turns_.back().moments = moments;
+  turns_.back().done = true;
+  render();
+}
+
+void ChatPanel::failAnswer(const QString& message) {
+  if (turns_.empty()) return;
+  turns_.back().error = message;
+  turns_.back().done = true;
+  render();
+}
+
+void ChatPanel::setNote(const QString& note) {
+  note_ = note;
+  render();
+}
+
+void ChatPanel::setInputEnabled(bool enabled) {
+  ask_->setEnabled(enabled);
+}
+
+QString ChatPanel::lastAnswer() const {
+  return turns_.empty() ? QString() : QString::fromStdString(turns_.back().answer);
+}
+
+bool ChatPanel::lastAnswerDone() const {
+  return !turns_.empty() && turns_.back().done;
+}
+
+std::vector<double> ChatPanel::lastLinks() const {
+  std::vector<double> out;
+  if (!turns_.empty())
+    for (const auto& m : turns_.back().moments)
+      out.push_back(m.start_s);
+  return out;
+}
+
+void ChatPanel::render() {
+  QString html = "<html><body>";
+  for (const Turn& t : turns_) {
+    html += QString("<p style='margin-bottom:2px'><b>%1</b> %2</p>")
+                .arg(tr("You:"), t.question.toHtmlEscaped());
+    html += QString("<p style='margin-top:2px'><b>%1</b> %2%3</p>")
+                .arg(tr("clipmind:"), answer_html(t.answer, t.moments),
+                     t.done ? QString() : QString(" <span style='color:gray'>▍</span>"));
+    if (!t.error.isEmpty())
+      html += QString("<p style='color:#c0392b'>%1</p>").arg(t.error.toHtmlEscaped());
+  }
+  if (!note_.isEmpty())
+    html += QString("<p style='color:gray'><i>%1</i></p>").arg(note_.toHtmlEscaped());
+  html += "</body></html>";
+  QScrollBar* bar = transcript_->verticalScrollBar();
+  const bool at_end = bar->value() >= bar->maximum() - 4;
+  transcript_->setHtml(html);
+  if (at_end) bar->setValue(bar->maximum());
+}
+
+void ChatPanel::open_link(const QUrl& url) {
+  if (url.scheme() != "seek") return;
+  bool ok = false;
+  const double t = url.path().toDouble(&ok);
+  if (ok) emit seekRequested(t);
+}
+
+}  // namespace clipmind::ui

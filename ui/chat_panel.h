@@ -1,0 +1,73 @@
+// The chat panel: the conversation about the open video, a question box and an Ask button.
+// Answers stream in as text arrives; every time the answer mentions (pipeline moments, parsed
+// by compress/separators' grammar) is rendered as a link, and clicking it emits seekRequested
+// with the moment's start. Plain widget state; it knows nothing about threads or jobs.
+#pragma once
+
+#include <QByteArray>
+#include <QString>
+#include <QUrl>
+#include <QWidget>
+#include <string>
+#include <vector>
+
+#include "pipeline/moments.h"
+
+class QLineEdit;
+class QPushButton;
+class QTextBrowser;
+
+namespace clipmind::ui {
+
+class ChatPanel : public QWidget {
+  Q_OBJECT
+ public:
+  explicit ChatPanel(QWidget* parent = nullptr);
+
+  void clear();
+  // A new turn; the answer streams in with appendText / addMoment, ends with finishAnswer.
+  void beginAnswer(const QString& question);
+  void appendText(const QByteArray& utf8);
+  void addMoment(const pipeline::Moment& moment);
+  // The final answer and its moments (parsed over the whole text) replace the streamed ones.
+  void finishAnswer(const std::string& answer, const std::vector<pipeline::Moment>& moments);
+  void failAnswer(const QString& message);
+  void setNote(const QString& note);  // a grey line in the transcript ("Preparing video...")
+  void setInputEnabled(bool enabled);
+
+  int turnCount() const { return static_cast<int>(turns_.size()); }
+  QString lastAnswer() const;
+  bool lastAnswerDone() const;
+  // The links of the last answer: its moments' start times.
+  std::vector<double> lastLinks() const;
+  QTextBrowser* transcript() const { return transcript_; }
+  QLineEdit* input() const { return input_; }
+  QPushButton* askButton() const { return ask_; }
+
+ signals:
+  void questionAsked(const QString& question);
+  void seekRequested(double seconds);
+
+ private:
+  struct Turn {
+    QString question;
+    std::string answer;  // UTF-8: moment offsets are bytes
+    std::vector<pipeline::Moment> moments;
+    QString error;
+    bool done = false;
+  };
+  void render();
+  void submit();
+  void open_link(const QUrl& url);
+
+  std::vector<Turn> turns_;
+  QString note_;
+  QTextBrowser* transcript_ = nullptr;
+  QLineEdit* input_ = nullptr;
+  QPushButton* ask_ = nullptr;
+};
+
+// HTML of an answer with its moments as links "seek:<start seconds>".
+QString answer_html(const std::string& answer, const std::vector<pipeline::Moment>& moments);
+
+}  // namespace clipmind::ui
