@@ -23,6 +23,10 @@ std::string default_hint(ErrorKind kind, const std::string& stage) {
       }
       return "Check the path.";
     case ErrorKind::kInvalidInput:
+      if (stage == "load model") {
+        return "--model needs a LLaVA-OneVision folder (config.json, *.safetensors, tokenizer "
+               "files) or a Hugging Face repo id.";
+      }
       if (stage == "probe" || stage == "decode") {
         return "The video looks damaged or is not a video; try playing it, or re-encode it "
                "with ffmpeg.";

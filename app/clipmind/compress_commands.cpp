@@ -21,6 +21,9 @@
 #include "compress/merge/holitom.h"
 #include "compress/merge/tome.h"
 #include "compress/separators/time_separators.h"
+#if defined(CLIPMIND_HAVE_FFMPEG)
+#include "decode/video_info.h"
+#endif
 #include "models/npy.h"
 #include "models/npy_tensor.h"
 
@@ -346,9 +349,21 @@ void run_plan(const PlanOptions& o) {
   if (o.duration) {
     request.duration_s = *o.duration;
   } else if (!o.video.empty()) {
-    // Probing needs decode/, which is not part of this build yet.
-    throw Error(ErrorKind::kUnsupported,
-                o.video + ": reading the duration needs the decode stage; pass --duration SECONDS");
+#if defined(CLIPMIND_HAVE_FFMPEG)
+    // Only the container and stream headers are read (decode::probe), no frames.
+    const decode::VideoInfo info = decode::probe(o.video);
+    if (!(info.duration > 0.0)) {
+      throw Error(ErrorKind::kInvalidInput,
+                  o.video +
+                      ": the video has no duration (an empty or damaged stream); pass "
+                      "--duration SECONDS");
+    }
+    request.duration_s = info.duration;
+#else
+    throw Error(
+        ErrorKind::kUnsupported,
+        o.video + ": this build has no FFmpeg to read the duration; pass --duration SECONDS");
+#endif
   } else {
     throw Error(ErrorKind::kInvalidArgument, "plan: give a VIDEO or --duration SECONDS");
   }

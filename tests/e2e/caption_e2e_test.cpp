@@ -129,6 +129,18 @@ TEST(CliCaption, DamagedFileIsReportedAndTheRestCompleteThenResumeSkipsThem) {
   EXPECT_EQ(second.exit_code, 3);
   EXPECT_NE(second.out.find("skipped"), std::string::npos) << second.out;
   EXPECT_NE(second.out.find("2 skipped, 1 failed"), std::string::npos) << second.out;
+  // The summary table: a header, one row per file (status first), the failure's reason.
+  EXPECT_EQ(second.out.rfind("status", 0), 0u) << second.out;
+  EXPECT_NE(second.out.find("3 file(s): 0 captioned"), std::string::npos) << second.out;
+  for (const char* name : {"a.mp4", "b.mp4"}) {
+    const size_t at = second.out.find(name);
+    ASSERT_NE(at, std::string::npos) << second.out;
+    const size_t line = second.out.rfind('\n', at) + 1;
+    EXPECT_EQ(second.out.compare(line, 7, "skipped"), 0) << second.out;
+  }
+  const size_t bad = second.out.find("c-truncated.mp4");
+  ASSERT_NE(bad, std::string::npos);
+  EXPECT_EQ(second.out.compare(second.out.rfind('\n', bad) + 1, 6, "failed"), 0) << second.out;
   EXPECT_EQ(fs::last_write_time(out / "a.vtt"), a_time);
   EXPECT_EQ(files_in(out).size(), 2u);
 

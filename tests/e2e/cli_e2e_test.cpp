@@ -168,6 +168,16 @@ TEST(CliAsk, SecondQuestionReusesTheTokenCache) {
   EXPECT_EQ(b.at("tokens").at("frames_from_cache").get<int>(),
             b.at("tokens").at("frames").get<int>());
   EXPECT_EQ(b.at("segments"), a.at("segments"));  // same tokens, same merge
+  // Nothing was decoded or encoded: those stages took no time at all ("decode+encode" is the
+  // stage's wall time, here only the cache reads).
+  for (const char* stage : {"decode", "encode"}) {
+    EXPECT_EQ(b.at("timings").value(stage, 0.0), 0.0) << stage;
+  }
+  EXPECT_GT(a.at("timings").at("encode").get<double>(), 0.0);
+  EXPECT_LT(b.at("timings").at("decode+encode").get<double>(),
+            a.at("timings").at("decode+encode").get<double>());
+  for (const json& f : b.at("selection").at("frames"))
+    EXPECT_TRUE(f.at("from_cache").get<bool>());
 }
 
 TEST(CliAsk, RealSampleVideo) {

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -195,6 +196,21 @@ RunResult run_cli(const std::vector<std::string>& args, const RunOptions& option
     argv.push_back(s.data());
   argv.push_back(nullptr);
 
+  // A pseudo-terminal for stderr: the read end (master) replaces the pipe's read end, the
+  // terminal (slave) its write end.
+  if (options.stderr_tty) {
+    const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) {
+      throw std::runtime_error("no pseudo-terminal");
+    }
+    const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
+    if (slave < 0) throw std::runtime_error("cannot open the pseudo-terminal");
+    ::close(err_pipe[0]);
+    ::close(err_pipe[1]);
+    err_pipe[0] = master;
+    err_pipe[1] = slave;
+  }
+
   const auto start = std::chrono::steady_clock::now();
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -209,7 +225,7 @@ RunResult run_cli(const std::vector<std::string>& args, const RunOptions& option
   }
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
+  ::close(err_pipe[1]);  // a pseudo-terminal's master reads EIO once the program has exited
   // Feed stdin from a thread so a large input never blocks the output loop.
   std::thread feeder([fd = in_pipe[1], text = options.stdin_text] {
     ::signal(SIGPIPE, SIG_IGN);

@@ -31,6 +31,10 @@ struct RunOptions {
   // true, SIGINT is sent once.
   std::function<bool(const std::string& err)> interrupt_when;
   double timeout_s = 240;  // SIGKILL after this long (the test then fails)
+  // stderr is a pseudo-terminal (isatty() is true there, as in an interactive shell); stdin
+  // and stdout stay pipes. What the program wrote to it comes back in `err` (the terminal
+  // turns "\n" into "\r\n").
+  bool stderr_tty = false;
 };
 
 struct RunResult {

@@ -2,9 +2,11 @@
 // documents exactly the defaults the code uses.
 #include "pipeline/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -69,6 +71,61 @@ TEST(Config, DefaultsAreTheDocumentedOnes) {
   block = block.substr(block.find("```json") + 7);
   block = block.substr(0, block.find("```"));
   EXPECT_EQ(json::parse(block), default_config_json());
+}
+
+// Every key of the defaults has a row in docs/pipeline.md's "Keys" table, with the default
+// that the code uses. A row may name several keys of one section: `merge.tau`, `beta` (the
+// later names take the first one's section) and list their defaults in the same order.
+TEST(Config, EveryKeyIsDocumentedInTheKeysTable) {
+  std::ifstream in(fs::path(CLIPMIND_SOURCE_DIR) / "docs" / "pipeline.md");
+  ASSERT_TRUE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string doc = text.str();
+  const size_t begin = doc.find("### Keys");
+  ASSERT_NE(begin, std::string::npos);
+  std::map<std::string, std::string> documented;  // key -> its default cell entry
+  std::istringstream lines(doc.substr(begin, doc.find("\n## ", begin) - begin));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("| `", 0) != 0) continue;
+    const size_t c1 = line.find(" | ", 2);
+    const size_t c2 = line.find(" | ", c1 + 3);
+    ASSERT_NE(c2, std::string::npos) << line;
+    const auto ticked = [](const std::string& cell) {
+      std::vector<std::string> out;
+      for (size_t a = cell.find('`'); a != std::string::npos; a = cell.find('`', a + 1)) {
+        const size_t b = cell.find('`', a + 1);
+        out.push_back(cell.substr(a + 1, b - a - 1));
+        a = b;
+      }
+      return out;
+    };
+    const std::vector<std::string> keys = ticked(line.substr(2, c1 - 2));
+    const std::vector<std::string> values = ticked(line.substr(c1 + 3, c2 - c1 - 3));
+    ASSERT_EQ(keys.size(), values.size()) << line;
+    const size_t dot = keys[0].rfind('.');
+    const std::string section = dot == std::string::npos ? "" : keys[0].substr(0, dot + 1);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      documented[i == 0 || keys[i].find('.') != std::string::npos ? keys[i] : section + keys[i]] =
+          values[i];
+    }
+  }
+  const json flat = default_config_json().flatten();
+  for (const auto& [pointer, value] : flat.items()) {
+    std::string key = pointer.substr(1);
+    std::replace(key.begin(), key.end(), '/', '.');
+    SCOPED_TRACE(key);
+    ASSERT_TRUE(documented.count(key)) << "not in the Keys table of docs/pipeline.md";
+    const std::string shown = documented[key];
+    if (value.is_string()) {
+      EXPECT_EQ(shown, value.get<std::string>().empty() ? "\"\"" : value.get<std::string>());
+    } else if (value.is_number()) {
+      EXPECT_DOUBLE_EQ(std::stod(shown), value.get<double>());
+    } else {
+      EXPECT_EQ(shown, value.dump());
+    }
+  }
+  EXPECT_EQ(documented.size(), flat.size()) << "the table names keys the code does not have";
 }
 
 TEST(Config, RoundTripsThroughJson) {
