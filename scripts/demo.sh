@@ -27,7 +27,7 @@ fi
 if [ -z "$model" ]; then
   model="$build_dir/demo/llava-onevision-tiny"
   [ -f "$model/config.json" ] ||
-    "$clipmind" make-tiny-model --arch llava-onevision --dims tiny --out "$model"
+    "$clipmind" make-tiny-model --arch llava-onevision --dims tiny "$model"
   echo "demo: no real model in the Hugging Face cache: using a tiny RANDOM model, so the answer"
   echo "      below is noise. For real answers: CLIPMIND_MODEL=$real scripts/demo.sh"
 fi
