@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "app/clipmind/cli_signals.h"
 #include "app/clipmind/commands.h"
 #include "clipmind/error.h"
 #include "index/shard.h"
@@ -143,76 +144,6 @@ class Terminal {
   pipeline::ProgressBar bar_;
 };
 
-// Ctrl-C / SIGTERM → cancel; a second one ends the process. The handler only writes to a pipe
-// (async-signal-safe); a watcher thread cancels. The pipe is process-global by necessity.
-int g_index_signal_pipe[2] = {-1, -1};
-
-extern "C" void clipmind_index_on_signal(int) {
-  const int saved = errno;
-  const char byte = 1;
-  [[maybe_unused]] const ssize_t n = ::write(g_index_signal_pipe[1], &byte, 1);
-  errno = saved;
-}
-
-class CancelOnSignal {
- public:
-  CancelOnSignal(CancelToken token, Terminal& terminal)
-      : token_(std::move(token)), terminal_(terminal) {
-    if (::pipe(g_index_signal_pipe) != 0) return;
-    struct sigaction action {};
-    action.sa_handler = clipmind_index_on_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    for (int i = 0; i < 2; ++i) {
-      const int signal = i == 0 ? SIGINT : SIGTERM;
-      struct sigaction previous {};
-      ::sigaction(signal, nullptr, &previous);
-      if (previous.sa_handler == SIG_IGN && signal == SIGINT) continue;
-      ::sigaction(signal, &action, &previous_[i]);
-      installed_[i] = true;
-    }
-    watcher_ = std::thread([this] {
-      int count = 0;
-      char byte = 0;
-      while (::read(g_index_signal_pipe[0], &byte, 1) == 1 || errno == EINTR) {
-        if (byte == 0) return;
-        if (++count == 1) {
-          terminal_.message("clipmind: cancelling (press Ctrl-C again to quit at once)");
-          token_.request();
-        } else {
-          std::_Exit(130);
-        }
-      }
-    });
-  }
-  ~CancelOnSignal() {
-    if (!watcher_.joinable()) return;
-    for (int i = 0; i < 2; ++i) {
-      if (installed_[i]) ::sigaction(i == 0 ? SIGINT : SIGTERM, &previous_[i], nullptr);
-    }
-    const char stop = 0;
-    [[maybe_unused]] const ssize_t n = ::write(g_index_signal_pipe[1], &stop, 1);
-    watcher_.join();
-    ::close(g_index_signal_pipe[0]);
-    ::close(g_index_signal_pipe[1]);
-  }
-  CancelOnSignal(const CancelOnSignal&) = delete;
-  CancelOnSignal& operator=(const CancelOnSignal&) = delete;
-
- private:
-  CancelToken token_;
-  Terminal& terminal_;
-  struct sigaction previous_[2]{};
-  bool installed_[2] = {false, false};
-  std::thread watcher_;
-};
-
-[[noreturn]] void fail_with_hint(const std::exception_ptr& error) {
-  const pipeline::UserError e = pipeline::describe_error(error);
-  if (e.kind == ErrorKind::kCancelled) throw Cancelled();
-  throw Error(e.kind, e.hint.empty() ? e.message : e.message + "\nhint: " + e.hint);
-}
-
 json report_json(const pipeline::IndexReport& r) {
   json files = json::array();
   for (const pipeline::IndexFileResult& f : r.files) {
@@ -253,7 +184,7 @@ void run_index(const IndexFlags& flags, const std::vector<std::string>& inputs, 
   pipeline::Logger log([&t](const pipeline::LogRecord& r) { t.log(r); }, level);
   pipeline::Session session(config, log);
   CancelToken cancel;
-  CancelOnSignal signals(cancel, t);
+  CancelOnSignal signals(cancel, [&t](const std::string& m) { t.message(m); });
   pipeline::JobCallbacks callbacks;
   callbacks.on_progress = [&t](const pipeline::JobProgress& p) { t.progress(p); };
   pipeline::IndexReport report;

@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "app/clipmind/cli_signals.h"
 #include "app/clipmind/commands.h"
 #include "clipmind/error.h"
 #include "pipeline/caption_job.h"
@@ -221,83 +222,6 @@ class Terminal {
   char last_char_ = '\n';
 };
 
-// Ctrl-C (SIGINT) and SIGTERM request cancellation of `token`; a second one ends the process
-// at once. The handler only writes a byte to a pipe (async-signal-safe, from whichever thread
-// the kernel picks: OpenBLAS and FFmpeg start threads of their own); a watcher thread reads it
-// and cancels. A signal the shell told us to ignore (a background job's SIGINT) stays ignored.
-// The pipe is the one piece of process-global state: signal handlers have nowhere else to write.
-int g_signal_pipe[2] = {-1, -1};
-
-extern "C" void clipmind_on_signal(int) {
-  const int saved = errno;
-  const char byte = 1;
-  [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &byte, 1);
-  errno = saved;
-}
-
-class CancelOnSignal {
- public:
-  explicit CancelOnSignal(CancelToken token, Terminal& terminal)
-      : token_(std::move(token)), terminal_(terminal) {
-    if (::pipe(g_signal_pipe) != 0) return;
-    struct sigaction action {};
-    action.sa_handler = clipmind_on_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    for (const int signal : {SIGINT, SIGTERM}) {
-      struct sigaction previous {};
-      ::sigaction(signal, nullptr, &previous);
-      if (previous.sa_handler == SIG_IGN && signal == SIGINT) continue;
-      ::sigaction(signal, &action, &previous_[signal == SIGINT ? 0 : 1]);
-      installed_[signal == SIGINT ? 0 : 1] = true;
-    }
-    watcher_ = std::thread([this] { watch(); });
-  }
-  ~CancelOnSignal() {
-    if (!watcher_.joinable()) return;
-    for (int i = 0; i < 2; ++i) {
-      if (installed_[i]) ::sigaction(i == 0 ? SIGINT : SIGTERM, &previous_[i], nullptr);
-    }
-    const char stop = 0;
-    [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &stop, 1);
-    watcher_.join();
-    ::close(g_signal_pipe[0]);
-    ::close(g_signal_pipe[1]);
-    g_signal_pipe[0] = g_signal_pipe[1] = -1;
-  }
-  CancelOnSignal(const CancelOnSignal&) = delete;
-  CancelOnSignal& operator=(const CancelOnSignal&) = delete;
-
- private:
-  void watch() {
-    int count = 0;
-    char byte = 0;
-    while (::read(g_signal_pipe[0], &byte, 1) == 1 || errno == EINTR) {
-      if (byte == 0) return;
-      if (++count == 1) {
-        terminal_.message("clipmind: cancelling (press Ctrl-C again to quit at once)");
-        token_.request();
-      } else {
-        std::_Exit(130);
-      }
-    }
-  }
-
-  CancelToken token_;
-  Terminal& terminal_;
-  struct sigaction previous_[2]{};
-  bool installed_[2] = {false, false};
-  std::thread watcher_;
-};
-
-// Turns any failure into a clipmind::Error whose message carries the hint, so main() prints
-// both and exits with the code of its kind.
-[[noreturn]] void fail_with_hint(const std::exception_ptr& error) {
-  const pipeline::UserError e = pipeline::describe_error(error);
-  if (e.kind == ErrorKind::kCancelled) throw Cancelled();
-  throw Error(e.kind, e.hint.empty() ? e.message : e.message + "\nhint: " + e.hint);
-}
-
 struct Job {
   pipeline::PipelineConfig config;
   std::unique_ptr<Terminal> terminal;
@@ -337,7 +261,7 @@ void run_ask(const CommonFlags& common, const SelectionFlags& selection, const s
              const std::string& question, bool json) {
   Job job = start_job(common, &selection, /*bar=*/true);
   Terminal& t = *job.terminal;
-  CancelOnSignal signals(job.cancel, t);
+  CancelOnSignal signals(job.cancel, [&t](const std::string& m) { t.message(m); });
   if (!json) job.callbacks.on_text = [&t](std::string_view piece) { t.text(piece); };
   try {
     const pipeline::AskResult r = job.session->ask(video, question, job.callbacks, job.cancel);
@@ -361,7 +285,7 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
               bool json) {
   Job job = start_job(common, &selection, /*bar=*/true);
   Terminal& t = *job.terminal;
-  CancelOnSignal signals(job.cancel, t);
+  CancelOnSignal signals(job.cancel, [&t](const std::string& m) { t.message(m); });
   if (!json) job.callbacks.on_text = [&t](std::string_view piece) { t.text(piece); };
   const bool interactive = ::isatty(STDIN_FILENO);
   try {
@@ -422,7 +346,7 @@ void run_caption(const CommonFlags& common, const SelectionFlags& selection,
   if (overwrite) c.sets.insert(c.sets.begin(), "caption.overwrite=true");
   Job job = start_job(c, &selection, /*bar=*/true);
   Terminal& t = *job.terminal;
-  CancelOnSignal signals(job.cancel, t);
+  CancelOnSignal signals(job.cancel, [&t](const std::string& m) { t.message(m); });
   pipeline::CaptionRequest request;
   for (const std::string& i : inputs)
     request.inputs.emplace_back(i);
