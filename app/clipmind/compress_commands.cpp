@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/clipmind/commands.h"
+#include "app/clipmind/json_escape.h"
 #include "clipmind/error.h"
 #include "compress/budget/token_plan.h"
 #include "compress/merge/divprune.h"
@@ -230,32 +231,6 @@ struct PlanOptions {
   int64_t separator_tokens = 7;
   bool json = false;
 };
-
-std::string json_escape(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 void print_plan(const compress::TokenPlan& p, const PlanOptions& o) {
   const char* llm = p.request.llm.name.c_str();

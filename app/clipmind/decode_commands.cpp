@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "app/clipmind/commands.h"
+#include "app/clipmind/json_escape.h"
 #include "clipmind/error.h"
 #include "decode/frame_sampler.h"
 #include "decode/image_writer.h"
@@ -21,38 +22,6 @@
 
 namespace clipmind::cli {
 namespace {
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
-}
 
 std::string number(double v) {
   std::ostringstream s;
