@@ -3,44 +3,32 @@
 #include <nlohmann/json.hpp>
 
 #include "clipmind/error.h"
+#include "models/weights/config_check.h"
 #include "models/weights/json_file.h"
 
 namespace clipmind::models {
 namespace {
 
-[[noreturn]] void invalid(const std::string& where, const std::string& what) {
-  throw Error(ErrorKind::kInvalidInput, where + ": " + what);
-}
-
-int64_t positive(const nlohmann::json& c, const char* key, int64_t fallback,
-                 const std::string& where) {
-  const int64_t value = json_opt_int(c, key, where).value_or(fallback);
-  if (value <= 0 || value > (int64_t{1} << 30)) {
-    invalid(where, std::string("\"") + key + "\" must be a positive integer, got " +
-                       std::to_string(value));
-  }
-  return value;
-}
-
 SiglipTextConfig parse_text(const nlohmann::json& c, const std::string& where) {
-  if (!c.is_object()) invalid(where, "is not a JSON object");
+  if (!c.is_object()) config_invalid(where, "is not a JSON object");
   SiglipTextConfig t;
-  t.vocab_size = positive(c, "vocab_size", t.vocab_size, where);
-  t.hidden_size = positive(c, "hidden_size", t.hidden_size, where);
-  t.intermediate_size = positive(c, "intermediate_size", t.intermediate_size, where);
-  t.num_layers = positive(c, "num_hidden_layers", t.num_layers, where);
-  t.num_heads = positive(c, "num_attention_heads", t.num_heads, where);
-  t.max_positions = positive(c, "max_position_embeddings", t.max_positions, where);
+  t.vocab_size = json_positive_int(c, "vocab_size", t.vocab_size, where);
+  t.hidden_size = json_positive_int(c, "hidden_size", t.hidden_size, where);
+  t.intermediate_size = json_positive_int(c, "intermediate_size", t.intermediate_size, where);
+  t.num_layers = json_positive_int(c, "num_hidden_layers", t.num_layers, where);
+  t.num_heads = json_positive_int(c, "num_attention_heads", t.num_heads, where);
+  t.max_positions = json_positive_int(c, "max_position_embeddings", t.max_positions, where);
   t.layer_norm_eps = json_opt_number(c, "layer_norm_eps", where).value_or(t.layer_norm_eps);
   if (!(t.layer_norm_eps > 0 && t.layer_norm_eps < 1))
-    invalid(where, "\"layer_norm_eps\" must be in (0, 1)");
+    config_invalid(where, "\"layer_norm_eps\" must be in (0, 1)");
   if (const auto act = json_opt_string(c, "hidden_act", where))
     t.hidden_act = parse_gelu_kind(*act, "hidden_act", where);
-  t.projection_size = positive(c, "projection_size", t.hidden_size, where);
+  t.projection_size = json_positive_int(c, "projection_size", t.hidden_size, where);
   t.pad_token_id = json_opt_int(c, "pad_token_id", where).value_or(t.pad_token_id);
   if (t.hidden_size % t.num_heads != 0) {
-    invalid(where, "hidden_size " + std::to_string(t.hidden_size) +
-                       " is not a multiple of num_attention_heads " + std::to_string(t.num_heads));
+    config_invalid(where, "hidden_size " + std::to_string(t.hidden_size) +
+                              " is not a multiple of num_attention_heads " +
+                              std::to_string(t.num_heads));
   }
   return t;
 }
@@ -48,7 +36,7 @@ SiglipTextConfig parse_text(const nlohmann::json& c, const std::string& where) {
 }  // namespace
 
 SiglipModelConfig parse_siglip_config(const nlohmann::json& root, const std::string& file) {
-  if (!root.is_object()) invalid(file, "config is not a JSON object");
+  if (!root.is_object()) config_invalid(file, "config is not a JSON object");
   SiglipModelConfig config;
   const auto text = root.find("text_config");
   config.text =

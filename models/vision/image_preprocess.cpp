@@ -9,26 +9,19 @@
 #include <nlohmann/json.hpp>
 
 #include "clipmind/error.h"
+#include "models/weights/config_check.h"
 #include "models/weights/json_file.h"
 
 namespace clipmind::models {
 namespace fs = std::filesystem;
 namespace {
 
-[[noreturn]] void invalid(const std::string& where, const std::string& what) {
-  throw Error(ErrorKind::kInvalidInput, where + ": " + what);
-}
-
-[[noreturn]] void unsupported(const std::string& where, const std::string& what) {
-  throw Error(ErrorKind::kUnsupported, where + ": " + what);
-}
-
 std::array<double, 3> three_numbers(const nlohmann::json& c, const char* key,
                                     const std::string& where) {
   const auto it = c.find(key);
   if (it == c.end() || it->is_null()) {
-    invalid(where, std::string("missing \"") + key +
-                       "\" (clipmind does not guess normalisation constants)");
+    config_invalid(where, std::string("missing \"") + key +
+                              "\" (clipmind does not guess normalisation constants)");
   }
   std::array<double, 3> out{};
   if (it->is_number()) {
@@ -38,10 +31,10 @@ std::array<double, 3> three_numbers(const nlohmann::json& c, const char* key,
     for (size_t i = 0; i < 3; ++i)
       out[i] = (*it)[i].get<double>();
   } else {
-    invalid(where, std::string("\"") + key + "\" must be a number or a list of 3 numbers");
+    config_invalid(where, std::string("\"") + key + "\" must be a number or a list of 3 numbers");
   }
   for (const double v : out) {
-    if (!std::isfinite(v)) invalid(where, std::string("\"") + key + "\" must be finite");
+    if (!std::isfinite(v)) config_invalid(where, std::string("\"") + key + "\" must be finite");
   }
   return out;
 }
@@ -233,7 +226,7 @@ void check_view(const RgbImageView& v, size_t index) {
 }  // namespace
 
 PreprocessConfig parse_preprocess_config(const nlohmann::json& c, const std::string& where) {
-  if (!c.is_object()) invalid(where, "is not a JSON object");
+  if (!c.is_object()) config_invalid(where, "is not a JSON object");
   PreprocessConfig config;
   config.source = where;
   config.do_resize = json_opt_bool(c, "do_resize", where).value_or(true);
@@ -244,40 +237,40 @@ PreprocessConfig parse_preprocess_config(const nlohmann::json& c, const std::str
       config.height = json_get_int(*it, "height", where + " size");
       config.width = json_get_int(*it, "width", where + " size");
     } else if (it->is_object() && it->contains("shortest_edge")) {
-      unsupported(where,
-                  "\"size\" {\"shortest_edge\"} (aspect-preserving resize) is not "
-                  "supported; SigLIP models resize to {\"height\", \"width\"}");
+      config_unsupported(where,
+                         "\"size\" {\"shortest_edge\"} (aspect-preserving resize) is not "
+                         "supported; SigLIP models resize to {\"height\", \"width\"}");
     } else {
-      invalid(where, "\"size\" must be {\"height\": H, \"width\": W} or an integer");
+      config_invalid(where, "\"size\" must be {\"height\": H, \"width\": W} or an integer");
     }
   } else if (config.do_resize) {
-    invalid(where, "missing \"size\"");
+    config_invalid(where, "missing \"size\"");
   }
   if (config.height <= 0 || config.width <= 0 || config.height > 16384 || config.width > 16384)
-    invalid(where, "\"size\" must be positive (and at most 16384)");
+    config_invalid(where, "\"size\" must be positive (and at most 16384)");
   const int64_t resample = json_opt_int(c, "resample", where).value_or(3);
   if (resample == 3) {
     config.resample = Resample::kBicubic;
   } else if (resample == 2) {
     config.resample = Resample::kBilinear;
   } else {
-    unsupported(where, "\"resample\" " + std::to_string(resample) +
-                           " is not supported (2 = bilinear, 3 = bicubic)");
+    config_unsupported(where, "\"resample\" " + std::to_string(resample) +
+                                  " is not supported (2 = bilinear, 3 = bicubic)");
   }
   if (json_opt_bool(c, "do_center_crop", where).value_or(false))
-    unsupported(where, "\"do_center_crop\": true is not supported");
+    config_unsupported(where, "\"do_center_crop\": true is not supported");
   if (json_opt_bool(c, "do_pad", where).value_or(false))
-    unsupported(where, "\"do_pad\": true is not supported");
+    config_unsupported(where, "\"do_pad\": true is not supported");
   config.do_rescale = json_opt_bool(c, "do_rescale", where).value_or(true);
   config.rescale_factor = json_opt_number(c, "rescale_factor", where).value_or(1.0 / 255.0);
   if (!(config.rescale_factor > 0) || !std::isfinite(config.rescale_factor))
-    invalid(where, "\"rescale_factor\" must be positive");
+    config_invalid(where, "\"rescale_factor\" must be positive");
   config.do_normalize = json_opt_bool(c, "do_normalize", where).value_or(true);
   if (config.do_normalize) {
     config.mean = three_numbers(c, "image_mean", where);
     config.std = three_numbers(c, "image_std", where);
     for (const double s : config.std) {
-      if (s == 0) invalid(where, "\"image_std\" must not contain 0");
+      if (s == 0) config_invalid(where, "\"image_std\" must not contain 0");
     }
   }
   return config;

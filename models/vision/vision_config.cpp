@@ -3,30 +3,10 @@
 #include <nlohmann/json.hpp>
 
 #include "clipmind/error.h"
+#include "models/weights/config_check.h"
 #include "models/weights/json_file.h"
 
 namespace clipmind::models {
-namespace {
-
-[[noreturn]] void invalid(const std::string& where, const std::string& what) {
-  throw Error(ErrorKind::kInvalidInput, where + ": " + what);
-}
-
-[[noreturn]] void unsupported(const std::string& where, const std::string& what) {
-  throw Error(ErrorKind::kUnsupported, where + ": " + what);
-}
-
-int64_t positive(const nlohmann::json& c, const char* key, int64_t fallback,
-                 const std::string& where) {
-  const int64_t value = json_opt_int(c, key, where).value_or(fallback);
-  if (value <= 0 || value > (int64_t{1} << 30)) {
-    invalid(where, std::string("\"") + key + "\" must be a positive integer, got " +
-                       std::to_string(value));
-  }
-  return value;
-}
-
-}  // namespace
 
 GeluKind parse_gelu_kind(const std::string& name, const char* key, const std::string& where) {
   // transformers' ACT2FN names: the tanh approximation has three spellings.
@@ -34,8 +14,8 @@ GeluKind parse_gelu_kind(const std::string& name, const char* key, const std::st
     return GeluKind::kTanh;
   }
   if (name == "gelu" || name == "gelu_python") return GeluKind::kErf;
-  unsupported(where, std::string("\"") + key + "\" \"" + name +
-                         "\" is not supported (gelu or gelu_pytorch_tanh)");
+  config_unsupported(where, std::string("\"") + key + "\" \"" + name +
+                                "\" is not supported (gelu or gelu_pytorch_tanh)");
 }
 
 const char* gelu_kind_name(GeluKind kind) {
@@ -44,19 +24,20 @@ const char* gelu_kind_name(GeluKind kind) {
 
 SiglipVisionConfig parse_siglip_vision_config(const nlohmann::json& c, const std::string& where,
                                               const SiglipVisionConfig& defaults) {
-  if (!c.is_object()) invalid(where, "is not a JSON object");
+  if (!c.is_object()) config_invalid(where, "is not a JSON object");
   SiglipVisionConfig config;
-  config.hidden_size = positive(c, "hidden_size", defaults.hidden_size, where);
-  config.intermediate_size = positive(c, "intermediate_size", defaults.intermediate_size, where);
-  config.num_layers = positive(c, "num_hidden_layers", defaults.num_layers, where);
-  config.num_heads = positive(c, "num_attention_heads", defaults.num_heads, where);
-  config.num_channels = positive(c, "num_channels", defaults.num_channels, where);
-  config.image_size = positive(c, "image_size", defaults.image_size, where);
-  config.patch_size = positive(c, "patch_size", defaults.patch_size, where);
+  config.hidden_size = json_positive_int(c, "hidden_size", defaults.hidden_size, where);
+  config.intermediate_size =
+      json_positive_int(c, "intermediate_size", defaults.intermediate_size, where);
+  config.num_layers = json_positive_int(c, "num_hidden_layers", defaults.num_layers, where);
+  config.num_heads = json_positive_int(c, "num_attention_heads", defaults.num_heads, where);
+  config.num_channels = json_positive_int(c, "num_channels", defaults.num_channels, where);
+  config.image_size = json_positive_int(c, "image_size", defaults.image_size, where);
+  config.patch_size = json_positive_int(c, "patch_size", defaults.patch_size, where);
   config.layer_norm_eps =
       json_opt_number(c, "layer_norm_eps", where).value_or(defaults.layer_norm_eps);
   if (!(config.layer_norm_eps > 0 && config.layer_norm_eps < 1))
-    invalid(where, "\"layer_norm_eps\" must be in (0, 1)");
+    config_invalid(where, "\"layer_norm_eps\" must be in (0, 1)");
   if (const auto act = json_opt_string(c, "hidden_act", where)) {
     config.hidden_act = parse_gelu_kind(*act, "hidden_act", where);
   } else {
@@ -64,15 +45,16 @@ SiglipVisionConfig parse_siglip_vision_config(const nlohmann::json& c, const std
   }
   config.use_head = json_opt_bool(c, "vision_use_head", where).value_or(defaults.use_head);
   if (config.hidden_size % config.num_heads != 0) {
-    invalid(where, "hidden_size " + std::to_string(config.hidden_size) +
-                       " is not a multiple of num_attention_heads " +
-                       std::to_string(config.num_heads));
+    config_invalid(where, "hidden_size " + std::to_string(config.hidden_size) +
+                              " is not a multiple of num_attention_heads " +
+                              std::to_string(config.num_heads));
   }
   // image_size need not be a multiple of patch_size: so400m has 384 px and 14 px patches; the
   // stride-14 convolution covers 27 x 14 = 378 px and ignores the rest, like transformers.
   if (config.image_size < config.patch_size)
-    invalid(where, "image_size is smaller than one patch");
-  if (config.num_channels != 3) unsupported(where, "only 3-channel (RGB) towers are supported");
+    config_invalid(where, "image_size is smaller than one patch");
+  if (config.num_channels != 3)
+    config_unsupported(where, "only 3-channel (RGB) towers are supported");
   return config;
 }
 
@@ -104,7 +86,7 @@ std::vector<int64_t> LlavaVisionConfig::resolved_feature_layers() const {
 }
 
 LlavaVisionConfig parse_llava_vision_config(const nlohmann::json& root, const std::string& file) {
-  if (!root.is_object()) invalid(file, "config is not a JSON object");
+  if (!root.is_object()) config_invalid(file, "config is not a JSON object");
   LlavaVisionConfig config;
   const SiglipVisionConfig defaults = llava_onevision_default_vision_config();
   if (const auto it = root.find("vision_config"); it != root.end() && !it->is_null()) {
@@ -112,8 +94,8 @@ LlavaVisionConfig parse_llava_vision_config(const nlohmann::json& root, const st
     const std::string type =
         json_opt_string(*it, "model_type", where).value_or("siglip_vision_model");
     if (type != "siglip_vision_model") {
-      unsupported(where, "vision model_type \"" + type +
-                             "\" is not supported (clipmind runs SigLIP towers)");
+      config_unsupported(where, "vision model_type \"" + type +
+                                    "\" is not supported (clipmind runs SigLIP towers)");
     }
     config.vision = parse_siglip_vision_config(*it, where, defaults);
   } else {
@@ -126,17 +108,18 @@ LlavaVisionConfig parse_llava_vision_config(const nlohmann::json& root, const st
       config.feature_layers.push_back(it->get<int64_t>());
     } else if (it->is_array() && !it->empty()) {
       for (const auto& v : *it) {
-        if (!v.is_number_integer()) invalid(file, "\"vision_feature_layer\" must hold integers");
+        if (!v.is_number_integer())
+          config_invalid(file, "\"vision_feature_layer\" must hold integers");
         config.feature_layers.push_back(v.get<int64_t>());
       }
     } else {
-      invalid(file, "\"vision_feature_layer\" must be an integer or a non-empty list");
+      config_invalid(file, "\"vision_feature_layer\" must be an integer or a non-empty list");
     }
   }
   try {
     (void)config.resolved_feature_layers();
   } catch (const Error& e) {
-    invalid(file, e.what());
+    config_invalid(file, e.what());
   }
   const std::string strategy =
       json_opt_string(root, "vision_feature_select_strategy", file).value_or("full");
@@ -145,7 +128,8 @@ LlavaVisionConfig parse_llava_vision_config(const nlohmann::json& root, const st
   } else if (strategy == "default") {
     config.drop_first_token = true;
   } else {
-    unsupported(file, "vision_feature_select_strategy \"" + strategy + "\" is not supported");
+    config_unsupported(file,
+                       "vision_feature_select_strategy \"" + strategy + "\" is not supported");
   }
   config.projector_act =
       parse_gelu_kind(json_opt_string(root, "projector_hidden_act", file).value_or("gelu"),
@@ -166,7 +150,7 @@ LlavaVisionConfig read_llava_vision_config(const std::filesystem::path& model_di
   const nlohmann::json root = read_json_file(path);
   const std::string type = json_opt_string(root, "model_type", path.string()).value_or("");
   if (type != "llava_onevision" && type != "llava_next_video" && type != "llava") {
-    unsupported(path.string(), "model_type \"" + type + "\" is not a LLaVA-OneVision model");
+    config_unsupported(path.string(), "model_type \"" + type + "\" is not a LLaVA-OneVision model");
   }
   return parse_llava_vision_config(root, path.string());
 }

@@ -5,19 +5,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipmind/error.h"
+#include "models/weights/config_check.h"
 #include "models/weights/json_file.h"
 
 namespace clipmind::models {
 namespace {
 
-[[noreturn]] void unsupported(const std::string& where, const std::string& what) {
-  throw Error(ErrorKind::kUnsupported, where + ": " + what);
-}
-
-[[noreturn]] void invalid(const std::string& where, const std::string& what) {
-  throw Error(ErrorKind::kInvalidInput, where + ": " + what);
-}
+// Decoder sizes (vocabularies, context lengths) may exceed the towers' 2^30 bound.
+constexpr int64_t kMaxSize = int64_t{1} << 40;
 
 std::vector<int64_t> id_list(const nlohmann::json& object, const char* key,
                              const std::string& where) {
@@ -28,24 +23,14 @@ std::vector<int64_t> id_list(const nlohmann::json& object, const char* key,
     ids.push_back(it->get<int64_t>());
   } else if (it->is_array()) {
     for (const auto& v : *it) {
-      if (!v.is_number_integer()) invalid(where, std::string("\"") + key + "\" must hold integers");
+      if (!v.is_number_integer())
+        config_invalid(where, std::string("\"") + key + "\" must hold integers");
       ids.push_back(v.get<int64_t>());
     }
   } else {
-    invalid(where, std::string("\"") + key + "\" must be an integer or a list of integers");
+    config_invalid(where, std::string("\"") + key + "\" must be an integer or a list of integers");
   }
   return ids;
-}
-
-// Positive integer with the config class's default.
-int64_t positive(const nlohmann::json& c, const char* key, int64_t fallback,
-                 const std::string& where) {
-  const int64_t value = json_opt_int(c, key, where).value_or(fallback);
-  if (value <= 0 || value > (int64_t{1} << 40)) {
-    invalid(where, std::string("\"") + key + "\" must be a positive integer, got " +
-                       std::to_string(value));
-  }
-  return value;
 }
 
 }  // namespace
@@ -55,16 +40,16 @@ std::string DecoderConfig::model_type() const {
 }
 
 DecoderConfig parse_decoder_config(const nlohmann::json& root, const std::string& file) {
-  if (!root.is_object()) invalid(file, "config is not a JSON object");
+  if (!root.is_object()) config_invalid(file, "config is not a JSON object");
   const nlohmann::json* c = &root;
   std::string where = file;
   if (const auto it = root.find("text_config"); it != root.end() && !it->is_null()) {
-    if (!it->is_object()) invalid(file, "\"text_config\" is not an object");
+    if (!it->is_object()) config_invalid(file, "\"text_config\" is not an object");
     c = &*it;
     where = file + " (text_config)";
   }
   std::string model_type = json_opt_string(*c, "model_type", where).value_or("");
-  if (model_type.empty() && c == &root) invalid(where, "missing \"model_type\"");
+  if (model_type.empty() && c == &root) config_invalid(where, "missing \"model_type\"");
   if (model_type.empty()) {
     // An old multimodal config may omit the nested model_type; the language model's
     // architectures entry (if any) still names it.
@@ -77,64 +62,71 @@ DecoderConfig parse_decoder_config(const nlohmann::json& root, const std::string
   } else if (model_type == "llama") {
     config.arch = DecoderArch::kLlama;
   } else {
-    unsupported(where, "model_type \"" + model_type +
-                           "\" is not supported (clipmind runs qwen2 and llama decoders)");
+    config_unsupported(where, "model_type \"" + model_type +
+                                  "\" is not supported (clipmind runs qwen2 and llama decoders)");
   }
   const bool qwen = config.arch == DecoderArch::kQwen2;
 
   // Defaults of transformers' Qwen2Config / LlamaConfig.
-  config.vocab_size = positive(*c, "vocab_size", qwen ? 151936 : 32000, where);
-  config.hidden_size = positive(*c, "hidden_size", 4096, where);
-  config.intermediate_size = positive(*c, "intermediate_size", qwen ? 22016 : 11008, where);
-  config.num_layers = positive(*c, "num_hidden_layers", 32, where);
-  config.num_heads = positive(*c, "num_attention_heads", 32, where);
-  config.num_kv_heads = positive(*c, "num_key_value_heads", config.num_heads, where);
+  config.vocab_size = json_positive_int(*c, "vocab_size", qwen ? 151936 : 32000, where, kMaxSize);
+  config.hidden_size = json_positive_int(*c, "hidden_size", 4096, where, kMaxSize);
+  config.intermediate_size =
+      json_positive_int(*c, "intermediate_size", qwen ? 22016 : 11008, where, kMaxSize);
+  config.num_layers = json_positive_int(*c, "num_hidden_layers", 32, where, kMaxSize);
+  config.num_heads = json_positive_int(*c, "num_attention_heads", 32, where, kMaxSize);
+  config.num_kv_heads =
+      json_positive_int(*c, "num_key_value_heads", config.num_heads, where, kMaxSize);
   config.max_position_embeddings =
-      positive(*c, "max_position_embeddings", qwen ? 32768 : 2048, where);
+      json_positive_int(*c, "max_position_embeddings", qwen ? 32768 : 2048, where, kMaxSize);
   if (config.hidden_size % config.num_heads != 0 && !json_opt_int(*c, "head_dim", where)) {
-    invalid(where, "hidden_size " + std::to_string(config.hidden_size) +
-                       " is not a multiple of num_attention_heads " +
-                       std::to_string(config.num_heads));
+    config_invalid(where, "hidden_size " + std::to_string(config.hidden_size) +
+                              " is not a multiple of num_attention_heads " +
+                              std::to_string(config.num_heads));
   }
-  config.head_dim = positive(*c, "head_dim", config.hidden_size / config.num_heads, where);
-  if (config.head_dim % 2 != 0) invalid(where, "head_dim must be even for rotary embeddings");
+  config.head_dim =
+      json_positive_int(*c, "head_dim", config.hidden_size / config.num_heads, where, kMaxSize);
+  if (config.head_dim % 2 != 0)
+    config_invalid(where, "head_dim must be even for rotary embeddings");
   if (config.num_heads % config.num_kv_heads != 0) {
-    invalid(where, "num_attention_heads " + std::to_string(config.num_heads) +
-                       " is not a multiple of num_key_value_heads " +
-                       std::to_string(config.num_kv_heads));
+    config_invalid(where, "num_attention_heads " + std::to_string(config.num_heads) +
+                              " is not a multiple of num_key_value_heads " +
+                              std::to_string(config.num_kv_heads));
   }
 
   config.rms_norm_eps = json_opt_number(*c, "rms_norm_eps", where).value_or(1e-6);
   if (!(config.rms_norm_eps > 0 && config.rms_norm_eps < 1))
-    invalid(where, "\"rms_norm_eps\" must be in (0, 1)");
+    config_invalid(where, "\"rms_norm_eps\" must be in (0, 1)");
 
   std::optional<double> theta = json_opt_number(*c, "rope_theta", where);
   if (const auto it = c->find("rope_parameters"); it != c->end() && it->is_object()) {
     if (!theta) theta = json_opt_number(*it, "rope_theta", where + " rope_parameters");
     const auto type =
         json_opt_string(*it, "rope_type", where + " rope_parameters").value_or("default");
-    if (type != "default") unsupported(where, "rope_type \"" + type + "\" is not supported");
+    if (type != "default") config_unsupported(where, "rope_type \"" + type + "\" is not supported");
   }
   config.rope_theta = theta.value_or(10000.0);
   if (!(config.rope_theta > 1.0) || !std::isfinite(config.rope_theta))
-    invalid(where, "\"rope_theta\" must be > 1");
+    config_invalid(where, "\"rope_theta\" must be > 1");
   if (const auto it = c->find("rope_scaling"); it != c->end() && !it->is_null()) {
     std::string type = "?";
     if (it->is_object()) {
       type = json_opt_string(*it, "rope_type", where)
                  .value_or(json_opt_string(*it, "type", where).value_or("?"));
     }
-    if (type != "default") unsupported(where, "rope_scaling \"" + type + "\" is not supported");
+    if (type != "default")
+      config_unsupported(where, "rope_scaling \"" + type + "\" is not supported");
   }
   if (const auto factor = json_opt_number(*c, "partial_rotary_factor", where);
       factor && *factor != 1.0) {
-    unsupported(where, "partial_rotary_factor != 1 is not supported");
+    config_unsupported(where, "partial_rotary_factor != 1 is not supported");
   }
   if (json_opt_bool(*c, "use_sliding_window", where).value_or(false)) {
-    unsupported(where, "sliding-window attention (use_sliding_window: true) is not supported");
+    config_unsupported(where,
+                       "sliding-window attention (use_sliding_window: true) is not supported");
   }
   const std::string act = json_opt_string(*c, "hidden_act", where).value_or("silu");
-  if (act != "silu") unsupported(where, "hidden_act \"" + act + "\" is not supported (only silu)");
+  if (act != "silu")
+    config_unsupported(where, "hidden_act \"" + act + "\" is not supported (only silu)");
 
   // The text config's own tie flag; Decoder also ties when lm_head is absent (methods.md).
   config.tie_word_embeddings = json_opt_bool(*c, "tie_word_embeddings", where).value_or(false);
