@@ -5,25 +5,19 @@
 // logs and the progress bar to stderr (the bar only on a terminal). Ctrl-C / SIGTERM cancel
 // the indexing job (the video in progress is redone by the next run; everything committed
 // stays); a second Ctrl-C ends the process at once.
-#include <atomic>
-#include <cerrno>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "app/clipmind/cli_signals.h"
+#include "app/clipmind/cli_terminal.h"
 #include "app/clipmind/commands.h"
 #include "clipmind/error.h"
 #include "index/shard.h"
@@ -32,7 +26,6 @@
 #include "pipeline/errors.h"
 #include "pipeline/index_job.h"
 #include "pipeline/log.h"
-#include "pipeline/progress_bar.h"
 #include "pipeline/session.h"
 
 namespace clipmind::cli {
@@ -100,49 +93,6 @@ pipeline::PipelineConfig load(const IndexFlags& f) {
   }
   return pipeline::load_config(sources).config;
 }
-
-// stderr: log lines and, on a terminal, the progress bar. Thread-safe (workers report too).
-class Terminal {
- public:
-  explicit Terminal(bool bar) : bar_enabled_(bar && ::isatty(STDERR_FILENO)) {}
-  void log(const pipeline::LogRecord& r) {
-    std::lock_guard lock(mutex_);
-    clear_locked();
-    if (r.level == pipeline::LogLevel::kInfo) {
-      std::fprintf(stderr, "clipmind: %s\n", r.message.c_str());
-    } else {
-      std::fprintf(stderr, "clipmind: %s: %s\n", pipeline::to_string(r.level), r.message.c_str());
-    }
-  }
-  void progress(const pipeline::JobProgress& p) {
-    if (!bar_enabled_) return;
-    std::lock_guard lock(mutex_);
-    const double now =
-        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-    if (auto text = bar_.render(p, now)) {
-      std::fputs(text->c_str(), stderr);
-      std::fflush(stderr);
-    }
-  }
-  void clear() {
-    std::lock_guard lock(mutex_);
-    clear_locked();
-  }
-  void message(const std::string& text) {
-    std::lock_guard lock(mutex_);
-    clear_locked();
-    std::fprintf(stderr, "%s\n", text.c_str());
-  }
-
- private:
-  void clear_locked() {
-    const std::string c = bar_.clear();
-    if (!c.empty()) std::fputs(c.c_str(), stderr);
-  }
-  std::mutex mutex_;
-  bool bar_enabled_;
-  pipeline::ProgressBar bar_;
-};
 
 json report_json(const pipeline::IndexReport& r) {
   json files = json::array();

@@ -5,34 +5,27 @@
 // to stderr, and the bar is drawn only when stderr is a terminal. Ctrl-C cancels the running
 // job through its CancelToken (it stops within a second and leaves no partial output; exit
 // code 130); a second Ctrl-C ends the process at once.
-#include <atomic>
-#include <cerrno>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "app/clipmind/cli_signals.h"
+#include "app/clipmind/cli_terminal.h"
 #include "app/clipmind/commands.h"
 #include "clipmind/error.h"
 #include "pipeline/caption_job.h"
 #include "pipeline/config.h"
 #include "pipeline/errors.h"
 #include "pipeline/log.h"
-#include "pipeline/progress_bar.h"
 #include "pipeline/result_json.h"
 #include "pipeline/session.h"
 
@@ -142,85 +135,6 @@ void run_config(const CommonFlags& common, bool defaults) {
   if (loaded.file) std::fprintf(stderr, "clipmind: config from %s\n", loaded.file->c_str());
   std::printf("%s\n", pipeline::to_json(loaded.config).dump(2).c_str());
 }
-
-// stderr owner: log lines and the progress bar, drawn only on a terminal and never again once
-// the answer streams (the bar would overwrite it). Thread-safe: progress arrives from the
-// decode thread too.
-class Terminal {
- public:
-  explicit Terminal(bool bar) : bar_enabled_(bar && ::isatty(STDERR_FILENO)), bar_(width()) {}
-
-  void log(const pipeline::LogRecord& r) {
-    std::lock_guard lock(mutex_);
-    clear_bar();
-    if (r.level == pipeline::LogLevel::kInfo) {
-      std::fprintf(stderr, "clipmind: %s\n", r.message.c_str());
-    } else {
-      std::fprintf(stderr, "clipmind: %s: %s\n", pipeline::to_string(r.level), r.message.c_str());
-    }
-  }
-
-  void progress(const pipeline::JobProgress& p) {
-    if (!bar_enabled_) return;
-    std::lock_guard lock(mutex_);
-    if (streaming_) return;
-    const double now =
-        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-    if (auto text = bar_.render(p, now)) {
-      std::fputs(text->c_str(), stderr);
-      std::fflush(stderr);
-    }
-  }
-
-  void text(std::string_view piece) {
-    std::lock_guard lock(mutex_);
-    clear_bar();
-    streaming_ = true;
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
-    last_char_ = piece.empty() ? last_char_ : piece.back();
-  }
-
-  // Ends a streamed answer with a newline (once) and allows the bar again.
-  void end_answer() {
-    std::lock_guard lock(mutex_);
-    if (streaming_ && last_char_ != '\n') std::fputc('\n', stdout);
-    std::fflush(stdout);
-    streaming_ = false;
-    last_char_ = '\n';
-  }
-
-  void clear() {
-    std::lock_guard lock(mutex_);
-    clear_bar();
-  }
-
-  void message(const std::string& text) {
-    std::lock_guard lock(mutex_);
-    clear_bar();
-    std::fprintf(stderr, "%s\n", text.c_str());
-  }
-
- private:
-  static int width() {
-    winsize w{};
-    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
-    return 80;
-  }
-  void clear_bar() {
-    const std::string c = bar_.clear();
-    if (!c.empty()) {
-      std::fputs(c.c_str(), stderr);
-      std::fflush(stderr);
-    }
-  }
-
-  std::mutex mutex_;
-  bool bar_enabled_;
-  pipeline::ProgressBar bar_;
-  bool streaming_ = false;
-  char last_char_ = '\n';
-};
 
 struct Job {
   pipeline::PipelineConfig config;
