@@ -8,12 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/models/support/golden_fixture.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include "clipmind/error.h"
-#include "models/npy.h"
-#include "models/npy_tensor.h"
 #include "models/siglip/dual_encoder.h"
 #include "models/siglip/sentencepiece_model.h"
 #include "models/siglip/siglip_tokenizer.h"
@@ -23,34 +22,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr double kAtol = 1e-4;
+constexpr double kAtol = test::kGoldenAtol;
+using test::max_abs_diff;
 
 fs::path golden_dir() {
-  return fs::path(CLIPMIND_TEST_DATA_DIR) / "vlm-golden" / "siglip-tiny";
+  return test::vlm_golden_dir("siglip-tiny");
 }
 
 at::Tensor golden(const std::string& name) {
-  return npy_to_tensor(read_npy(golden_dir() / (name + ".npy")));
+  return test::read_golden_tensor(golden_dir(), name);
 }
 
-double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  if (a.sizes() != b.sizes()) return 1e9;
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
-
-class SiglipGolden : public ::testing::Test {
+class SiglipGolden : public test::GoldenSuite<SiglipDualEncoder> {
  protected:
-  static void SetUpTestSuite() {
-    model_ = new SiglipDualEncoder(SiglipDualEncoder::load(golden_dir()));
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    model_ = nullptr;
-  }
-  static SiglipDualEncoder* model_;
+  static void SetUpTestSuite() { load(golden_dir()); }
 };
-SiglipDualEncoder* SiglipGolden::model_ = nullptr;
 
 TEST_F(SiglipGolden, ConfigAndScaling) {
   EXPECT_EQ(model_->config().text.max_positions, 16);

@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/models/support/golden_fixture.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "clipmind/error.h"
 #include "models/npy.h"
-#include "models/npy_tensor.h"
 #include "models/vision/image_preprocess.h"
 #include "models/vision/projector.h"
 #include "models/vision/siglip_vision.h"
@@ -30,37 +30,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr double kAtol = 1e-4;
+constexpr double kAtol = test::kGoldenAtol;
+using test::max_abs_diff;
 
 fs::path golden_dir() {
-  return fs::path(CLIPMIND_TEST_DATA_DIR) / "vlm-golden" / "llava-onevision-tiny";
+  return test::vlm_golden_dir("llava-onevision-tiny");
 }
 
 at::Tensor golden(const std::string& name) {
-  return npy_to_tensor(read_npy(golden_dir() / (name + ".npy")));
+  return test::read_golden_tensor(golden_dir(), name);
 }
 
-double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  if (a.sizes() != b.sizes()) return 1e9;
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
-
-class VisionGolden : public ::testing::Test {
+class VisionGolden : public test::GoldenSuite<LlavaVisionEncoder> {
  protected:
-  static void SetUpTestSuite() {
-    encoder_ = new LlavaVisionEncoder(LlavaVisionEncoder::load(golden_dir()));
-  }
-  static void TearDownTestSuite() {
-    delete encoder_;
-    encoder_ = nullptr;
-  }
-  static LlavaVisionEncoder* encoder_;
+  static void SetUpTestSuite() { load(golden_dir()); }
 };
-LlavaVisionEncoder* VisionGolden::encoder_ = nullptr;
 
 TEST_F(VisionGolden, ConfigFollowsTheContract) {
-  const LlavaVisionConfig& c = encoder_->config();
+  const LlavaVisionConfig& c = model_->config();
   EXPECT_EQ(c.vision.hidden_size, 32);
   EXPECT_EQ(c.vision.num_layers, 2);
   EXPECT_EQ(c.vision.grid(), 7);
@@ -71,14 +58,14 @@ TEST_F(VisionGolden, ConfigFollowsTheContract) {
   EXPECT_EQ(c.projector_act, GeluKind::kErf);
   EXPECT_EQ(c.video_token_id, 511);
   EXPECT_EQ(c.image_token_id, 510);
-  EXPECT_EQ(encoder_->llm_hidden(), 64);
-  EXPECT_EQ(encoder_->preprocess_config().height, 28);
-  EXPECT_EQ(encoder_->preprocess_config().resample, Resample::kBicubic);
-  EXPECT_TRUE(encoder_->preprocess_config().source.ends_with("video_preprocessor_config.json"));
+  EXPECT_EQ(model_->llm_hidden(), 64);
+  EXPECT_EQ(model_->preprocess_config().height, 28);
+  EXPECT_EQ(model_->preprocess_config().resample, Resample::kBicubic);
+  EXPECT_TRUE(model_->preprocess_config().source.ends_with("video_preprocessor_config.json"));
 }
 
 TEST_F(VisionGolden, VisionHiddenStatesMatchWithoutPostLayernorm) {
-  const VisionOutput out = encoder_->features(golden("pixel_values_videos"), false);
+  const VisionOutput out = model_->features(golden("pixel_values_videos"), false);
   EXPECT_LE(max_abs_diff(out.features, golden("vision_hidden_last")), kAtol);
   EXPECT_EQ(out.grid_h, 7);
   EXPECT_EQ(out.grid_w, 7);
@@ -90,7 +77,7 @@ TEST_F(VisionGolden, PostLayernormMatchesItsOwnFixture) {
   const Checkpoint checkpoint = Checkpoint::open(golden_dir(), llava_onevision_rewrites());
   VisionTowerLoad load;
   load.post_layernorm = true;
-  const SiglipVisionTower tower(checkpoint, "vision_tower.vision_model.", encoder_->config().vision,
+  const SiglipVisionTower tower(checkpoint, "vision_tower.vision_model.", model_->config().vision,
                                 load);
   VisionRequest request;
   request.layers = {2};
@@ -103,7 +90,7 @@ TEST_F(VisionGolden, PostLayernormMatchesItsOwnFixture) {
 }
 
 TEST_F(VisionGolden, ProjectorMatches) {
-  const at::Tensor projected = encoder_->project(golden("vision_hidden_last"));
+  const at::Tensor projected = model_->project(golden("vision_hidden_last"));
   EXPECT_LE(max_abs_diff(projected, golden("projected")), kAtol);
 }
 
@@ -113,7 +100,7 @@ TEST_F(VisionGolden, PoolingMatches) {
 }
 
 TEST_F(VisionGolden, VideoEmbeddingHasOneNewlineAtTheEnd) {
-  const at::Tensor embeds = encoder_->video_embedding(golden("pooled"));
+  const at::Tensor embeds = model_->video_embedding(golden("pooled"));
   EXPECT_LE(max_abs_diff(embeds, golden("video_embeds")), kAtol);
   EXPECT_EQ(embeds.size(0), 65);
 }
@@ -129,11 +116,10 @@ TEST_F(VisionGolden, WholePathFromPixelsInMicroBatches) {
     progress.push_back(e.done);
   };
   const std::vector<double> times = {0.0, 0.5, 1.0, 1.5};
-  const VisualTokens tokens =
-      encoder_->encode_pixels(golden("pixel_values_videos"), times, options);
+  const VisualTokens tokens = model_->encode_pixels(golden("pixel_values_videos"), times, options);
   EXPECT_EQ(tokens.grid, 4);
   EXPECT_LE(max_abs_diff(tokens.tokens, golden("pooled")), kAtol);
-  EXPECT_LE(max_abs_diff(encoder_->video_embedding(tokens.tokens), golden("video_embeds")), kAtol);
+  EXPECT_LE(max_abs_diff(model_->video_embedding(tokens.tokens), golden("video_embeds")), kAtol);
   EXPECT_EQ(tokens.times, times);
   EXPECT_EQ(progress, (std::vector<int64_t>{3, 4}));
   ASSERT_TRUE(tokens.attention.defined());
@@ -147,7 +133,7 @@ TEST_F(VisionGolden, CancellationStopsBetweenMicroBatches) {
   options.progress = [&](const ProgressEvent&) {
     if (++batches == 2) options.cancel.request();
   };
-  EXPECT_THROW(encoder_->encode_pixels(golden("pixel_values_videos"), {}, options), Cancelled);
+  EXPECT_THROW(model_->encode_pixels(golden("pixel_values_videos"), {}, options), Cancelled);
   EXPECT_EQ(batches, 2);
 }
 
@@ -155,7 +141,7 @@ TEST_F(VisionGolden, CancellationStopsBetweenMicroBatches) {
 // attention probabilities, head by head, averaged over heads and queries.
 TEST_F(VisionGolden, AttentionIsTheLastLayersMeanAttention) {
   const at::Tensor pixels = golden("pixel_values_videos");
-  const VisionOutput out = encoder_->features(pixels, true);
+  const VisionOutput out = model_->features(pixels, true);
   ASSERT_TRUE(out.attention.defined());
   ASSERT_EQ(out.attention.sizes(), (at::IntArrayRef{4, 49}));
   // Each frame's A sums to 1 (mean of probability rows).
@@ -164,7 +150,7 @@ TEST_F(VisionGolden, AttentionIsTheLastLayersMeanAttention) {
   // Input of the last layer: hidden_states[1] from a tower that stops there.
   const Checkpoint ck = Checkpoint::open(golden_dir(), llava_onevision_rewrites());
   const std::string p = "vision_tower.vision_model.";
-  const SiglipVisionTower tower(ck, p, encoder_->config().vision, {});
+  const SiglipVisionTower tower(ck, p, model_->config().vision, {});
   VisionRequest request;
   request.layers = {1};
   const at::Tensor x = tower.forward(pixels, request).features;  // [4, 49, 32]
@@ -265,7 +251,7 @@ TEST_F(VisionGolden, PreprocessingFromUint8FramesIsClose) {
   for (int f = 0; f < 4; ++f)
     views.push_back({bytes.data() + f * 30 * 44 * 3, 30, 44, 0});
   const at::Tensor reference = golden("pixel_values_videos");
-  PreprocessConfig config = encoder_->preprocess_config();
+  PreprocessConfig config = model_->preprocess_config();
   for (const auto arithmetic : {ResizeArithmetic::kPillow8Bit, ResizeArithmetic::kFloat}) {
     config.arithmetic = arithmetic;
     const at::Tensor ours = preprocess_frames(views, config, at::kFloat, at::kCPU);
@@ -283,7 +269,7 @@ TEST_F(VisionGolden, PreprocessingFromUint8FramesIsClose) {
     }
   }
   // The whole path from uint8 frames stays close to the fixture's pooled tokens too.
-  const VisualTokens tokens = encoder_->encode(views, {});
+  const VisualTokens tokens = model_->encode(views, {});
   std::printf("[ preprocess ] pooled tokens from uint8 frames: max |diff| %.6f\n",
               max_abs_diff(tokens.tokens, golden("pooled")));
 }
@@ -366,16 +352,13 @@ TEST(VisionPreprocess, ConfigErrorsNameTheProblem) {
 // is written as its own folder and loaded like a user's download.
 fs::path respelled_copy(const std::string& name,
                         const std::function<std::string(const std::string&)>& rename) {
-  const fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "vision-golden" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = test::fresh_work_dir(fs::path("vision-golden") / name);
   const SafetensorsFile file(golden_dir() / "model.safetensors");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& info : file.tensors())
     tensors.emplace_back(rename(info.name), file.load(info, at::ScalarType::Undefined));
-  write_safetensors(dir / "model.safetensors", tensors);
-  for (const char* f : {"config.json", "video_preprocessor_config.json"})
-    fs::copy_file(golden_dir() / f, dir / f);
+  test::write_checkpoint_copy(golden_dir(), dir, tensors,
+                              {"config.json", "video_preprocessor_config.json"});
   return dir;
 }
 
@@ -418,17 +401,14 @@ TEST(VisionCheckpointSpellings, EveryLayoutGivesTheSamePooledTokens) {
 }
 
 TEST(VisionCheckpointSpellings, ATensorStoredTwiceIsRefused) {
-  const fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "vision-golden" / "twice";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = test::fresh_work_dir("vision-golden/twice");
   const SafetensorsFile file(golden_dir() / "model.safetensors");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& info : file.tensors())
     tensors.emplace_back(info.name, file.load(info, at::ScalarType::Undefined));
   tensors.emplace_back("model.image_newline", file.load("image_newline"));
-  write_safetensors(dir / "model.safetensors", tensors);
-  for (const char* f : {"config.json", "video_preprocessor_config.json"})
-    fs::copy_file(golden_dir() / f, dir / f);
+  test::write_checkpoint_copy(golden_dir(), dir, tensors,
+                              {"config.json", "video_preprocessor_config.json"});
   try {
     (void)LlavaVisionEncoder::load(dir);
     FAIL();
@@ -438,9 +418,7 @@ TEST(VisionCheckpointSpellings, ATensorStoredTwiceIsRefused) {
 }
 
 TEST(VisionCheckpointSpellings, MissingAndMisshapedTensorsAreListed) {
-  const fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "vision-golden" / "broken";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = test::fresh_work_dir("vision-golden/broken");
   const SafetensorsFile file(golden_dir() / "model.safetensors");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& info : file.tensors()) {
@@ -450,9 +428,8 @@ TEST(VisionCheckpointSpellings, MissingAndMisshapedTensorsAreListed) {
       t = t.slice(0, 0, 10);
     tensors.emplace_back(info.name, t);
   }
-  write_safetensors(dir / "model.safetensors", tensors);
-  for (const char* f : {"config.json", "video_preprocessor_config.json"})
-    fs::copy_file(golden_dir() / f, dir / f);
+  test::write_checkpoint_copy(golden_dir(), dir, tensors,
+                              {"config.json", "video_preprocessor_config.json"});
   try {
     (void)LlavaVisionEncoder::load(dir);
     FAIL();

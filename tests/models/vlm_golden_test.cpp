@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/models/support/golden_fixture.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -15,7 +16,6 @@
 #include "clipmind/error.h"
 #include "models/llm/runtime.h"
 #include "models/npy.h"
-#include "models/npy_tensor.h"
 #include "models/vlm/llava_onevision.h"
 #include "models/weights/safetensors.h"
 
@@ -24,25 +24,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr double kAtol = 1e-4;
+constexpr double kAtol = test::kGoldenAtol;
+using test::max_abs_diff;
 
 fs::path golden_dir() {
-  return fs::path(CLIPMIND_TEST_DATA_DIR) / "vlm-golden" / "llava-onevision-tiny";
+  return test::vlm_golden_dir("llava-onevision-tiny");
 }
 
 at::Tensor golden(const std::string& name) {
-  return npy_to_tensor(read_npy(golden_dir() / (name + ".npy")));
+  return test::read_golden_tensor(golden_dir(), name);
 }
 
 std::vector<int64_t> golden_ids(const std::string& name) {
-  const at::Tensor t = golden(name).to(at::kLong).contiguous();
-  return {t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel()};
-}
-
-double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  if (a.sizes() != b.sizes()) return 1e9;
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+  return test::read_golden_ids(golden_dir(), name);
 }
 
 at::Tensor all_logits(const LlavaOnevision& model, const AssembledPrompt& prompt) {
@@ -52,19 +46,13 @@ at::Tensor all_logits(const LlavaOnevision& model, const AssembledPrompt& prompt
   return model.decoder().forward(prompt.input, cache, options).logits;
 }
 
-class VlmGolden : public ::testing::Test {
+class VlmGolden : public test::GoldenSuite<LlavaOnevision> {
  protected:
   static void SetUpTestSuite() {
     set_compute_threads(0);
-    model_ = new LlavaOnevision(LlavaOnevision::load(golden_dir()));
+    load(golden_dir());
   }
-  static void TearDownTestSuite() {
-    delete model_;
-    model_ = nullptr;
-  }
-  static LlavaOnevision* model_;
 };
-LlavaOnevision* VlmGolden::model_ = nullptr;
 
 TEST_F(VlmGolden, LoadsConfigWithRopeParametersAndNoTokenizer) {
   EXPECT_EQ(model_->video_token_id(), 511);
@@ -158,9 +146,7 @@ TEST(VlmSpellings, EveryLayoutGivesTheReferenceLogits) {
   const SafetensorsFile file(golden_dir() / "model.safetensors");
   for (const auto& [name, renames] : cases) {
     SCOPED_TRACE(name);
-    const fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "vlm-golden" / name;
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    const fs::path dir = test::fresh_work_dir(fs::path("vlm-golden") / name);
     std::vector<std::pair<std::string, at::Tensor>> tensors;
     for (const auto& info : file.tensors()) {
       std::string n = info.name;
@@ -172,10 +158,9 @@ TEST(VlmSpellings, EveryLayoutGivesTheReferenceLogits) {
       }
       tensors.emplace_back(n, file.load(info, at::ScalarType::Undefined));
     }
-    write_safetensors(dir / "model.safetensors", tensors);
-    for (const char* f :
-         {"config.json", "video_preprocessor_config.json", "generation_config.json"})
-      fs::copy_file(golden_dir() / f, dir / f);
+    test::write_checkpoint_copy(
+        golden_dir(), dir, tensors,
+        {"config.json", "video_preprocessor_config.json", "generation_config.json"});
     const LlavaOnevision model = LlavaOnevision::load(dir);
     const VisualTokens tokens = model.vision().encode_pixels(golden("pixel_values_videos"), {});
     const at::Tensor video = model.vision().video_embedding(tokens.tokens);
@@ -186,9 +171,7 @@ TEST(VlmSpellings, EveryLayoutGivesTheReferenceLogits) {
 
 TEST(VlmSpellings, TopLevelRopeThetaIsAcceptedToo) {
   // Published checkpoints write text_config.rope_theta instead of rope_parameters.
-  const fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "vlm-golden" / "rope-theta";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = test::fresh_work_dir("vlm-golden/rope-theta");
   for (const char* f : {"model.safetensors", "video_preprocessor_config.json"})
     fs::copy_file(golden_dir() / f, dir / f);
   nlohmann::json config;
