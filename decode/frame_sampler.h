@@ -85,6 +85,12 @@ struct SamplerOptions {
   // false: decode and choose frames but leave Frame::rgb empty (width = height = 0); for
   // passes that need only the frames' times (frame lists, benchmarks of the decoder alone).
   bool convert = true;
+  // kAccurate/kFast: let the decoder leave out non-reference frames (most B-frames) that are
+  // proven unable to answer any pending request (docs/decode.md, "Skip frames no request
+  // needs"). Exact: the samples are the same either way, only SamplerStats::frames_decoded
+  // and the time drop. false decodes every frame up to each request: the reference the tests
+  // and the benchmark compare against.
+  bool skip_unneeded_frames = true;
 
   CancelToken cancel;
   ProgressCallback progress;  // stage "decode": done = requests answered, total = requests
@@ -99,7 +105,7 @@ struct Sample {
 
 struct SamplerStats {
   int64_t packets_read = 0;
-  int64_t frames_decoded = 0;    // frames the decoders returned
+  int64_t frames_decoded = 0;    // frames the decoders returned (left-out frames are not)
   int64_t frames_converted = 0;  // frames converted to RGB (only returned frames are)
   int64_t seeks = 0;
   int64_t max_buffered_frames = 0;  // most converted frames held at once, waiting for next()
