@@ -18,7 +18,10 @@
 //   kKeyframes the nearest keyframe, whatever the distance (previews, scene scans).
 // How: the sampler reads the keyframe positions and picks a strategy from the sampling density
 // (sequential decode for dense times, parallel seek-and-decode of independent GOPs for sparse
-// ones, keyframe seeks for kFast/kKeyframes); `strategy` can force one.
+// ones, keyframe seeks for kFast/kKeyframes); `strategy` can force one. Decoding forward to a
+// time, the decoder leaves out the non-reference frames (most B-frames) that a frame already
+// read proves unable to answer any pending time; the chosen frames are exactly those of
+// decoding everything, ties included (skip_unneeded_frames, docs/decode.md).
 //
 // Threads: the sampler runs decoders on its own threads; next(), the sample callback, the
 // progress callback and the warning callback all run on the caller's thread. A FrameSampler
