@@ -3,7 +3,9 @@
 // Makes (once, cached in the build tree) two 10-minute 1280x720 30 fps H.264 videos, one with
 // a 10 s GOP and one with a 2 s GOP, then times for each:
 //   - sampling 32 and 256 uniformly spaced frames at 384x384: our accurate mode with 1 thread
-//     and with all cores, our fast mode (tolerance: half the spacing), our keyframes mode,
+//     and with all cores (and, for 32 frames, 1 thread with skip_unneeded_frames off: every
+//     frame up to each time decoded), our fast mode (tolerance: half the spacing), our
+//     keyframes mode,
 //     and OpenCV cv::VideoCapture seeking (CAP_PROP_POS_MSEC + read + cv::resize), the
 //     approach of the Python video-LLM code;
 //   - a full decode: ours (every frame, no conversion, all cores) and `ffmpeg -f null`;
@@ -106,6 +108,7 @@ struct Result {
   double cpu = 0;
   double mean_error = 0;  // mean |frame time − requested time|
   size_t frames = 0;
+  int64_t decoded = -1;  // frames the decoders returned (our sampler only)
 };
 
 Result time_sampler(const fs::path& video, const std::vector<double>& times, SamplerOptions o) {
@@ -119,6 +122,7 @@ Result time_sampler(const fs::path& video, const std::vector<double>& times, Sam
   }
   r.seconds = now() - start;
   r.cpu = cpu_now() - cpu_start;
+  r.decoded = sampler.stats().frames_decoded;
   if (r.frames) r.mean_error /= static_cast<double>(r.frames);
   return r;
 }
@@ -204,10 +208,12 @@ int main(int argc, char** argv) {
     std::map<std::string, std::vector<double>> runs;
     std::map<std::string, std::vector<double>> cpu;
     std::map<std::string, double> errors;
+    std::map<std::string, int64_t> decoded;
     auto record = [&](const std::string& name, const Result& r) {
       runs[name].push_back(r.seconds);
       cpu[name].push_back(r.cpu);
       if (r.frames) errors[name] = r.mean_error;
+      if (r.decoded >= 0) decoded[name] = r.decoded;
     };
     std::vector<double> all_frames;
     for (int i = 0; i < static_cast<int>(kDuration) * kFps; ++i)
@@ -223,6 +229,11 @@ int main(int argc, char** argv) {
         SamplerOptions one = base;
         one.threads = 1;
         record("accurate-1t/" + k, time_sampler(video, times, one));
+        if (n == 32) {  // the same without leaving out unneeded non-reference frames
+          SamplerOptions all_frames = one;
+          all_frames.skip_unneeded_frames = false;
+          record("accurate-1t-noskip/" + k, time_sampler(video, times, all_frames));
+        }
         SamplerOptions all = base;
         all.threads = threads;
         record("accurate/" + k, time_sampler(video, times, all));
@@ -247,17 +258,22 @@ int main(int argc, char** argv) {
                           " -skip_frame nokey -i " + quote(video.string()) + " -f null -"));
     }
 
-    std::printf("%-18s %9s %9s %12s   (wall s of all runs)\n", "what", "median s", "cpu s",
-                "mean |dt| s");
+    std::printf("%-21s %9s %9s %12s %8s   (wall s of all runs)\n", "what", "median s", "cpu s",
+                "mean |dt| s", "decoded");
     for (const auto& [name, v] : runs) {
-      std::printf("%-18s %9.3f %9.3f %12s  ", name.c_str(), median(v), median(cpu[name]),
-                  errors.count(name) ? std::to_string(errors[name]).c_str() : "-");
+      std::printf("%-21s %9.3f %9.3f %12s %8s  ", name.c_str(), median(v), median(cpu[name]),
+                  errors.count(name) ? std::to_string(errors[name]).c_str() : "-",
+                  decoded.count(name) ? std::to_string(decoded[name]).c_str() : "-");
       for (double s : v)
         std::printf(" %.3f", s);
       std::printf("\n");
     }
     auto m = [&](const std::string& name) { return median(runs[name]); };
     std::printf("ratios (GOP %d s):\n", gop);
+    std::printf(
+        "   32 frames: accurate 1 thread, every frame decoded / unneeded ones left out = "
+        "%.2f\n",
+        m("accurate-1t-noskip/32") / m("accurate-1t/32"));
     for (const char* n : {"32", "256"}) {
       const std::string k = n;
       std::printf("  %3s frames: accurate 1 thread / OpenCV = %.2f (target <= 1)\n", n,

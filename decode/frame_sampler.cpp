@@ -320,8 +320,9 @@ void FrameSampler::Impl::account(Worker& w) {
 
 void FrameSampler::Impl::ensure_decoder(Worker& w) {
   if (w.decoder) return;
-  w.decoder = std::make_unique<VideoDecoder>(path_, facts_, sink_, plan_.codec_threads,
-                                             hw_device_.get(), hw_type_);
+  w.decoder =
+      std::make_unique<VideoDecoder>(path_, facts_, sink_, plan_.codec_threads, hw_device_.get(),
+                                     hw_type_, options_.skip_unneeded_frames);
   w.converter = std::make_unique<internal::FrameConverter>(
       options_.width, options_.height, options_.resize == Resize::kFit, info_.rotation,
       info_.sample_aspect_ratio);

@@ -18,7 +18,10 @@
 //   kKeyframes the nearest keyframe, whatever the distance (previews, scene scans).
 // How: the sampler reads the keyframe positions and picks a strategy from the sampling density
 // (sequential decode for dense times, parallel seek-and-decode of independent GOPs for sparse
-// ones, keyframe seeks for kFast/kKeyframes); `strategy` can force one.
+// ones, keyframe seeks for kFast/kKeyframes); `strategy` can force one. Decoding forward to a
+// time, the decoder leaves out the non-reference frames (most B-frames) that a frame already
+// read proves unable to answer any pending time; the chosen frames are exactly those of
+// decoding everything, ties included (skip_unneeded_frames, docs/decode.md).
 //
 // Threads: the sampler runs decoders on its own threads; next(), the sample callback, the
 // progress callback and the warning callback all run on the caller's thread. A FrameSampler
@@ -85,6 +88,12 @@ struct SamplerOptions {
   // false: decode and choose frames but leave Frame::rgb empty (width = height = 0); for
   // passes that need only the frames' times (frame lists, benchmarks of the decoder alone).
   bool convert = true;
+  // kAccurate/kFast: let the decoder leave out non-reference frames (most B-frames) that are
+  // proven unable to answer any pending request (docs/decode.md, "Skip frames no request
+  // needs"). Exact: the samples are the same either way, only SamplerStats::frames_decoded
+  // and the time drop. false decodes every frame up to each request: the reference the tests
+  // and the benchmark compare against.
+  bool skip_unneeded_frames = true;
 
   CancelToken cancel;
   ProgressCallback progress;  // stage "decode": done = requests answered, total = requests
@@ -99,7 +108,7 @@ struct Sample {
 
 struct SamplerStats {
   int64_t packets_read = 0;
-  int64_t frames_decoded = 0;    // frames the decoders returned
+  int64_t frames_decoded = 0;    // frames the decoders returned (left-out frames are not)
   int64_t frames_converted = 0;  // frames converted to RGB (only returned frames are)
   int64_t seeks = 0;
   int64_t max_buffered_frames = 0;  // most converted frames held at once, waiting for next()

@@ -58,7 +58,7 @@ AVPixelFormat pick_hw_format(AVCodecContext* ctx, const AVPixelFormat* formats) 
 
 VideoDecoder::VideoDecoder(const std::filesystem::path& path, const StreamFacts& facts,
                            WarningSink& sink, int threads, AVBufferRef* hw_device,
-                           AVHWDeviceType hw_type)
+                           AVHWDeviceType hw_type, bool skip_unneeded)
     : path_(path), facts_(facts), sink_(sink), log_target_(std::make_unique<LogTarget>(&sink)) {
   ScopedLogTarget route(&sink_);
   packet_ = make_packet();
@@ -109,7 +109,7 @@ VideoDecoder::VideoDecoder(const std::filesystem::path& path, const StreamFacts&
                                              " decoder: " + av_error_text(ret) +
                                              (detail.empty() ? "" : " (" + detail + ")"));
   }
-  nonref_skipping_ = supports_nonref_skip(codec);
+  nonref_skipping_ = skip_unneeded && supports_nonref_skip(codec);
 }
 
 VideoDecoder::~VideoDecoder() {
@@ -190,6 +190,15 @@ bool VideoDecoder::fill_lookahead(size_t count) {
   return !lookahead_.empty();
 }
 
+void VideoDecoder::discard_front() {
+  const int64_t t = packet_time(lookahead_.front().get());
+  if (t != AV_NOPTS_VALUE) {
+    auto it = seen_times_.find(t);
+    if (it != seen_times_.end()) seen_times_.erase(it);
+  }
+  lookahead_.pop_front();
+}
+
 bool VideoDecoder::skippable(const AVPacket* packet, double skip_limit) const {
   if (!nonref_skipping_ || (packet->flags & AV_PKT_FLAG_KEY) || std::isinf(skip_limit)) {
     return false;
@@ -221,12 +230,12 @@ void VideoDecoder::seek_before(double t) {
     while (read_packet()) {
       if (lookahead_.back()->flags & AV_PKT_FLAG_KEY) {
         while (lookahead_.size() > 1)
-          lookahead_.pop_front();
+          discard_front();
         found = true;
         break;
       }
       if (++dropped > kMaxPacketsBeforeKeyframe) break;
-      lookahead_.pop_front();
+      discard_front();
     }
     if (!found) {
       if (lookahead_.empty()) break;  // nothing after the seek point: start over
@@ -294,7 +303,7 @@ bool VideoDecoder::next_frame(AVFrame* frame, double skip_limit) {
     }
     AVPacket* packet = lookahead_.front().get();
     if (keyframes_only_ && !(packet->flags & AV_PKT_FLAG_KEY)) {
-      lookahead_.pop_front();
+      discard_front();
       continue;
     }
     codec_->skip_frame = keyframes_only_                 ? AVDISCARD_NONKEY
@@ -312,7 +321,7 @@ bool VideoDecoder::decode_one_keyframe(AVFrame* frame) {
   while (true) {
     if (!fill_lookahead(1)) return false;
     if (lookahead_.front()->flags & AV_PKT_FLAG_KEY) break;
-    lookahead_.pop_front();
+    discard_front();
   }
   codec_->skip_frame = AVDISCARD_DEFAULT;
   PacketPtr key = std::move(lookahead_.front());

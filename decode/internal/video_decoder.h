@@ -27,9 +27,11 @@ struct DecoderCounters {
 
 class VideoDecoder {
  public:
-  // hw_device: an FFmpeg hardware device (may be null: software decoding).
+  // hw_device: an FFmpeg hardware device (may be null: software decoding). skip_unneeded:
+  // allow AVDISCARD_NONREF for frames next_frame() proves useless (codecs known to honour it).
   VideoDecoder(const std::filesystem::path& path, const StreamFacts& facts, WarningSink& sink,
-               int threads, AVBufferRef* hw_device, AVHWDeviceType hw_type);
+               int threads, AVBufferRef* hw_device, AVHWDeviceType hw_type,
+               bool skip_unneeded = true);
   ~VideoDecoder();
   VideoDecoder(const VideoDecoder&) = delete;
   VideoDecoder& operator=(const VideoDecoder&) = delete;
@@ -64,6 +66,8 @@ class VideoDecoder {
   bool read_packet();  // appends one packet of our stream to the look-ahead; false at the end
   bool fill_lookahead(size_t count);
   int64_t packet_time(const AVPacket* packet) const;
+  // Drops the front look-ahead packet unsent; its time no longer proves other frames useless.
+  void discard_front();
   bool skippable(const AVPacket* packet, double skip_limit) const;
   void reset_reading();
 
@@ -78,7 +82,9 @@ class VideoDecoder {
   bool keyframes_only_ = false;
 
   std::deque<PacketPtr> lookahead_;
-  std::set<int64_t> seen_times_;  // packet times read since the last seek (stream time base)
+  // Times (stream time base) of the packets read since the last seek that were or will be sent
+  // to the decoder: a frame with a later one at or before the pending request is useless.
+  std::multiset<int64_t> seen_times_;
   PacketPtr packet_;
   bool demux_done_ = false;
   bool draining_ = false;

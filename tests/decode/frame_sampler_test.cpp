@@ -488,5 +488,158 @@ TEST(FrameSampler, HardwareDecodingFallsBackToSoftware) {
   }
 }
 
+// Leaving out non-reference frames (SamplerOptions::skip_unneeded_frames) must not change a
+// single sample. B-frame videos with long GOPs, sampled at frame times, jittered times, exact
+// ties (half-way between two frames: the earlier frame) and times outside the video; each
+// sample is checked against the drawn index AND against the same run with skipping off (same
+// frame, same time, same pixels: the reference frames were decoded exactly as before).
+std::vector<VideoSpec> skipping_specs() {
+  std::vector<VideoSpec> specs;
+  VideoSpec pyramid;  // x264's default B-pyramid: the middle B-frame is a reference
+  pyramid.name = "skip-bpyramid";
+  pyramid.frames = 400;
+  pyramid.gop = 200;
+  pyramid.bframes = 3;
+  pyramid.extra = {"-x264-params", "b-adapt=0:scenecut=0", "-preset", "veryfast"};
+  specs.push_back(pyramid);
+  VideoSpec flat = pyramid;  // every B-frame unreferenced, in Matroska (1 ms time base)
+  flat.name = "skip-bflat";
+  flat.container = "mkv";
+  flat.extra = {"-x264-params", "b-adapt=0:scenecut=0:b-pyramid=none", "-preset", "veryfast"};
+  specs.push_back(flat);
+  VideoSpec mpeg4;  // MPEG-4 part 2 B-frames
+  mpeg4.name = "skip-mpeg4";
+  mpeg4.container = "mkv";
+  mpeg4.codec = "mpeg4";
+  mpeg4.frames = 200;
+  mpeg4.gop = 100;
+  mpeg4.bframes = 2;
+  mpeg4.extra = {"-q:v", "3"};
+  specs.push_back(mpeg4);
+  return specs;
+}
+
+// Every kind of time: before the first frame, each frame's own time, each exact tie, a
+// jittered time per frame, after the last frame.
+std::vector<double> every_kind_of_time(const std::vector<double>& frames) {
+  std::vector<double> times = jittered_times(frames, 23);
+  times.push_back(-0.5 * (frames[1] - frames[0]));
+  for (size_t i = 0; i < frames.size(); ++i) {
+    times.push_back(frames[i]);
+    if (i + 1 < frames.size()) times.push_back(0.5 * (frames[i] + frames[i + 1]));
+  }
+  times.push_back(frames.back() + 0.5 * (frames.back() - frames[frames.size() - 2]));
+  std::sort(times.begin(), times.end());
+  return times;
+}
+
+// A sparse subset (a few per GOP, seek strategy), ties included.
+std::vector<double> sparse_times(const std::vector<double>& all) {
+  std::vector<double> times;
+  for (size_t i = 0; i < all.size(); i += 37)
+    times.push_back(all[i]);
+  times.push_back(all.back());
+  return times;
+}
+
+void expect_same_samples(const std::vector<decode::Sample>& got,
+                         const std::vector<decode::Sample>& reference) {
+  ASSERT_EQ(got.size(), reference.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].request, reference[i].request);
+    EXPECT_EQ(got[i].frame.time, reference[i].frame.time) << "t=" << got[i].requested_time;
+    EXPECT_TRUE(got[i].frame.rgb == reference[i].frame.rgb)
+        << "pixels differ at t=" << got[i].requested_time;
+  }
+}
+
+TEST(NonReferenceSkipping, SamplesAreTheSameWithAndWithoutIt) {
+  for (const VideoSpec& spec : skipping_specs()) {
+    const auto path = make_video(spec);
+    const std::vector<double> frames = frame_times(spec);
+    const std::vector<double> dense = every_kind_of_time(frames);
+    const std::vector<double> sparse = sparse_times(dense);
+    struct Run {
+      const std::vector<double>* times;
+      Strategy strategy;
+      int threads;  // 2 and 4 run FFmpeg frame threads inside a decoder
+    };
+    const std::vector<Run> runs = {{&dense, Strategy::kSequential, 1},
+                                   {&dense, Strategy::kSequential, 2},
+                                   {&sparse, Strategy::kSeek, 1},
+                                   {&sparse, Strategy::kSeek, 2},
+                                   {&sparse, Strategy::kSeek, 4}};
+    for (const Run& run : runs) {
+      SCOPED_TRACE(spec.name + " " + decode::to_string(run.strategy) + " threads=" +
+                   std::to_string(run.threads) + " times=" + std::to_string(run.times->size()));
+      SamplerOptions off;
+      off.strategy = run.strategy;
+      off.threads = run.threads;
+      off.skip_unneeded_frames = false;
+      SamplerOptions on = off;
+      on.skip_unneeded_frames = true;
+      const auto reference = sample_all(path, *run.times, off);
+      const auto got = sample_all(path, *run.times, on);
+      expect_nearest(reference, *run.times, frames);
+      expect_nearest(got, *run.times, frames);
+      expect_same_samples(got, reference);
+    }
+  }
+}
+
+TEST(NonReferenceSkipping, FastModeIsUnchanged) {
+  const VideoSpec spec = skipping_specs().front();
+  const auto path = make_video(spec);
+  const std::vector<double> times = sparse_times(every_kind_of_time(frame_times(spec)));
+  SamplerOptions off;
+  off.mode = SampleMode::kFast;
+  off.fast_tolerance = 0.3;  // well under the 8 s GOP: most times decode from a keyframe
+  off.threads = 2;
+  off.skip_unneeded_frames = false;
+  SamplerOptions on = off;
+  on.skip_unneeded_frames = true;
+  const auto reference = sample_all(path, times, off);
+  ASSERT_EQ(reference.size(), times.size());
+  const double last = frame_times(spec).back();
+  for (const decode::Sample& s : reference) {
+    if (s.requested_time >= 0.0 && s.requested_time <= last) {
+      EXPECT_LE(std::abs(s.frame.time - s.requested_time), 0.3 + 1e-9);
+    }
+  }
+  expect_same_samples(sample_all(path, times, on), reference);
+}
+
+TEST(NonReferenceSkipping, DecodesFewerFrames) {
+  for (const VideoSpec& spec : skipping_specs()) {
+    SCOPED_TRACE(spec.name);
+    const auto path = make_video(spec);
+    const std::vector<double> frames = frame_times(spec);
+    // One time late in each GOP: everything before it in the GOP is decoded or left out.
+    const std::vector<double> times = {frames[spec.gop - 20], frames[2 * spec.gop - 10]};
+    auto decoded = [&](bool skip) {
+      SamplerOptions o;
+      o.strategy = Strategy::kSeek;
+      o.threads = 1;
+      o.skip_unneeded_frames = skip;
+      decode::FrameSampler sampler(path, times, o);
+      size_t n = 0;
+      while (auto s = sampler.next()) {
+        EXPECT_EQ(read_code(s->frame), expected_nearest(frames, s->requested_time));
+        ++n;
+      }
+      EXPECT_EQ(n, times.size());
+      EXPECT_EQ(sampler.stats().frames_converted, static_cast<int64_t>(times.size()));
+      return sampler.stats().frames_decoded;
+    };
+    const int64_t all = decoded(false);
+    const int64_t fewer = decoded(true);
+    // Without skipping every frame from each keyframe to its time is decoded (plus a few
+    // after it, to settle the nearest frame).
+    EXPECT_GE(all, 2 * (spec.gop - 20));
+    // B-frames are most non-key frames here; at least a third of them are unreferenced.
+    EXPECT_LT(fewer, all * 4 / 5) << "decoded " << fewer << " of " << all;
+  }
+}
+
 }  // namespace
 }  // namespace clipmind::test
