@@ -10,8 +10,9 @@
 // tokens come from the cache). Printed: per-stage seconds, time to first token, the ratio to the
 // baseline, prompt tokens, paper-compatible prefill FLOPs and their ratio, peak RSS.
 // Modes: baseline | full (defaults: scene selection, HoliTom R = 0.10, separators) |
-// full-inner (full + HoliTom's inner merge in the LLM). No pass/fail: results and the command go
-// in docs/benchmarks.md.
+// full-inner (full + HoliTom's inner merge in the LLM); any mode may end in @SIZE to run the
+// vision tower at SIZE px (encode.input_size; e.g. full@224). No pass/fail: results and the
+// command go in docs/benchmarks.md.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -121,7 +122,7 @@ int64_t peak_rss_bytes() {
   return 0;
 }
 
-clipmind::pipeline::PipelineConfig config_for(const std::string& mode, const fs::path& model,
+clipmind::pipeline::PipelineConfig config_for(const std::string& mode_spec, const fs::path& model,
                                               int64_t frames, int64_t threads) {
   clipmind::pipeline::PipelineConfig c;
   c.model = model.string();
@@ -130,8 +131,11 @@ clipmind::pipeline::PipelineConfig config_for(const std::string& mode, const fs:
   c.select.max_frames = frames;
   c.generate.max_new_tokens = 1;
   c.cache.enabled = true;
-  c.cache.dir = (kWork / ("pipeline-bench-cache-" + mode)).string();
+  c.cache.dir = (kWork / ("pipeline-bench-cache-" + mode_spec)).string();
   fs::remove_all(c.cache.dir);
+  const size_t at = mode_spec.find('@');
+  const std::string mode = mode_spec.substr(0, at);
+  if (at != std::string::npos) c.encode.input_size = std::stoll(mode_spec.substr(at + 1));
   if (mode == "baseline") {
     c.select.method = "uniform";
     c.merge.method = "none";
@@ -140,7 +144,7 @@ clipmind::pipeline::PipelineConfig config_for(const std::string& mode, const fs:
   } else if (mode == "full-inner") {
     c.inner.method = "holitom";
   } else if (mode != "full") {
-    throw std::runtime_error("unknown mode " + mode);
+    throw std::runtime_error("unknown mode " + mode_spec);
   }
   return c;
 }

@@ -55,6 +55,7 @@ EncodeRequest encode_request(const SessionState& s, const ProbedVideo& probed,
   r.decode_mode = s.config.decode.mode;
   r.queue_frames = s.config.decode.queue_frames;
   r.batch_frames = s.config.encode.batch_frames;
+  r.input_size = s.config.encode.input_size;
   return r;
 }
 
@@ -96,7 +97,7 @@ std::vector<Caption> caption_video(SessionState& s, const fs::path& path,
   s.models.load(progress, cancel);
   const models::LlavaOnevision& vlm = s.models.vlm();
   const double duration = probed.info.duration;
-  const int64_t grid = models::default_pooled_grid(vlm.vision().config().vision.grid());
+  const int64_t grid = full_pooled_grid(s.config, vlm);
   const int64_t per_span = s.config.caption.frames_per_segment;
   const std::string file = path.string();
 
@@ -160,7 +161,7 @@ std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
   s.models.load(progress, cancel);
   const models::LlavaOnevision& vlm = s.models.vlm();
   const double duration = probed.info.duration;
-  const int64_t grid = models::default_pooled_grid(vlm.vision().config().vision.grid());
+  const int64_t grid = full_pooled_grid(s.config, vlm);
   const int64_t per_span = s.config.caption.frames_per_segment;
   const std::string file = probed.summary.path.string();
   span_frames.resize(spans.size());

@@ -63,6 +63,10 @@ struct DecodeConfig {
 
 struct EncodeConfig {
   int64_t batch_frames = 4;  // frames per vision-tower forward
+  // Square input resolution of the vision tower in pixels (the tower sees floor(size / patch)
+  // patches per side); 0 = the model's own (384 for SigLIP-so400m). Smaller is faster (tower
+  // cost ~ patches^2) and gives fewer tokens per frame; see docs/pipeline.md "Input resolution".
+  int64_t input_size = 0;
 };
 
 struct GenerateConfig {

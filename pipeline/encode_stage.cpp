@@ -102,7 +102,8 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
   const auto start = std::chrono::steady_clock::now();
   EncodeStats stats;
   stats.planned = static_cast<int64_t>(request.frames.size());
-  const int64_t input_size = encoder.preprocess_config().height;
+  const int64_t input_size =
+      request.input_size > 0 ? request.input_size : encoder.preprocess_config().height;
   const std::string dtype = models::dtype_name(encoder.runtime().dtype);
   const at::Device device = encoder.runtime().device;
 
@@ -145,8 +146,9 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
     std::vector<std::string> warnings;
 
     decode::SamplerOptions options;
-    options.width = static_cast<int>(encoder.preprocess_config().width);
-    options.height = static_cast<int>(encoder.preprocess_config().height);
+    options.width = static_cast<int>(request.input_size > 0 ? request.input_size
+                                                            : encoder.preprocess_config().width);
+    options.height = static_cast<int>(input_size);
     options.resize = decode::Resize::kExact;
     options.mode = sample_mode(request.decode_mode);
     options.threads = request.decode_threads;
@@ -169,6 +171,7 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
       models::VideoEncodeOptions eo;
       eo.micro_batch = static_cast<int64_t>(batch.size());
       eo.attention = true;
+      eo.input_size = request.input_size;
       eo.cancel = cancel;
       std::vector<EncodedFrame> made;
       if (uniform) {

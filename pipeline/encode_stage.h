@@ -43,6 +43,7 @@ struct EncodeRequest {
   std::string decode_mode = "accurate";
   int64_t queue_frames = 8;
   int64_t batch_frames = 4;
+  int64_t input_size = 0;  // vision input side in pixels; 0 = the processor's
   int decode_threads = 0;
 };
 

@@ -153,6 +153,20 @@ std::vector<models::VlmMessage> messages_for(const PipelineConfig& config, const
 // ---------------------------------------------------------------------------------------------
 // Preparation shared by ask and chat.
 
+int64_t full_pooled_grid(const PipelineConfig& config, const models::LlavaOnevision& vlm) {
+  const models::SiglipVisionConfig& vision = vlm.vision().config().vision;
+  const int64_t size = config.encode.input_size;
+  if (size == 0) return models::default_pooled_grid(vision.grid());
+  if (size < 2 * vision.patch_size) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "encode.input_size " + std::to_string(size) + ": the vision tower needs at least " +
+                    std::to_string(2 * vision.patch_size) + " pixels (2 patches of " +
+                    std::to_string(vision.patch_size) + "); its own size is " +
+                    std::to_string(vision.image_size));
+  }
+  return models::default_pooled_grid(size / vision.patch_size);
+}
+
 Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
                        const std::string& question, bool query_free, ProgressTracker& progress,
                        const CancelToken& cancel, StageClock& clock) {
@@ -178,7 +192,7 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
     }
     config.select.method = "scene";
   }
-  const int64_t full_grid = models::default_pooled_grid(vlm.vision().config().vision.grid());
+  const int64_t full_grid = full_pooled_grid(config, vlm);
   {
     const auto t = Clock::now();
     auto stage = progress.begin("select", 1, "steps");
@@ -245,6 +259,7 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
     request.decode_mode = config.decode.mode;
     request.queue_frames = config.decode.queue_frames;
     request.batch_frames = config.encode.batch_frames;
+    request.input_size = config.encode.input_size;
     p.frames = in_stage("decode", file, [&] {
       return encode_frames(request, vlm.vision(), s.cache.get(), progress, cancel, s.log,
                            &p.encode_stats);

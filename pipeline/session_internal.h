@@ -48,6 +48,10 @@ struct Prepared {
   int64_t full_tokens = 196;
 };
 
+// The pooled grid side of a frame at the configured vision input size (encode.input_size, or the
+// model's own). Throws kInvalidArgument when the size does not fit the model's patches.
+int64_t full_pooled_grid(const PipelineConfig& config, const models::LlavaOnevision& vlm);
+
 // query_free: selection must not depend on the question (a chat before its first question).
 Prepared prepare_video(SessionState& session, const std::filesystem::path& path,
                        const std::string& question, bool query_free, ProgressTracker& progress,

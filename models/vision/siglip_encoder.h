@@ -4,11 +4,11 @@
 // (docs/design/methods.md "Model contract" §4).
 //
 // q/k/v are fused into one [3D, D] weight at load time so each layer runs big GEMMs on [B*N, D]
-// rows into buffers reused across layers. Attention scores are materialised for one head of one
-// sequence at a time on CPU (float32), or for a few sequences (at most 64 MB of scores) on other
-// devices, so memory stays bounded for any batch. Only the layers a caller
-// needs are loaded (a LLaVA tower that uses hidden_states[-2] never loads its last layer).
-// Weights are owned by the encoder, on its device and dtype; forward() is const and may run
+// rows into buffers reused across layers. Attention scores are materialised for a group of heads of
+// one sequence at a time on CPU (float32; all heads when they fit in 64 MB), or for a few sequences
+// (at most 64 MB of scores) on other devices, so memory stays bounded for any batch. Only the
+// layers a caller needs are loaded (a LLaVA tower that uses hidden_states[-2] never loads its last
+// layer). Weights are owned by the encoder, on its device and dtype; forward() is const and may run
 // from several threads. Errors: kInvalidInput naming the checkpoint for missing tensors.
 #pragma once
 

@@ -176,6 +176,35 @@ TEST(SessionChat, HistoryOffAnswersLikeAFreshAsk) {
   EXPECT_EQ(in_chat.tokens.prompt_tokens, fresh.tokens.prompt_tokens);
 }
 
+TEST(SessionAsk, InputSizeSetsTheTowerResolutionAndTokensPerFrame) {
+  // The tiny tower is trained at 28 px with 4 px patches: 7x7 patches pool to 4x4 tokens. At
+  // encode.input_size 16 it sees 4x4 patches, which pool to 2x2 (LLaVA's ceil(side / 2)).
+  const auto ask_with = [](int64_t input_size) {
+    pipeline::PipelineConfig config = tiny_config();
+    config.select.method = "uniform";
+    config.select.max_frames = 4;
+    config.merge.method = "none";
+    config.encode.input_size = input_size;
+    pipeline::Session session(config);
+    return session.ask(test_video(), "What is on the screen?");
+  };
+  const pipeline::AskResult native = ask_with(0);
+  const pipeline::AskResult small = ask_with(16);
+  ASSERT_EQ(native.tokens.frames, 4);
+  ASSERT_EQ(small.tokens.frames, 4);
+  EXPECT_EQ(native.tokens.visual_before_merge, 4 * 16);
+  EXPECT_EQ(small.tokens.visual_before_merge, 4 * 4);
+  EXPECT_LT(small.tokens.prompt_tokens, native.tokens.prompt_tokens);
+
+  try {
+    ask_with(4);  // one patch: nothing to pool
+    FAIL() << "an input size below two patches must be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("encode.input_size 4"), std::string::npos) << e.what();
+  }
+}
+
 TEST(SessionCaption, CancelledBatchLeavesNoPartialOutput) {
   pipeline::PipelineConfig config = tiny_config();
   pipeline::Session session(config);
