@@ -203,9 +203,9 @@ void SiglipEncoder::layer_forward(const Layer& layer, Workspace& ws, at::Tensor*
   ws.x.add_(ws.y);  // residual: x = y + MLP(LN2(y))
 }
 
-at::Tensor SiglipEncoder::forward(
-    at::Tensor x, int64_t end_layer, at::Tensor* attention_out,
-    const std::function<void(int64_t, const at::Tensor&)>& record, const LayerCheck& check) const {
+at::Tensor SiglipEncoder::forward(at::Tensor x, int64_t end_layer, at::Tensor* attention_out,
+                                  const std::function<void(int64_t, const at::Tensor&)>& record,
+                                  const LayerCheck& check) const {
   if (end_layer < 0 || end_layer > loaded_layers()) {
     throw Error(ErrorKind::kInvalidArgument,
                 "SigLIP encoder: layer " + std::to_string(end_layer) + " requested but only " +
