@@ -14,7 +14,9 @@
 //      keeps what it finished.
 // Requests no frame could be decoded for (damaged stretches) are dropped with a warning; if
 // nothing could be decoded the stage throws kInvalidInput naming the file. Progress: stages
-// "decode" and "encode" (frames). Cancellation: between frames and micro-batches.
+// "decode" and "encode" (frames). Cancellation: between frames, between micro-batches and
+// between the vision tower's layers inside a micro-batch (models/vision checks the token per
+// layer), so a cancel lands within about one tower layer.
 #pragma once
 
 #include <cstdint>

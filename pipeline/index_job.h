@@ -17,7 +17,7 @@
 // reclaimed), so many processes on many machines index one archive exactly once; with SQLite
 // the workers share an in-process list. After the batch: `prune` removes stored videos under
 // the given folders that no longer exist; the ANN index is synced and saved.
-// Cancellation (CancelToken) stops within a micro-batch; the video in progress stays
+// Cancellation (CancelToken) stops within one SigLIP layer; the video in progress stays
 // in-progress in the store and is redone by the next run. Progress: stage "index" (files) plus
 // each video's analysis stages. Throws only for job-level problems (no relevance model, the
 // store cannot be opened, bad shard); per-video errors go into the report.

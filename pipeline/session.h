@@ -15,8 +15,8 @@
 // Threads: a Session (and its Chats) is used from one thread at a time; callbacks run on that
 // thread (progress also on the decode thread: keep them quick and thread-safe). Cancel from any
 // thread with the CancelToken: the job throws clipmind::Cancelled within a second (between
-// frames, micro-batches, decoder layers and tokens) and leaves no partial output. Errors are
-// StageError (errors.h) with a user-facing message and hint.
+// frames, micro-batches, vision tower layers, decoder layers and tokens) and leaves no partial
+// output. Errors are StageError (errors.h) with a user-facing message and hint.
 #pragma once
 
 #include <cstdint>

@@ -221,7 +221,7 @@ RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
     }
   }
   const std::vector<std::string> texts = {question};
-  const at::Tensor text = encoder.embed_texts(texts).to(at::kCPU).to(at::kFloat)[0];
+  const at::Tensor text = encoder.embed_texts(texts, cancel).to(at::kCPU).to(at::kFloat)[0];
   const at::Tensor scores = at::mv(out.embeddings, text).to(at::kDouble).contiguous();
   out.scores.assign(scores.data_ptr<double>(), scores.data_ptr<double>() + scores.numel());
   return out;

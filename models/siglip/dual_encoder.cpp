@@ -68,7 +68,7 @@ SiglipTextTower::SiglipTextTower(const Checkpoint& checkpoint, const std::string
   head_b_ = get("head.bias");
 }
 
-at::Tensor SiglipTextTower::forward(const at::Tensor& ids) const {
+at::Tensor SiglipTextTower::forward(const at::Tensor& ids, const LayerCheck& check) const {
   if (ids.dim() != 2 || ids.size(1) < 1 || ids.size(1) > config_.max_positions) {
     throw Error(ErrorKind::kInvalidArgument,
                 "SigLIP text tower: ids must be [B, L] with 1 <= L <= " +
@@ -84,7 +84,7 @@ at::Tensor SiglipTextTower::forward(const at::Tensor& ids) const {
   const int64_t length = ids.size(1);
   at::Tensor x = at::embedding(token_embedding_, idx);
   x.add_(position_embedding_.slice(0, 0, length));
-  x = encoder_.forward(x, encoder_.loaded_layers());
+  x = encoder_.forward(x, encoder_.loaded_layers(), nullptr, {}, check);
   // Only the last position is pooled; normalise just that row.
   const at::Tensor last = x.select(1, length - 1);
   const at::Tensor normed =
@@ -139,14 +139,16 @@ const SiglipTokenizer& SiglipDualEncoder::tokenizer() const {
   return *tokenizer_;
 }
 
-at::Tensor SiglipDualEncoder::image_features(const at::Tensor& pixel_values) const {
+at::Tensor SiglipDualEncoder::image_features(const at::Tensor& pixel_values,
+                                             const CancelToken& cancel) const {
   at::NoGradGuard no_grad;
-  return vision_.pooled(pixel_values);
+  return vision_.pooled(pixel_values, cancel_check(cancel));
 }
 
-at::Tensor SiglipDualEncoder::text_features(const at::Tensor& ids) const {
+at::Tensor SiglipDualEncoder::text_features(const at::Tensor& ids,
+                                            const CancelToken& cancel) const {
   at::NoGradGuard no_grad;
-  return text_.forward(ids);
+  return text_.forward(ids, cancel_check(cancel));
 }
 
 at::Tensor SiglipDualEncoder::embed_pixels(const at::Tensor& pixel_values,
@@ -162,7 +164,8 @@ at::Tensor SiglipDualEncoder::embed_pixels(const at::Tensor& pixel_values,
   for (int64_t b = 0; b < count; b += batch) {
     options.cancel.throw_if_cancelled();
     const int64_t e = std::min(count, b + batch);
-    out.slice(0, b, e).copy_(l2_normalise(image_features(pixel_values.slice(0, b, e))));
+    out.slice(0, b, e).copy_(
+        l2_normalise(image_features(pixel_values.slice(0, b, e), options.cancel)));
     if (options.progress) options.progress({"embed-images", e, count, ""});
   }
   return out;
@@ -185,17 +188,19 @@ at::Tensor SiglipDualEncoder::embed_images(std::span<const RgbImageView> frames,
     const at::Tensor pixels =
         preprocess_frames(frames.subspan(static_cast<size_t>(b), static_cast<size_t>(e - b)),
                           *preprocess_, runtime_.dtype, runtime_.device);
-    out.slice(0, b, e).copy_(l2_normalise(image_features(pixels)));
+    out.slice(0, b, e).copy_(l2_normalise(image_features(pixels, options.cancel)));
     if (options.progress) options.progress({"embed-images", e, count, ""});
   }
   return out;
 }
 
-at::Tensor SiglipDualEncoder::embed_text_ids(const at::Tensor& ids) const {
-  return l2_normalise(text_features(ids));
+at::Tensor SiglipDualEncoder::embed_text_ids(const at::Tensor& ids,
+                                             const CancelToken& cancel) const {
+  return l2_normalise(text_features(ids, cancel));
 }
 
-at::Tensor SiglipDualEncoder::embed_texts(std::span<const std::string> texts) const {
+at::Tensor SiglipDualEncoder::embed_texts(std::span<const std::string> texts,
+                                          const CancelToken& cancel) const {
   const SiglipTokenizer& tok = tokenizer();
   const auto count = static_cast<int64_t>(texts.size());
   at::Tensor ids = at::empty({count, tok.max_length()}, at::kLong);
@@ -205,7 +210,7 @@ at::Tensor SiglipDualEncoder::embed_texts(std::span<const std::string> texts) co
   }
   if (count == 0)
     return at::empty({0, embedding_size()}, at::TensorOptions(at::kFloat).device(runtime_.device));
-  return embed_text_ids(ids);
+  return embed_text_ids(ids, cancel);
 }
 
 at::Tensor SiglipDualEncoder::logits(const at::Tensor& image_embeds,

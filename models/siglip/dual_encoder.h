@@ -13,7 +13,9 @@
 // for embed_images, spiece.model (+ tokenizer_config.json) for embed_texts; a folder without the
 // tokenizer still embeds images and token ids, and embed_texts then throws kNotFound. The encoder
 // owns its weights on the runtime device; calls are const and thread-safe. Images are embedded in
-// micro-batches, so memory is bounded for any number of frames.
+// micro-batches, so memory is bounded for any number of frames. A CancelToken passed to any
+// embedding call is checked between micro-batches and before every encoder layer of both towers
+// (throws clipmind::Cancelled), so a cancel lands within one layer.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +50,8 @@ class SiglipTextTower {
   SiglipTextTower(const Checkpoint& checkpoint, const std::string& prefix,
                   const SiglipTextConfig& config, at::ScalarType dtype, at::Device device);
   // ids [B, L] (L <= max positions) -> head(final_layer_norm(h)[:, L-1]) [B, P], unnormalised.
-  at::Tensor forward(const at::Tensor& ids) const;
+  // `check` runs before every encoder layer.
+  at::Tensor forward(const at::Tensor& ids, const LayerCheck& check = {}) const;
 
  private:
   SiglipTextConfig config_;
@@ -81,12 +84,12 @@ class SiglipDualEncoder {
                           const ImageEmbedOptions& options = {}) const;
   at::Tensor embed_pixels(const at::Tensor& pixel_values,
                           const ImageEmbedOptions& options = {}) const;
-  at::Tensor embed_texts(std::span<const std::string> texts) const;
-  at::Tensor embed_text_ids(const at::Tensor& ids) const;
+  at::Tensor embed_texts(std::span<const std::string> texts, const CancelToken& cancel = {}) const;
+  at::Tensor embed_text_ids(const at::Tensor& ids, const CancelToken& cancel = {}) const;
 
   // Unnormalised pooler outputs, for conformance tests.
-  at::Tensor image_features(const at::Tensor& pixel_values) const;
-  at::Tensor text_features(const at::Tensor& ids) const;
+  at::Tensor image_features(const at::Tensor& pixel_values, const CancelToken& cancel = {}) const;
+  at::Tensor text_features(const at::Tensor& ids, const CancelToken& cancel = {}) const;
 
   // [N images, M texts]: cos · exp(logit_scale) + logit_bias, from normalised embeddings.
   at::Tensor logits(const at::Tensor& image_embeds, const at::Tensor& text_embeds) const;

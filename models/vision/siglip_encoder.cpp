@@ -20,6 +20,19 @@ std::string layer_prefix(const std::string& prefix, int64_t i) {
 
 }  // namespace
 
+LayerCheck cancel_check(const CancelToken& token) {
+  return [token](int64_t) { token.throw_if_cancelled(); };
+}
+
+LayerCheck chain_checks(LayerCheck first, LayerCheck then) {
+  if (!first) return then;
+  if (!then) return first;
+  return [first = std::move(first), then = std::move(then)](int64_t layer) {
+    first(layer);
+    then(layer);
+  };
+}
+
 at::Tensor linear_rows(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   std::vector<int64_t> sizes = x.sizes().vec();
   const int64_t in = sizes.back();
@@ -204,9 +217,9 @@ void SiglipEncoder::layer_forward(const Layer& layer, Workspace& ws, at::Tensor*
   ws.x.add_(ws.y);  // residual: x = y + MLP(LN2(y))
 }
 
-at::Tensor SiglipEncoder::forward(
-    at::Tensor x, int64_t end_layer, at::Tensor* attention_out,
-    const std::function<void(int64_t, const at::Tensor&)>& record) const {
+at::Tensor SiglipEncoder::forward(at::Tensor x, int64_t end_layer, at::Tensor* attention_out,
+                                  const std::function<void(int64_t, const at::Tensor&)>& record,
+                                  const LayerCheck& check) const {
   if (end_layer < 0 || end_layer > loaded_layers()) {
     throw Error(ErrorKind::kInvalidArgument,
                 "SigLIP encoder: layer " + std::to_string(end_layer) + " requested but only " +
@@ -235,6 +248,7 @@ at::Tensor SiglipEncoder::forward(
     ws.probs = at::empty({group, n, n}, x.options());
   }
   for (int64_t i = 0; i < end_layer; ++i) {
+    if (check) check(i);
     const bool last = i + 1 == end_layer;
     layer_forward(layers_[static_cast<size_t>(i)], ws, last ? attention_out : nullptr);
     // The buffer is overwritten by the next layer: recorders get a copy.

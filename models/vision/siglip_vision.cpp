@@ -170,7 +170,8 @@ VisionOutput SiglipVisionTower::forward(const at::Tensor& pixel_values,
   x = encoder_.forward(x, last, request.attention ? &out.attention : nullptr,
                        request.layers.size() > 1
                            ? std::function<void(int64_t, const at::Tensor&)>(keep)
-                           : std::function<void(int64_t, const at::Tensor&)>());
+                           : std::function<void(int64_t, const at::Tensor&)>(),
+                       request.check);
   if (request.layers.size() == 1) {
     out.features = x;
   } else {
@@ -208,8 +209,10 @@ at::Tensor SiglipVisionTower::head(const at::Tensor& hidden) const {
   return m.add_(a);
 }
 
-at::Tensor SiglipVisionTower::pooled(const at::Tensor& pixel_values) const {
+at::Tensor SiglipVisionTower::pooled(const at::Tensor& pixel_values,
+                                     const LayerCheck& check) const {
   VisionRequest request;
+  request.check = check;
   request.layers = {config_.num_layers};
   request.post_layernorm = true;
   return head(forward(pixel_values, request).features);

@@ -56,6 +56,9 @@ struct VisionRequest {
   bool post_layernorm = false;
   // Also return the attention of the last layer that runs, averaged over heads and queries.
   bool attention = false;
+  // Runs before every encoder layer (SiglipEncoder::forward); cancel_check(token) makes a
+  // CancelToken take effect between layers.
+  LayerCheck check;
 };
 
 struct VisionOutput {
@@ -83,8 +86,8 @@ class SiglipVisionTower {
   VisionOutput forward(const at::Tensor& pixel_values, const VisionRequest& request) const;
 
   // Dual encoder image embedding (before L2 normalisation): post_layernorm(last layer) through
-  // the MAP head -> [B, D]. Needs load.head.
-  at::Tensor pooled(const at::Tensor& pixel_values) const;
+  // the MAP head -> [B, D]. Needs load.head. `check` as in VisionRequest.
+  at::Tensor pooled(const at::Tensor& pixel_values, const LayerCheck& check = {}) const;
   // The MAP head alone on post-layernormed hidden states [B, N, D] -> [B, D].
   at::Tensor head(const at::Tensor& hidden) const;
 

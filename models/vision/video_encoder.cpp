@@ -81,10 +81,12 @@ LlavaVisionEncoder::LlavaVisionEncoder(const Checkpoint& checkpoint,
   newline_ = checkpoint.load(kNewline, runtime.dtype, runtime.device);
 }
 
-VisionOutput LlavaVisionEncoder::features(const at::Tensor& pixel_values, bool attention) const {
+VisionOutput LlavaVisionEncoder::features(const at::Tensor& pixel_values, bool attention,
+                                          const LayerCheck& check) const {
   VisionRequest request;
   request.layers = layers_;
   request.attention = attention;
+  request.check = check;
   VisionOutput out = tower_.forward(pixel_values, request);
   if (config_.drop_first_token) {
     out.features = out.features.slice(1, 1);
@@ -115,6 +117,9 @@ void LlavaVisionEncoder::run_batches(
                 "on the video path");
   }
   const int64_t batch = micro_batch_for(options, runtime_);
+  // One micro-batch through the tower takes tens of seconds on a CPU with a real-size model, so
+  // the token is also checked between the tower's layers.
+  const LayerCheck check = chain_checks(options.before_layer, cancel_check(options.cancel));
   for (int64_t begin = 0; begin < frames; begin += batch) {
     options.cancel.throw_if_cancelled();
     const int64_t end = std::min(frames, begin + batch);
@@ -124,7 +129,7 @@ void LlavaVisionEncoder::run_batches(
     int64_t gw = 0;
     {
       at::NoGradGuard no_grad;
-      VisionOutput out = features(pixels_for(begin, end), options.attention);
+      VisionOutput out = features(pixels_for(begin, end), options.attention, check);
       gh = out.grid_h;
       gw = out.grid_w;
       attention = out.attention;

@@ -12,8 +12,10 @@
 //
 // Frames are encoded in micro-batches (preprocessing included), so memory is bounded by the
 // micro-batch, not the video: the result buffer [F, g*g, D] is the only thing that grows with F.
-// Progress is reported per micro-batch (stage "encode") and the CancelToken is checked between
-// micro-batches (throws clipmind::Cancelled). The encoder owns its weights on the runtime device
+// Progress is reported per micro-batch (stage "encode"); the CancelToken is checked between
+// micro-batches and between the tower's layers (throws clipmind::Cancelled), so a cancel lands
+// within one layer of one micro-batch (~1 s for SigLIP-so400m, 4 frames, CPU) rather than a
+// whole micro-batch (~25 s). The encoder owns its weights on the runtime device
 // and dtype; encode calls are const and may run concurrently. Set the ATen thread count
 // (at::set_num_threads) in the application; this library does not change global state.
 #pragma once
@@ -42,7 +44,10 @@ struct VideoEncodeOptions {
   int64_t input_size = 0;   // square input resolution; 0 = the processor's (384)
   int64_t grid = 0;         // pooled side g; 0 = ceil(patch grid / 2) (14 at 384 px)
   bool attention = true;    // compute HoliTom's A
-  CancelToken cancel;
+  CancelToken cancel;       // checked between micro-batches and before every tower layer
+  // Optional, called before every tower layer of every micro-batch (before the cancel check, so
+  // it may request cancellation); for fine-grained progress and tests.
+  LayerCheck before_layer;
   ProgressCallback progress;
 };
 
@@ -96,8 +101,10 @@ class LlavaVisionEncoder {
                              const VideoEncodeOptions& options = {}) const;
 
   // Stages, for tests and debugging. features(): hidden_states at the feature layer(s) with the
-  // select strategy applied [F, N, Dv*k] (+ attention [F, N] when asked).
-  VisionOutput features(const at::Tensor& pixel_values, bool attention) const;
+  // select strategy applied [F, N, Dv*k] (+ attention [F, N] when asked); `check` runs before
+  // every tower layer.
+  VisionOutput features(const at::Tensor& pixel_values, bool attention,
+                        const LayerCheck& check = {}) const;
   at::Tensor project(const at::Tensor& features) const;
 
   // [F*g*g + 1, D]: the tokens of one video in frame order, then image_newline once.
