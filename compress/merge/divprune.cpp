@@ -101,23 +101,15 @@ std::vector<int64_t> divprune_select(const at::Tensor& tokens, int64_t k,
 
 MergeResult divprune_merge(const at::Tensor& tokens_in, std::span<const double> times,
                            const TokenBudget& budget, const DivPruneOptions& options) {
-  detail::check_video_tokens(tokens_in, times, "divprune");
-  if (options.window_frames < 0) {
-    throw Error(ErrorKind::kInvalidArgument, "divprune: window_frames must be >= 0");
-  }
-  const at::Tensor tokens = tokens_in.to(at::kFloat).contiguous();
-  const int64_t frames = tokens.size(0);
-  const int64_t positions = tokens.size(1);
-  const int64_t dim = tokens.size(2);
-  const at::Tensor flat = tokens.reshape({frames * positions, dim});
-  const std::vector<double> time = detail::frame_times(times, frames);
-  const int64_t cap = budget.cap(frames * positions);
-
-  const auto windows = detail::frame_windows(frames, options.window_frames);
-  std::vector<int64_t> window_sizes;
-  for (const auto& [begin, end] : windows)
-    window_sizes.push_back((end - begin) * positions);
-  const std::vector<int64_t> shares = detail::split_budget(cap, window_sizes);
+  const detail::WindowedTokens in =
+      detail::windowed_tokens(tokens_in, times, budget, options.window_frames, "divprune");
+  const int64_t frames = in.frames;
+  const int64_t positions = in.positions;
+  const at::Tensor& flat = in.flat;
+  const std::vector<double>& time = in.time;
+  const int64_t cap = in.cap;
+  const auto& windows = in.windows;
+  const std::vector<int64_t>& shares = in.shares;
   std::vector<std::vector<int64_t>> kept_by_frame(static_cast<size_t>(frames));
   for (size_t w = 0; w < windows.size(); ++w) {
     const auto [begin, end] = windows[w];

@@ -90,4 +90,26 @@ std::vector<std::pair<int64_t, int64_t>> frame_windows(int64_t frames, int64_t w
   return windows;
 }
 
+WindowedTokens windowed_tokens(const at::Tensor& tokens_in, std::span<const double> times,
+                               const TokenBudget& budget, int64_t window_frames,
+                               const std::string& who) {
+  check_video_tokens(tokens_in, times, who);
+  if (window_frames < 0) {
+    throw Error(ErrorKind::kInvalidArgument, who + ": window_frames must be >= 0");
+  }
+  WindowedTokens w;
+  const at::Tensor tokens = tokens_in.to(at::kFloat).contiguous();
+  w.frames = tokens.size(0);
+  w.positions = tokens.size(1);
+  w.flat = tokens.reshape({w.frames * w.positions, tokens.size(2)});
+  w.time = frame_times(times, w.frames);
+  w.cap = budget.cap(w.frames * w.positions);
+  w.windows = frame_windows(w.frames, window_frames);
+  std::vector<int64_t> window_sizes;
+  for (const auto& [begin, end] : w.windows)
+    window_sizes.push_back((end - begin) * w.positions);
+  w.shares = split_budget(w.cap, window_sizes);
+  return w;
+}
+
 }  // namespace clipmind::compress::detail
