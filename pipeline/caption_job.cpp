@@ -24,10 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-double since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 // The caption: the first non-empty line of the answer, trimmed.
 std::string caption_text(const std::string& answer) {
   size_t b = 0;
@@ -328,7 +324,7 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
         s.log.error("caption", e.message);
       }
     }
-    r.seconds = since(start);
+    r.seconds = seconds_since(start);
     report.files.push_back(std::move(r));
     files.advance(1, video.string());
     if (report.cancelled) break;

@@ -15,14 +15,11 @@
 #include "models/llm/runtime.h"
 #include "models/vision/video_encoder.h"
 #include "pipeline/bounded_queue.h"
+#include "pipeline/video_prep.h"
 
 namespace clipmind::pipeline {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 decode::SampleMode sample_mode(const std::string& mode) {
   if (mode == "fast") return decode::SampleMode::kFast;

@@ -29,10 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-double since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 const models::SiglipDualEncoder& load_encoder(SessionState& s, const JobCallbacks& callbacks,
                                               const CancelToken& cancel) {
   if (s.config.relevance_model.empty()) {
@@ -201,7 +197,7 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
     r.status = IndexStatus::kFailed;
     r.error_kind = e.kind;
     r.error = e.message;
-    r.seconds = since(start);
+    r.seconds = seconds_since(start);
     return r;
   }
   const ContentHashMode mode = parse_content_hash_mode(s.config.cache.hash);
@@ -213,7 +209,7 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
   r.reason = freshness_reason(fresh);
   if (!job.request.force && !index::needs_indexing(fresh, job.request.retry_failed)) {
     r.status = IndexStatus::kSkipped;
-    r.seconds = since(start);
+    r.seconds = seconds_since(start);
     return r;
   }
   try {
@@ -225,7 +221,7 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
     r.status = IndexStatus::kFailed;
     r.error_kind = e.kind;
     r.error = e.message;
-    r.seconds = since(start);
+    r.seconds = seconds_since(start);
     return r;
   }
   job.store.begin_video(path, stamp, job.model_id);
@@ -246,14 +242,14 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
     r.status = IndexStatus::kFailed;
     r.error_kind = e.kind;
     r.error = e.message;
-    r.seconds = since(start);
+    r.seconds = seconds_since(start);
     s.log.warning("index", e.message);
     return r;
   }
   job.store.commit_video(path, stamp, job.model_id, analysis.segments);
   r.status = IndexStatus::kIndexed;
   r.segments = static_cast<int64_t>(analysis.segments.size());
-  r.seconds = since(start);
+  r.seconds = seconds_since(start);
   return r;
 }
 
@@ -453,7 +449,7 @@ IndexReport run_index(Session& session, const IndexRequest& request, const JobCa
     }
     store->sync_ann();
   }
-  report.seconds = since(start);
+  report.seconds = seconds_since(start);
   return report;
 }
 

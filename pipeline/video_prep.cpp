@@ -20,10 +20,6 @@ namespace clipmind::pipeline {
 
 namespace {
 
-double since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 std::string times_digest(const std::vector<double>& times) {
   std::string text;
   for (const double t : times)
@@ -32,6 +28,10 @@ std::string times_digest(const std::vector<double>& times) {
 }
 
 }  // namespace
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 void StageClock::add(const std::string& stage, double seconds) {
   for (StageTiming& s : stages_) {
@@ -44,11 +44,11 @@ void StageClock::add(const std::string& stage, double seconds) {
 }
 
 void StageClock::add_since(const std::string& stage, std::chrono::steady_clock::time_point t) {
-  add(stage, since(t));
+  add(stage, seconds_since(t));
 }
 
 double StageClock::elapsed() const {
-  return since(start_);
+  return seconds_since(start_);
 }
 
 std::vector<StageTiming> StageClock::finish() const {

@@ -32,6 +32,9 @@ class Tokenizer;
 
 namespace clipmind::pipeline {
 
+// Wall seconds from `start` to now (steady clock).
+double seconds_since(std::chrono::steady_clock::time_point start);
+
 // Per-stage wall times of one call, in the order stages ran ("total" added by finish()).
 class StageClock {
  public:
