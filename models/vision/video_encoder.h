@@ -15,7 +15,7 @@
 // Progress is reported per micro-batch (stage "encode"); the CancelToken is checked between
 // micro-batches and between the tower's layers (throws clipmind::Cancelled), so a cancel lands
 // within one layer of one micro-batch (~1 s for SigLIP-so400m, 4 frames, CPU) rather than a
-// whole micro-batch (~25 s). The encoder owns its weights on the runtime device
+// whole micro-batch (~19 s). The encoder owns its weights on the runtime device
 // and dtype; encode calls are const and may run concurrently. Set the ATen thread count
 // (at::set_num_threads) in the application; this library does not change global state.
 #pragma once
