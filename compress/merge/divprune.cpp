@@ -103,13 +103,7 @@ MergeResult divprune_merge(const at::Tensor& tokens_in, std::span<const double> 
                            const TokenBudget& budget, const DivPruneOptions& options) {
   const detail::WindowedTokens in =
       detail::windowed_tokens(tokens_in, times, budget, options.window_frames, "divprune");
-  const int64_t frames = in.frames;
-  const int64_t positions = in.positions;
-  const at::Tensor& flat = in.flat;
-  const std::vector<double>& time = in.time;
-  const int64_t cap = in.cap;
-  const auto& windows = in.windows;
-  const std::vector<int64_t>& shares = in.shares;
+  const auto& [frames, positions, flat, time, cap, windows, shares] = in;
   std::vector<std::vector<int64_t>> kept_by_frame(static_cast<size_t>(frames));
   for (size_t w = 0; w < windows.size(); ++w) {
     const auto [begin, end] = windows[w];
@@ -121,10 +115,7 @@ MergeResult divprune_merge(const at::Tensor& tokens_in, std::span<const double> 
     }
   }
 
-  MergeResult result;
-  result.input_tokens = frames * positions;
-  result.budget = cap;
-  result.retain_ratio = static_cast<double>(cap) / static_cast<double>(frames * positions);
+  MergeResult result = in.empty_result();
   for (int64_t t = 0; t < frames; ++t) {
     const std::vector<int64_t>& rows = kept_by_frame[static_cast<size_t>(t)];
     MergedSegment segment;

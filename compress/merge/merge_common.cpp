@@ -90,6 +90,14 @@ std::vector<std::pair<int64_t, int64_t>> frame_windows(int64_t frames, int64_t w
   return windows;
 }
 
+MergeResult WindowedTokens::empty_result() const {
+  MergeResult result;
+  result.input_tokens = frames * positions;
+  result.budget = cap;
+  result.retain_ratio = static_cast<double>(cap) / static_cast<double>(result.input_tokens);
+  return result;
+}
+
 WindowedTokens windowed_tokens(const at::Tensor& tokens_in, std::span<const double> times,
                                const TokenBudget& budget, int64_t window_frames,
                                const std::string& who) {

@@ -44,6 +44,9 @@ struct WindowedTokens {
   int64_t cap = 0;
   std::vector<std::pair<int64_t, int64_t>> windows;  // frame ranges [begin, end)
   std::vector<int64_t> shares;                       // tokens each window may keep
+
+  // A result with no segments yet: input_tokens, budget (= cap) and retain_ratio filled in.
+  MergeResult empty_result() const;
 };
 
 // Checks the input like check_video_tokens (and window_frames >= 0), errors prefixed with `who`.

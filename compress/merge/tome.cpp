@@ -103,18 +103,9 @@ MergeResult tome_merge(const at::Tensor& tokens_in, std::span<const double> time
                        const TokenBudget& budget, const TomeOptions& options) {
   const detail::WindowedTokens in =
       detail::windowed_tokens(tokens_in, times, budget, options.window_frames, "tome");
-  const int64_t frames = in.frames;
-  const int64_t positions = in.positions;
-  const at::Tensor& flat = in.flat;
-  const std::vector<double>& time = in.time;
-  const int64_t cap = in.cap;
-  const auto& windows = in.windows;
-  const std::vector<int64_t>& shares = in.shares;
+  const auto& [frames, positions, flat, time, cap, windows, shares] = in;
 
-  MergeResult result;
-  result.input_tokens = frames * positions;
-  result.budget = cap;
-  result.retain_ratio = static_cast<double>(cap) / static_cast<double>(frames * positions);
+  MergeResult result = in.empty_result();
   for (size_t w = 0; w < windows.size(); ++w) {
     const auto [begin, end] = windows[w];
     const int64_t target = shares[w];
