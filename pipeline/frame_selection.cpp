@@ -33,7 +33,7 @@ compress::PlanRequest make_request(const PipelineConfig& config, const Selection
   r.answer_tokens = config.generate.max_new_tokens;
   r.separator_tokens = config.separators ? in.separator_tokens : 0;
   r.tome_window_frames = config.merge.tome_window_frames;
-  r.inner = compress::parse_inner_method(config.inner.method);
+  r.inner = compress::parse_inner_method(inner_method(config, in.llm.layers));
   r.inner_layer = config.inner.layer;
   r.inner_ratio = config.inner.ratio;
   r.llm = in.llm;

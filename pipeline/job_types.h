@@ -56,6 +56,11 @@ struct TokenCounts {
   int64_t prompt_tokens = 0;   // everything prefilled for this answer (incl. a chat's prefix)
   int64_t prefill_tokens = 0;  // prefilled by this call (a chat follow-up: only the new turn)
   int64_t generated_tokens = 0;
+  // The inner-LLM reduction of a one-shot question: layers from inner_layer on see
+  // tokens_after_inner rows (= prompt_tokens when inner_method is "none").
+  std::string inner_method = "none";
+  int64_t inner_layer = 0;
+  int64_t tokens_after_inner = 0;
   int64_t baseline_prompt_tokens = 0;  // the same frames unmerged, without separators/header
   double prefill_flops = 0.0;          // paper-compatible count (compress/budget/prefill_flops.h)
   double baseline_prefill_flops = 0.0;

@@ -35,6 +35,10 @@ json to_json(const TokenCounts& t) {
             {"prompt_tokens", t.prompt_tokens},
             {"prefill_tokens", t.prefill_tokens},
             {"generated_tokens", t.generated_tokens},
+            {"inner",
+             {{"method", t.inner_method},
+              {"layer", t.inner_layer},
+              {"tokens_after", t.tokens_after_inner}}},
             {"baseline_prompt_tokens", t.baseline_prompt_tokens},
             {"prefill_flops", t.prefill_flops},
             {"baseline_prefill_flops", t.baseline_prefill_flops}};

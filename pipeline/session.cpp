@@ -100,13 +100,15 @@ models::GenerationOptions generation_options(const PipelineConfig& config,
 
 std::unique_ptr<compress::LayerReducer> make_reducer(const PipelineConfig& config,
                                                      const compress::TokenPlan& plan) {
-  if (config.inner.method == "holitom") {
-    return std::make_unique<compress::HolitomInnerMerge>(static_cast<int>(plan.inner_layer),
-                                                         config.inner.ratio);
-  }
-  if (config.inner.method == "fastv") {
-    return std::make_unique<compress::FastVPruning>(static_cast<int>(plan.inner_layer),
-                                                    config.inner.ratio);
+  switch (plan.inner) {
+    case compress::InnerMethod::kHolitomInner:
+      return std::make_unique<compress::HolitomInnerMerge>(static_cast<int>(plan.inner_layer),
+                                                           config.inner.ratio);
+    case compress::InnerMethod::kFastV:
+      return std::make_unique<compress::FastVPruning>(static_cast<int>(plan.inner_layer),
+                                                      config.inner.ratio);
+    case compress::InnerMethod::kNone:
+      break;
   }
   return nullptr;
 }
@@ -126,10 +128,14 @@ void count_prompt(TokenCounts& t, const models::AssembledPrompt& prompt, const P
   const int64_t visual = visual_rows(prompt);
   const int64_t text = t.prompt_tokens - visual - p.parts.separator_tokens - p.parts.header_tokens;
   t.baseline_prompt_tokens = text + t.frames * full_tokens + 1;
+  t.tokens_after_inner = t.prompt_tokens;
   if (reducer) {
     const int64_t kept = compress::inner_keep_count(visual, inner_ratio);
-    t.prefill_flops = compress::prefill_flops_reduced(
-        t.prompt_tokens, t.prompt_tokens - visual + kept, reducer->layer(), dims);
+    t.inner_method = compress::to_string(p.plan.plan.inner);
+    t.inner_layer = reducer->layer();
+    t.tokens_after_inner = t.prompt_tokens - visual + kept;
+    t.prefill_flops = compress::prefill_flops_reduced(t.prompt_tokens, t.tokens_after_inner,
+                                                      reducer->layer(), dims);
   } else {
     t.prefill_flops = compress::prefill_flops(t.prompt_tokens, dims);
   }
@@ -276,7 +282,12 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
     MergeSettings m;
     m.method = config.merge.method;
     m.cap = p.plan.merge_cap;
-    m.tau = config.merge.tau;
+    int64_t frame_tokens = 0;
+    for (const EncodedFrame& f : p.frames)
+      frame_tokens += f.grid * f.grid;
+    m.tau = holitom_tau(
+        config.merge,
+        frame_tokens > 0 ? static_cast<double>(m.cap) / static_cast<double>(frame_tokens) : 1.0);
     m.beta = config.merge.beta;
     m.k_max = config.merge.k_max;
     m.max_window = config.merge.max_window;
@@ -559,6 +570,7 @@ AskResult Chat::ask(const std::string& question, const JobCallbacks& callbacks,
   r.tokens.prompt_tokens =
       c.kv.length() - std::max<int64_t>(0, static_cast<int64_t>(generated.ids.size()) - 1);
   r.tokens.generated_tokens = static_cast<int64_t>(generated.ids.size());
+  r.tokens.tokens_after_inner = r.tokens.prefill_tokens;  // chats never reduce inside the LLM
   r.tokens.prefill_flops = compress::prefill_flops(r.tokens.prefill_tokens, llm_dims(vlm));
   r.tokens.baseline_prefill_flops = 0.0;
   r.timings = clock.finish();

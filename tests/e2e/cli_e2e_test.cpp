@@ -2,6 +2,7 @@
 // the opencv-doc sample videos: ask (streamed and --json), chat over stdin, caption batches
 // (formats, resume, damaged files, Ctrl-C).
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -125,11 +126,23 @@ TEST(CliAsk, StreamsTheAnswerAndItsJsonParses) {
   // read from the model's config.json, and the baseline's prompt: the same text with every
   // frame unmerged and no separators or header.
   const TinyDims dims = tiny_dims();
-  const auto flops = [&](double n) {
-    return dims.layers * (4 * n * dims.d * dims.d + 2 * n * n * dims.d + 2 * n * dims.d * dims.m);
+  const auto layer_flops = [&](double n) {
+    return 4 * n * dims.d * dims.d + 2 * n * n * dims.d + 2 * n * dims.d * dims.m;
   };
+  const auto flops = [&](double n) { return dims.layers * layer_flops(n); };
   const int prompt = t.at("prompt_tokens").get<int>();
-  EXPECT_DOUBLE_EQ(t.at("prefill_flops").get<double>(), flops(prompt));
+  // Full HoliTom by default (docs/pipeline.md "HoliTom defaults"): from layer K = 18/28 of the
+  // layers (rounded half to even) on, the inner merge keeps half the visual rows (the merged
+  // tokens and the video's image_newline), rounded half to even.
+  const json& inner = t.at("inner");
+  EXPECT_EQ(inner.at("method"), "holitom");
+  const double k = std::nearbyint(18.0 * dims.layers / 28.0);
+  EXPECT_EQ(inner.at("layer").get<double>(), k);
+  const int visual_rows = t.at("visual_after_merge").get<int>() + 1;
+  const int after = prompt - visual_rows + static_cast<int>(std::nearbyint(0.5 * visual_rows));
+  EXPECT_EQ(inner.at("tokens_after").get<int>(), after);
+  EXPECT_DOUBLE_EQ(t.at("prefill_flops").get<double>(),
+                   k * layer_flops(prompt) + (dims.layers - k) * layer_flops(after));
   const int baseline = prompt - t.at("visual_after_merge").get<int>() -
                        t.at("separator_tokens").get<int>() - t.at("header_tokens").get<int>() +
                        dims.frame_tokens * t.at("frames").get<int>();

@@ -163,10 +163,12 @@ TEST(SessionChat, FollowUpsNeverEncodeAgain) {
 
 TEST(SessionChat, HistoryOffAnswersLikeAFreshAsk) {
   // With greedy decoding, a chat question without history must give exactly what a one-shot
-  // ask with the same (query-free) selection gives: the cached prefix changes nothing.
+  // ask with the same (query-free) selection gives: the cached prefix changes nothing. Chats
+  // never merge inside the LLM, so the one-shot ask runs without it too.
   pipeline::PipelineConfig config = tiny_config();
   config.chat.history = false;
   config.select.method = "scene";
+  config.inner.method = "none";
   pipeline::Session session(config);
   auto chat = session.open_chat(test_video());
   chat->ask("Something else first?");
@@ -174,6 +176,28 @@ TEST(SessionChat, HistoryOffAnswersLikeAFreshAsk) {
   const pipeline::AskResult fresh = session.ask(test_video(), "What is on the screen?");
   EXPECT_EQ(in_chat.answer, fresh.answer);
   EXPECT_EQ(in_chat.tokens.prompt_tokens, fresh.tokens.prompt_tokens);
+  EXPECT_EQ(in_chat.tokens.inner_method, "none");
+  EXPECT_EQ(fresh.tokens.inner_method, "none");
+}
+
+TEST(SessionAsk, DefaultIsFullHolitomWhoseInnerMergeChangesTheComputation) {
+  // inner.method "auto" runs HoliTom's inner merge for a one-shot question: fewer rows after
+  // layer K than in the prompt, and different logits than the same ask without it.
+  pipeline::PipelineConfig config = tiny_config();
+  config.generate.max_new_tokens = 16;
+  pipeline::Session with_merge(config);
+  const pipeline::AskResult merged = with_merge.ask(test_video(), "What is on the screen?");
+  EXPECT_EQ(merged.tokens.inner_method, "holitom");
+  EXPECT_GE(merged.tokens.inner_layer, 1);
+  EXPECT_LT(merged.tokens.tokens_after_inner, merged.tokens.prompt_tokens);
+  config.inner.method = "none";
+  pipeline::Session without(config);
+  const pipeline::AskResult plain = without.ask(test_video(), "What is on the screen?");
+  EXPECT_EQ(plain.tokens.inner_method, "none");
+  EXPECT_EQ(plain.tokens.tokens_after_inner, plain.tokens.prompt_tokens);
+  EXPECT_EQ(plain.tokens.prompt_tokens, merged.tokens.prompt_tokens);
+  EXPECT_LT(merged.tokens.prefill_flops, plain.tokens.prefill_flops);
+  EXPECT_NE(merged.answer, plain.answer);
 }
 
 TEST(SessionAsk, InputSizeSetsTheTowerResolutionAndTokensPerFrame) {

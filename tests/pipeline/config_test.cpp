@@ -155,7 +155,7 @@ TEST(Config, FileOverridesDefaultsAndFlagsOverrideTheFile) {
   LoadedConfig loaded = load_config(s);
   EXPECT_EQ(loaded.file, file);
   EXPECT_EQ(loaded.config.merge.method, "tome");
-  EXPECT_DOUBLE_EQ(loaded.config.merge.tau, 0.7);
+  EXPECT_EQ(loaded.config.merge.tau, std::optional<double>(0.7));
   EXPECT_EQ(loaded.config.device, "cuda");
   EXPECT_EQ(loaded.config.merge.k_max, 7);  // untouched keys keep their defaults
   EXPECT_FALSE(loaded.config.budget.tokens.has_value());
@@ -164,10 +164,41 @@ TEST(Config, FileOverridesDefaultsAndFlagsOverrideTheFile) {
   s.overrides = {{"merge.method", "divprune"}, {"budget.tokens", "3000"}, {"device", "cpu"}};
   loaded = load_config(s);
   EXPECT_EQ(loaded.config.merge.method, "divprune");
-  EXPECT_DOUBLE_EQ(loaded.config.merge.tau, 0.7);
+  EXPECT_EQ(loaded.config.merge.tau, std::optional<double>(0.7));
   EXPECT_EQ(*loaded.config.budget.tokens, 3000);
   EXPECT_FALSE(loaded.config.budget.ratio.has_value());  // the flag's budget wins over the ratio
   EXPECT_EQ(loaded.config.device, "cpu");
+}
+
+// methods.md "HoliTom" (e): the released scripts run R = 0.10 with τ = 0.65 and R = 0.15-0.25
+// with τ = 0.80; an explicit merge.tau always wins.
+TEST(Config, UnsetTauFollowsHolitomsReleasedPairing) {
+  MergeConfig merge;
+  EXPECT_FALSE(merge.tau.has_value());
+  EXPECT_DOUBLE_EQ(holitom_tau(merge, 627.0 / 6272.0), 0.65);  // the default 10 % cap
+  EXPECT_DOUBLE_EQ(holitom_tau(merge, 0.10), 0.65);
+  EXPECT_DOUBLE_EQ(holitom_tau(merge, 0.15), 0.80);
+  EXPECT_DOUBLE_EQ(holitom_tau(merge, 0.25), 0.80);
+  EXPECT_DOUBLE_EQ(holitom_tau(merge, 1.0), 0.80);
+  merge.tau = 0.7;
+  EXPECT_DOUBLE_EQ(holitom_tau(merge, 0.10), 0.7);
+  EXPECT_DOUBLE_EQ(holitom_tau(merge, 0.20), 0.7);
+}
+
+TEST(Config, AutoInnerMethodIsHolitomOnlyWithTheHolitomMerge) {
+  PipelineConfig c;
+  EXPECT_EQ(c.inner.method, "auto");
+  EXPECT_EQ(inner_method(c, 24), "holitom");
+  EXPECT_EQ(inner_method(c, 1), "none");  // no layer after which to merge
+  for (const char* merge : {"tome", "divprune", "none"}) {
+    c.merge.method = merge;
+    EXPECT_EQ(inner_method(c, 24), "none") << merge;
+  }
+  c.inner.method = "fastv";
+  EXPECT_EQ(inner_method(c, 24), "fastv");
+  c.merge.method = "holitom";
+  c.inner.method = "none";
+  EXPECT_EQ(inner_method(c, 24), "none");
 }
 
 TEST(Config, OverrideValuesAreJsonWhenTheyParseElseStrings) {
