@@ -278,6 +278,45 @@ void store_bench(const Args& args) {
   }
 }
 
+#ifdef CLIPMIND_BENCH_HAVE_PG
+// Vector-only searches of `store`: latency of exact and ANN mode, recall@10 of ANN against the
+// exact results of the same store.
+void search_bench(Store& store, int dim, const std::string& label) {
+  const Synthetic data(dim, 7);
+  const size_t q = 100;
+  auto query = [&](size_t i, SearchMode mode) {
+    SearchQuery sq;
+    sq.embedding = data.vec(900'000'000ull + i);
+    sq.mode = mode;
+    return store.search(sq);
+  };
+  auto t0 = Clock::now();
+  query(q, SearchMode::kAnn);  // the plain path builds its local ANN copy here
+  const double first = seconds_since(t0);
+  std::vector<std::vector<SearchHit>> truth(q);
+  t0 = Clock::now();
+  for (size_t i = 0; i < q; ++i)
+    truth[i] = query(i, SearchMode::kExact);
+  const double exact_ms = seconds_since(t0) * 1000.0 / double(q);
+  size_t found = 0, total = 0;
+  t0 = Clock::now();
+  for (size_t i = 0; i < q; ++i) {
+    const auto got = query(i, SearchMode::kAnn);
+    for (const auto& t : truth[i]) {
+      ++total;
+      for (const auto& g : got)
+        found += g.segment_id == t.segment_id;
+    }
+  }
+  const double ann_ms = seconds_since(t0) * 1000.0 / double(q);
+  std::printf(
+      "%-28s first search %.2f s, exact %.2f ms/query, ANN %.2f ms/query (%.1fx), "
+      "recall@10 %.4f\n",
+      label.c_str(), first, exact_ms, ann_ms, exact_ms / ann_ms,
+      total ? double(found) / double(total) : 0.0);
+}
+#endif
+
 void insert_comparison(const Args& args) {
 #ifdef CLIPMIND_BENCH_HAVE_PG
   const int dim = 768;
@@ -291,18 +330,36 @@ void insert_comparison(const Args& args) {
   }
   const double sqlite_rate = ingest(*open_store(db.string()), args.pg_videos, dim, 0, "s");
   auto server = clipmind::index::test::PgTestServer::start(/*durable=*/true);
-  double pg_rate = 0;
+  double pg_rate = 0, vec_rate = 0;
+  bool have_pgvector = false;
   try {
-    const std::string uri = server.create_database("bench");
-    pg_rate = ingest(*open_store(uri), args.pg_videos, dim, 0, "p");
+    // Without pgvector: real[] only, searched through the store's local hnswlib copy.
+    OpenOptions plain_options;
+    plain_options.use_pgvector = false;
+    auto plain = open_store(server.create_database("bench"), plain_options);
+    pg_rate = ingest(*plain, args.pg_videos, dim, 0, "p");
+    // With pgvector: every insert also goes into the server's HNSW index.
+    auto vec = open_store(server.create_database("bench_vec"));
+    have_pgvector = vec->info().pgvector;
+    if (have_pgvector) vec_rate = ingest(*vec, args.pg_videos, dim, 0, "v");
+    std::printf("SQLite (WAL, synchronous=FULL): %.0f segments/s\n", sqlite_rate);
+    std::printf("PostgreSQL 15 (loopback, fsync on), no pgvector: %.0f segments/s\n", pg_rate);
+    std::printf("ratio SQLite / PostgreSQL: %.2f\n", sqlite_rate / pg_rate);
+    if (have_pgvector) {
+      std::printf("PostgreSQL 15 + pgvector HNSW index: %.0f segments/s (%.2f of no pgvector)\n",
+                  vec_rate, vec_rate / pg_rate);
+      std::printf("\n== PostgreSQL search, %zu segments (k=10, 50 candidates) ==\n",
+                  args.pg_videos * 20);
+      search_bench(*plain, dim, "no pgvector (local hnswlib):");
+      search_bench(*vec, dim, "pgvector (server HNSW):");
+    } else {
+      std::printf("(pgvector not installed: scripts/install-pgvector.sh; its rows skipped)\n");
+    }
   } catch (...) {
     server.stop();
     throw;
   }
   server.stop();
-  std::printf("SQLite (WAL, synchronous=FULL): %.0f segments/s\n", sqlite_rate);
-  std::printf("PostgreSQL 15 (loopback, fsync on): %.0f segments/s\n", pg_rate);
-  std::printf("ratio SQLite / PostgreSQL: %.2f\n", sqlite_rate / pg_rate);
 #else
   (void)args;
   std::printf("\n(PostgreSQL comparison not built)\n");

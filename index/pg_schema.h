@@ -1,6 +1,9 @@
 // Creates or upgrades the clipmind tables of a PostgreSQL database (index and job queue),
-// under an advisory lock so workers starting together do not race. Internal to index/.
+// under an advisory lock so workers starting together do not race; the SQL of pgvector
+// searches. Internal to index/ (and its tests).
 #pragma once
+
+#include <string>
 
 namespace clipmind::index {
 
@@ -8,5 +11,10 @@ class PgConnection;
 
 // Throws kUnsupported for a newer schema, kNotFound when tables are missing and !create.
 void ensure_pg_schema(PgConnection& conn, bool create);
+
+// The pgvector query of the vector list: $1 the query as a vector literal, $2 the depth;
+// yields (segment id, inner product) best first, ties by id. `exact` scans every row; otherwise
+// the query is shaped so the planner can use the HNSW index (tests EXPLAIN it).
+std::string pgvector_search_sql(int dim, bool exact);
 
 }  // namespace clipmind::index

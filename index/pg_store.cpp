@@ -84,6 +84,25 @@ std::string vector_literal(std::span<const float> v) {
   return out.str();
 }
 
+}  // namespace
+
+std::string pgvector_search_sql(int dim, bool exact) {
+  const std::string type = "vector(" + std::to_string(dim) + ")";
+  const std::string distance = "(embedding::" + type + ") <#> $1::" + type;
+  if (exact) {
+    return "SELECT id, -(" + distance + ") FROM clipmind_segments ORDER BY " + distance +
+           ", id LIMIT $2";
+  }
+  // An index scan delivers rows ordered by the distance alone: a second sort key (the id, for
+  // equal distances) in the same ORDER BY makes the planner sort a sequential scan instead, so
+  // HNSW would never be used. The ids break ties in an outer sort over the LIMITed rows.
+  return "SELECT id, similarity FROM (SELECT id, -(" + distance +
+         ") AS similarity FROM clipmind_segments ORDER BY " + distance +
+         " LIMIT $2) AS nearest ORDER BY similarity DESC, id";
+}
+
+namespace {
+
 class PgStore final : public Store {
  public:
   PgStore(const std::string& uri, const OpenOptions& options)
@@ -439,13 +458,10 @@ class PgStore final : public Store {
     s.dim = std::stoi(meta("dim"));
     s.live = static_cast<size_t>(conn_.exec("SELECT count(*) FROM clipmind_segments").i64(0, 0));
     s.search = [this, dim = s.dim](std::span<const float> q, size_t depth, bool exact, size_t ef) {
-      const std::string type = "vector(" + std::to_string(dim) + ")";
       conn_.exec(exact ? "SET LOCAL enable_indexscan = off" : "SET LOCAL enable_indexscan = on");
       if (!exact)
         conn_.exec("SET LOCAL hnsw.ef_search = " + std::to_string(std::min<size_t>(ef, 1000)));
-      auto r = conn_.exec("SELECT id, -((embedding::" + type + ") <#> $1::" + type +
-                              ") FROM clipmind_segments ORDER BY (embedding::" + type +
-                              ") <#> $1::" + type + ", id LIMIT $2",
+      auto r = conn_.exec(pgvector_search_sql(dim, exact),
                           {vector_literal(q), static_cast<int64_t>(depth)});
       std::vector<Neighbor> out;
       for (int i = 0; i < r.rows(); ++i) {

@@ -150,7 +150,7 @@ struct StoreInfo {
   uint64_t generation = 0;  // bumped by every change to the set of segments
   int64_t segment_count = 0;
   int64_t video_count = 0;
-  bool pgvector = false;  // PostgreSQL only: the server has the `vector` extension
+  bool pgvector = false;  // PostgreSQL only: searches run on the server through pgvector
 };
 
 class Store {

@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "index_test_util.h"
@@ -20,6 +22,7 @@
 
 #include "clipmind/error.h"
 #include "index/job_queue.h"
+#include "index/pg_schema.h"
 #include "index/shard.h"
 #include "index/store.h"
 
@@ -66,6 +69,35 @@ class PgEnvironment : public ::testing::Environment {
   bool owned_ = false;
 };
 
+// Rows of a query, as text (NULL as ""), run on a connection of its own.
+std::vector<std::vector<std::string>> raw_query(const std::string& uri, const std::string& sql,
+                                                const std::vector<std::string>& params = {}) {
+  PGconn* c = PQconnectdb(uri.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    ADD_FAILURE() << PQerrorMessage(c);
+    PQfinish(c);
+    return {};
+  }
+  std::vector<const char*> values;
+  for (const auto& p : params)
+    values.push_back(p.c_str());
+  PGresult* r = PQexecParams(c, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0);
+  std::vector<std::vector<std::string>> rows;
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    ADD_FAILURE() << sql << ": " << PQresultErrorMessage(r);
+  } else {
+    for (int i = 0; i < PQntuples(r); ++i) {
+      rows.emplace_back();
+      for (int j = 0; j < PQnfields(r); ++j)
+        rows.back().push_back(PQgetvalue(r, i, j));
+    }
+  }
+  PQclear(r);
+  PQfinish(c);
+  return rows;
+}
+
 const auto* const g_env = ::testing::AddGlobalTestEnvironment(new PgEnvironment);
 
 // A fresh database per test, so tests can run in parallel against one server.
@@ -84,6 +116,29 @@ class PgTest : public ::testing::Test {
   }
   std::string db_, uri_;
 };
+
+// Tests that search run on both vector paths: pgvector on the server (the extension is
+// installed by scripts/install-pgvector.sh, PgVectorTest checks it) and the store's own
+// in-memory index over real[] columns (OpenOptions::use_pgvector = false).
+class PgSearchTest : public PgTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  std::unique_ptr<Store> open_search_store() {
+    OpenOptions options;
+    options.use_pgvector = GetParam();
+    auto store = open_store(uri_, options);
+    if (store->info().pgvector != GetParam()) {
+      ADD_FAILURE() << "store opened with use_pgvector = " << GetParam()
+                    << " reports pgvector = " << store->info().pgvector
+                    << (GetParam() ? " (is pgvector installed? run scripts/install-pgvector.sh)"
+                                   : "");
+    }
+    return store;
+  }
+};
+
+std::string path_name(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "pgvector" : "plain";
+}
 
 TEST_F(PgTest, RoundTripAndIncremental) {
   auto store = open_store(uri_);
@@ -136,9 +191,9 @@ TEST_F(PgTest, RoundTripAndIncremental) {
   EXPECT_TRUE(store->list_videos().empty());
 }
 
-TEST_F(PgTest, SearchMatchesBruteForceAndCatchesUp) {
-  auto writer = open_store(uri_);
-  auto reader = open_store(uri_);
+TEST_P(PgSearchTest, SearchMatchesBruteForceAndCatchesUp) {
+  auto writer = open_search_store();
+  auto reader = open_search_store();
   std::vector<std::pair<int64_t, std::vector<float>>> items;
   std::map<std::pair<std::string, double>, int64_t> key_of;
   auto add = [&](int v, int version) {
@@ -187,8 +242,8 @@ TEST_F(PgTest, SearchMatchesBruteForceAndCatchesUp) {
   EXPECT_GE(reader->info().generation, 13u);
 }
 
-TEST_F(PgTest, CaptionFullTextAndFusion) {
-  auto store = open_store(uri_);
+TEST_P(PgSearchTest, CaptionFullTextAndFusion) {
+  auto store = open_search_store();
   auto seg = [](double t, std::vector<float> e, std::string caption) {
     Segment s;
     s.t_begin = t;
@@ -238,6 +293,8 @@ TEST_F(PgTest, CaptionFullTextAndFusion) {
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_DOUBLE_EQ(hits[0].t_begin, 0.0);
 }
+
+INSTANTIATE_TEST_SUITE_P(VectorPaths, PgSearchTest, ::testing::Bool(), path_name);
 
 TEST_F(PgTest, DimensionMismatchAndSchemaErrors) {
   auto store = open_store(uri_);
@@ -432,6 +489,198 @@ TEST_F(PgTest, ShardsSplitAFileListForArrayJobs) {
   auto store = open_store(uri_);
   EXPECT_EQ(store->list_videos().size(), paths.size());
   EXPECT_EQ(store->info().segment_count, 60);
+}
+
+// pgvector on the server. Installed by scripts/install-pgvector.sh (from scripts/setup.sh):
+// without it these tests fail rather than skip, so the server-side path cannot silently go
+// untested again.
+class PgVectorTest : public PgTest {
+ protected:
+  void SetUp() override {
+    PgTest::SetUp();
+    const auto available = raw_query(
+        uri_, "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'");
+    ASSERT_EQ(available.size(), 1u)
+        << "the PostgreSQL server offers no pgvector extension (`vector`; "
+           "/usr/share/postgresql/<major>/extension/vector.control is missing): run "
+           "scripts/install-pgvector.sh (scripts/setup.sh runs it)";
+    extension_version_ = available[0][0];
+  }
+
+  // Segments of `videos` videos, `per_video` each, committed by `store`; the reference keys
+  // are the segment ids read back.
+  void fill(Store& store, int first_video, int videos, int per_video, int version = 0) {
+    for (int v = first_video; v < first_video + videos; ++v) {
+      store.commit_video(video_path(v), stamp_for(v, version), kModel,
+                         make_segments(v * 10 + version, per_video, kDim, false));
+    }
+  }
+  static std::vector<std::pair<int64_t, std::vector<float>>> reference_items(Store& store) {
+    std::vector<std::pair<int64_t, std::vector<float>>> items;
+    for (const auto& v : store.list_videos()) {
+      for (const auto& seg : store.segments_of(v.path))
+        items.emplace_back(seg.id, seg.embedding);
+    }
+    return items;
+  }
+  // The store's hits for `query` are the brute-force top k: same ids, same order.
+  static void expect_exact_top_k(Store& store,
+                                 const std::vector<std::pair<int64_t, std::vector<float>>>& items,
+                                 SearchQuery query, const std::string& what) {
+    const auto hits = store.search(query);
+    const auto want = test::brute_force(items, query.embedding, query.k);
+    ASSERT_EQ(hits.size(), want.size()) << what;
+    for (size_t r = 0; r < hits.size(); ++r) {
+      EXPECT_EQ(hits[r].segment_id, want[r].key) << what << ", rank " << r;
+      ASSERT_TRUE(hits[r].similarity) << what;
+      EXPECT_NEAR(*hits[r].similarity, want[r].similarity, 1e-5) << what << ", rank " << r;
+    }
+  }
+  int64_t index_scans(const std::string& index) {
+    const auto rows = raw_query(
+        uri_, "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = $1", {index});
+    return rows.empty() ? -1 : std::stoll(rows[0][0]);
+  }
+
+  std::string extension_version_;
+};
+
+TEST_F(PgVectorTest, StoreInstallsTheExtensionAndSearchesThroughHnsw) {
+  auto store = open_store(uri_);
+  EXPECT_TRUE(store->info().pgvector);
+  const auto installed =
+      raw_query(uri_, "SELECT extversion FROM pg_extension WHERE extname = 'vector'");
+  ASSERT_EQ(installed.size(), 1u) << "opening a new index did not CREATE EXTENSION vector";
+  EXPECT_EQ(installed[0][0], extension_version_);
+
+  // 2,000 segments: enough for the planner to prefer the HNSW index to a sequential scan.
+  fill(*store, 0, 20, 100);
+  // Embeddings stay real[] (readable without the extension); the HNSW index is on the cast.
+  const auto column = raw_query(uri_,
+                                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                                "WHERE attrelid = 'clipmind_segments'::regclass AND "
+                                "attname = 'embedding'");
+  ASSERT_EQ(column.size(), 1u);
+  EXPECT_EQ(column[0][0], "real[]");
+  const auto index =
+      raw_query(uri_, "SELECT indexdef FROM pg_indexes WHERE indexname = 'clipmind_segments_vec'");
+  ASSERT_EQ(index.size(), 1u) << "no HNSW index was created when the dimension was fixed";
+  const std::string def = index[0][0];
+  EXPECT_NE(def.find("USING hnsw"), std::string::npos) << def;
+  EXPECT_NE(def.find("vector(" + std::to_string(kDim) + ")"), std::string::npos) << def;
+  EXPECT_NE(def.find("vector_ip_ops"), std::string::npos) << def;
+  raw_exec(uri_, "ANALYZE clipmind_segments");
+
+  // The plans of the store's two queries: ANN through the index, exact by a full scan.
+  std::ostringstream q;
+  q << '[';
+  for (int d = 0; d < kDim; ++d)
+    q << (d ? "," : "") << test::unit(random_vector(77, kDim))[d];
+  q << ']';
+  const auto plan = [&](bool exact) {
+    std::string text;
+    for (const auto& row :
+         raw_query(uri_, "EXPLAIN " + pgvector_search_sql(kDim, exact), {q.str(), "5"}))
+      text += row[0] + "\n";
+    return text;
+  };
+  EXPECT_NE(plan(false).find("Index Scan using clipmind_segments_vec"), std::string::npos)
+      << plan(false);
+  EXPECT_EQ(plan(true).find("clipmind_segments_vec"), std::string::npos) << plan(true);
+
+  // ANN and exact searches of the store agree with brute force over what it stored.
+  const auto items = reference_items(*store);
+  ASSERT_EQ(items.size(), 2000u);
+  ASSERT_EQ(index_scans("clipmind_segments_vec"), 0);
+  {
+    auto reader = open_store(uri_);
+    for (int i = 0; i < 6; ++i) {
+      SearchQuery query;
+      query.embedding = random_vector(500 + i, kDim);
+      query.k = 5;
+      query.candidates = 5;
+      query.mode = i % 2 ? SearchMode::kExact : SearchMode::kAnn;
+      expect_exact_top_k(*reader, items, query, "query " + std::to_string(i));
+    }
+  }
+  // The reader's connection is closed: its statistics reach the server as the backend exits.
+  int64_t scans = 0;
+  for (int attempt = 0; attempt < 100 && scans <= 0; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    scans = index_scans("clipmind_segments_vec");
+  }
+  EXPECT_GE(scans, 1) << "the store's ANN searches never used the HNSW index";
+}
+
+TEST_F(PgVectorTest, AgreesWithThePlainPathThroughInsertsReindexAndRemovals) {
+  OpenOptions plain_options;
+  plain_options.use_pgvector = false;
+  auto server = open_store(uri_);
+  auto plain = open_store(uri_, plain_options);
+  ASSERT_TRUE(server->info().pgvector);
+  ASSERT_FALSE(plain->info().pgvector);
+  const auto check = [&](const std::string& stage) {
+    const auto items = reference_items(*server);
+    for (int i = 0; i < 6; ++i) {
+      SearchQuery query;
+      query.embedding = random_vector(900 + i, kDim);
+      query.k = 8;
+      query.mode = i % 2 ? SearchMode::kExact : SearchMode::kAnn;
+      const std::string what = stage + ", query " + std::to_string(i);
+      expect_exact_top_k(*server, items, query, "pgvector, " + what);
+      expect_exact_top_k(*plain, items, query, "plain, " + what);
+      const auto a = server->search(query);
+      const auto b = plain->search(query);
+      ASSERT_EQ(a.size(), b.size()) << what;
+      for (size_t r = 0; r < a.size(); ++r)
+        EXPECT_EQ(a[r].segment_id, b[r].segment_id) << what << ", rank " << r;
+    }
+  };
+  fill(*server, 0, 12, 25);
+  check("first insert");
+  fill(*plain, 12, 4, 25);     // written by the other store: both read the same rows
+  fill(*server, 2, 3, 10, 1);  // re-indexed videos: their segments replaced
+  const std::vector<std::string> gone{video_path(7)};
+  server->remove_videos(gone);
+  check("after re-index and removal");
+  raw_exec(uri_, "REINDEX INDEX clipmind_segments_vec");
+  check("after REINDEX");
+  fill(*server, 20, 2, 25);
+  check("insert after REINDEX");
+  EXPECT_EQ(server->info().segment_count, (12 + 4 - 3 - 1 + 2) * 25 + 3 * 10);
+}
+
+// A role that may not CREATE EXTENSION (pgvector is not a trusted extension) gets a database
+// without it even though the server offers it: the store falls back to real[] and its own
+// index, and search still works.
+TEST_F(PgVectorTest, DatabaseWithoutTheExtensionUsesThePlainPath) {
+  const std::string role = db_ + "_user";
+  const std::string admin = g_server->uri("postgres");
+  raw_exec(admin, "DROP ROLE IF EXISTS " + role);
+  raw_exec(admin, "CREATE ROLE " + role + " LOGIN NOSUPERUSER");
+  raw_exec(admin, "ALTER DATABASE " + db_ + " OWNER TO " + role);
+  const std::string role_uri = "postgresql://" + role +
+                               "@127.0.0.1:" + std::to_string(g_server->port()) + "/" + db_ +
+                               "?connect_timeout=10";
+  {
+    auto store = open_store(role_uri);
+    EXPECT_FALSE(store->info().pgvector);
+    EXPECT_TRUE(raw_query(uri_, "SELECT 1 FROM pg_extension WHERE extname = 'vector'").empty());
+    EXPECT_TRUE(
+        raw_query(uri_, "SELECT 1 FROM pg_indexes WHERE indexname = 'clipmind_segments_vec'")
+            .empty());
+    fill(*store, 0, 10, 8);
+    const auto items = reference_items(*store);
+    for (int i = 0; i < 4; ++i) {
+      SearchQuery query;
+      query.embedding = random_vector(700 + i, kDim);
+      query.k = 6;
+      query.mode = i % 2 ? SearchMode::kExact : SearchMode::kAnn;
+      expect_exact_top_k(*store, items, query, "query " + std::to_string(i));
+    }
+  }
+  g_server->drop_database(db_);
+  raw_exec(admin, "DROP ROLE IF EXISTS " + role);
 }
 
 }  // namespace
