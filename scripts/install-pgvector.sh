@@ -4,7 +4,7 @@
 # Debian 12 has no pgvector package, but Debian's archive holds the upstream source of the
 # trixie (Debian 13) package: this script downloads that tarball from deb.debian.org, checks
 # its SHA-256 against the value pinned below, builds it with PGXS in a temp dir and installs it.
-# Idempotent: does nothing when this version is already installed. Called by scripts/setup.sh;
+# Idempotent: does nothing when this version is already installed. Called by scripts/test.sh;
 # run as root or with sudo available.
 set -euo pipefail
 

@@ -52,7 +52,3 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "setup.sh: all packages present"
 fi
-
-# pgvector for the PostgreSQL store's tests (Debian 12 has no package: built from Debian's
-# source tarball, see the script).
-"$(dirname "$0")/install-pgvector.sh"

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# pgvector for the PostgreSQL store's tests: Debian 12 has no package, so it is built from
+# Debian's own source tarball (checksum pinned; see the script).
+scripts/install-pgvector.sh
 scripts/build.sh "$@"
 build_dir=${BUILD_DIR:-build}
 ctest --test-dir "$build_dir" --output-on-failure --parallel "$(nproc)" --timeout 900
