@@ -52,6 +52,7 @@ EncodeRequest encode_request(const SessionState& s, const ProbedVideo& probed,
   r.queue_frames = s.config.decode.queue_frames;
   r.batch_frames = s.config.encode.batch_frames;
   r.input_size = s.config.encode.input_size;
+  r.reuse_psnr_db = s.config.encode.reuse_psnr_db;
   return r;
 }
 

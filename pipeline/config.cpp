@@ -192,6 +192,7 @@ void validate_as(const PipelineConfig& c, const std::string& source) {
   positive("decode.queue_frames", static_cast<double>(c.decode.queue_frames));
   positive("encode.batch_frames", static_cast<double>(c.encode.batch_frames));
   non_negative("encode.input_size", static_cast<double>(c.encode.input_size));
+  non_negative("encode.reuse_psnr_db", c.encode.reuse_psnr_db);
   positive("generate.max_new_tokens", static_cast<double>(c.generate.max_new_tokens));
   non_negative("generate.temperature", c.generate.temperature);
   non_negative("generate.top_k", static_cast<double>(c.generate.top_k));
@@ -270,7 +271,9 @@ json to_json(const PipelineConfig& c) {
                 {"divprune_window_frames", c.merge.divprune_window_frames}};
   j["inner"] = {{"method", c.inner.method}, {"layer", c.inner.layer}, {"ratio", c.inner.ratio}};
   j["decode"] = {{"mode", c.decode.mode}, {"queue_frames", c.decode.queue_frames}};
-  j["encode"] = {{"batch_frames", c.encode.batch_frames}, {"input_size", c.encode.input_size}};
+  j["encode"] = {{"batch_frames", c.encode.batch_frames},
+                 {"input_size", c.encode.input_size},
+                 {"reuse_psnr_db", c.encode.reuse_psnr_db}};
   j["generate"] = {{"max_new_tokens", c.generate.max_new_tokens},
                    {"temperature", c.generate.temperature},
                    {"top_k", c.generate.top_k},
@@ -340,6 +343,7 @@ PipelineConfig config_from_json(const json& user, const std::string& source) {
   c.decode.queue_frames = r.integer("decode.queue_frames");
   c.encode.batch_frames = r.integer("encode.batch_frames");
   c.encode.input_size = r.integer("encode.input_size");
+  c.encode.reuse_psnr_db = r.number("encode.reuse_psnr_db");
   c.generate.max_new_tokens = r.integer("generate.max_new_tokens");
   c.generate.temperature = r.number("generate.temperature");
   c.generate.top_k = r.integer("generate.top_k");

@@ -70,6 +70,10 @@ struct EncodeConfig {
   // patches per side); 0 = the model's own (384 for SigLIP-so400m). Smaller is faster (tower
   // cost ~ patches^2) and gives fewer tokens per frame; see docs/pipeline.md "Input resolution".
   int64_t input_size = 0;
+  // Frame reuse: a decoded frame whose tower input matches the previous encoded frame's at this
+  // PSNR (dB) or more reuses its tokens instead of running the tower; identical pictures always
+  // match; 0 = off. See docs/pipeline.md "Frame reuse".
+  double reuse_psnr_db = 50.0;
 };
 
 struct GenerateConfig {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -78,6 +79,44 @@ struct Decoded {
 
 }  // namespace
 
+double picture_psnr_db(std::span<const uint8_t> a, std::span<const uint8_t> b) {
+  if (a.size() != b.size() || a.empty()) {
+    throw Error(ErrorKind::kInvalidArgument, "picture_psnr_db: pictures of " +
+                                                 std::to_string(a.size()) + " and " +
+                                                 std::to_string(b.size()) + " bytes");
+  }
+  uint64_t sse = 0;
+  for (size_t k = 0; k < a.size(); ++k) {
+    const int d = static_cast<int>(a[k]) - static_cast<int>(b[k]);
+    sse += static_cast<uint64_t>(d * d);
+  }
+  if (sse == 0) return std::numeric_limits<double>::infinity();
+  const double mse = static_cast<double>(sse) / static_cast<double>(a.size());
+  return 10.0 * std::log10(255.0 * 255.0 / mse);
+}
+
+bool same_picture(std::span<const uint8_t> a, std::span<const uint8_t> b, double threshold_db) {
+  if (!(threshold_db > 0.0) || a.size() != b.size() || a.empty()) return false;
+  // PSNR >= t  <=>  SSE <= n * 255^2 / 10^(t/10); stop as soon as the budget is spent (moving
+  // pictures exceed it within the first rows). An infinite threshold leaves a budget of 0:
+  // only identical pictures match.
+  const double budget =
+      static_cast<double>(a.size()) * 255.0 * 255.0 / std::pow(10.0, threshold_db / 10.0);
+  const uint64_t max_sse =
+      budget >= 1.8e19 ? std::numeric_limits<uint64_t>::max() : static_cast<uint64_t>(budget);
+  uint64_t sse = 0;
+  constexpr size_t kChunk = 4096;
+  for (size_t begin = 0; begin < a.size(); begin += kChunk) {
+    const size_t end = std::min(a.size(), begin + kChunk);
+    for (size_t k = begin; k < end; ++k) {
+      const int d = static_cast<int>(a[k]) - static_cast<int>(b[k]);
+      sse += static_cast<uint64_t>(d * d);
+    }
+    if (sse > max_sse) return false;
+  }
+  return true;
+}
+
 std::string frame_cache_key(const EncodeRequest& request, const PlannedFrame& frame,
                             int64_t input_size, const std::string& dtype) {
   return make_cache_key({{"kind", "vlm-frame-tokens"},
@@ -151,6 +190,52 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
     options.threads = request.decode_threads;
     options.cancel = cancel;
 
+    auto store = [&](size_t i, EncodedFrame&& f) {
+      if (cache) {
+        CacheEntry entry;
+        entry.meta = nlohmann::json{{"time", f.time}}.dump();
+        entry.arrays.push_back(to_array("tokens", f.tokens));
+        if (f.attention.defined()) entry.arrays.push_back(to_array("attention", f.attention));
+        cache->put(keys[i], entry);
+      }
+      results[i] = std::move(f);
+    };
+
+    // Reuse: the frame that last went through the tower (its picture is kept, the batch may
+    // already be gone), and reused frames waiting for their source's micro-batch.
+    struct Source {
+      size_t index = 0;  // into request.frames
+      int64_t grid = 0;
+      std::vector<uint8_t> rgb;
+    };
+    struct Reused {
+      size_t index = 0;   // into request.frames
+      size_t source = 0;  // into request.frames
+      double time = 0.0;  // the reused frame's own decoded time
+    };
+    std::optional<Source> source;
+    std::vector<Reused> waiting;
+    auto resolve_reused = [&] {
+      size_t kept = 0;
+      for (const Reused& r : waiting) {
+        if (!results[r.source]) {
+          waiting[kept++] = r;
+          continue;
+        }
+        const EncodedFrame& from = *results[r.source];
+        EncodedFrame f;
+        f.requested_time = request.frames[r.index].time;
+        f.time = r.time;
+        f.grid = from.grid;
+        f.tokens = from.tokens.clone();
+        if (from.attention.defined()) f.attention = from.attention.clone();
+        f.reused = true;
+        store(r.index, std::move(f));
+        encode_stage.advance();
+      }
+      waiting.resize(kept);
+    };
+
     std::vector<Decoded> batch;
     auto flush = [&] {
       if (batch.empty()) return;
@@ -195,19 +280,13 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
         EncodedFrame& f = made[k];
         f.requested_time = request.frames[i].time;
         f.time = batch[k].frame.time;
-        if (cache) {
-          CacheEntry entry;
-          entry.meta = nlohmann::json{{"time", f.time}}.dump();
-          entry.arrays.push_back(to_array("tokens", f.tokens));
-          if (f.attention.defined()) entry.arrays.push_back(to_array("attention", f.attention));
-          cache->put(keys[i], entry);
-        }
-        results[i] = std::move(f);
+        store(i, std::move(f));
       }
       stats.encoded += static_cast<int64_t>(batch.size());
       stats.encode_seconds += seconds_since(t0);
       encode_stage.advance(static_cast<int64_t>(batch.size()));
       batch.clear();
+      resolve_reused();
     };
 
     size_t peak = 0;
@@ -230,12 +309,28 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
           decode_stage.finish();
         },
         [&](Decoded&& decoded) {
+          const size_t i = misses[decoded.index];
+          const int64_t grid = request.frames[i].grid;
+          if (source && source->grid == grid &&
+              same_picture(source->rgb, decoded.frame.rgb, request.reuse_psnr_db)) {
+            waiting.push_back({i, source->index, decoded.frame.time});
+            ++stats.reused;
+            resolve_reused();
+            return;
+          }
+          if (request.reuse_psnr_db > 0.0) source = Source{i, grid, decoded.frame.rgb};
           batch.push_back(std::move(decoded));
           if (static_cast<int64_t>(batch.size()) >= std::max<int64_t>(1, request.batch_frames)) {
             flush();
           }
         });
     flush();
+    resolve_reused();
+    if (stats.reused > 0) {
+      log.info("encode", std::to_string(stats.reused) + " of " + std::to_string(misses.size()) +
+                             " decoded frames showed the same picture as the frame before them "
+                             "and reused its tokens");
+    }
     encode_stage.finish();
     stats.decode_seconds = decode_busy;
     stats.peak_queue = static_cast<int64_t>(peak);

@@ -12,6 +12,14 @@
 //      the video's length).
 //   3. Each encoded frame is stored in the cache as soon as it is made, so a cancelled job
 //      keeps what it finished.
+//   4. Reuse (docs/pipeline.md "Frame reuse"): a decoded frame whose tower input (the RGB
+//      picture at the tower's input size, which the encoder only rescales and normalises) is
+//      the same picture as the previous decoded frame's source -- the frame that last went
+//      through the tower -- at request.reuse_psnr_db or more, with the same grid, is not
+//      encoded; it gets a copy of the source's tokens and attention. Reused frames do not take
+//      a place in a micro-batch, so batches stay full. Exact equality always matches;
+//      reuse_psnr_db <= 0 turns reuse off. The comparison is always against the source (not a
+//      chain of reused frames), so a slow fade cannot drift away from the tokens it reuses.
 // Requests no frame could be decoded for (damaged stretches) are dropped with a warning; if
 // nothing could be decoded the stage throws kInvalidInput naming the file. Progress: stages
 // "decode" and "encode" (frames). Cancellation: between frames, between micro-batches and
@@ -21,6 +29,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -47,12 +56,16 @@ struct EncodeRequest {
   int64_t batch_frames = 4;
   int64_t input_size = 0;  // vision input side in pixels; 0 = the processor's
   int decode_threads = 0;
+  // Reuse the previous source frame's tokens when this frame's tower input is within this
+  // PSNR (dB, peak 255); identical pictures always match; <= 0 disables reuse.
+  double reuse_psnr_db = 50.0;
 };
 
 struct EncodeStats {
   int64_t planned = 0;
   int64_t from_cache = 0;
-  int64_t encoded = 0;
+  int64_t encoded = 0;        // frames that went through the vision tower
+  int64_t reused = 0;         // frames that got a copy of an earlier frame's tokens (see 4. above)
   int64_t dropped = 0;        // requests no frame could be decoded for
   double decode_seconds = 0;  // producer thread busy time
   double encode_seconds = 0;  // vision tower time
@@ -64,6 +77,13 @@ struct EncodeStats {
 // The cache key of one frame (exposed for tests).
 std::string frame_cache_key(const EncodeRequest& request, const PlannedFrame& frame,
                             int64_t input_size, const std::string& dtype);
+
+// PSNR in dB (peak 255) between two equally sized byte pictures; +infinity when they are equal.
+// Throws kInvalidArgument when the sizes differ or are 0.
+double picture_psnr_db(std::span<const uint8_t> a, std::span<const uint8_t> b);
+// picture_psnr_db(a, b) >= threshold_db (or a == b), computed with an early exit; false when
+// threshold_db <= 0 (reuse off) or the sizes differ.
+bool same_picture(std::span<const uint8_t> a, std::span<const uint8_t> b, double threshold_db);
 
 std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
                                         const models::LlavaVisionEncoder& encoder,

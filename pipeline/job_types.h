@@ -33,6 +33,7 @@ struct SelectedFrame {
   double time = 0.0;  // the decoded frame's own time
   int64_t grid = 0;
   bool from_cache = false;
+  bool reused = false;  // tokens copied from the frame before it (same picture)
 };
 
 // A merged segment as the prompt shows it: one separator, then its tokens.
@@ -48,7 +49,8 @@ struct TokenCounts {
   int64_t frames_planned = 0;
   int64_t frames = 0;  // frames that reached the model (planned minus undecodable)
   int64_t frames_from_cache = 0;
-  int64_t frames_encoded = 0;  // vision-tower work done by this call
+  int64_t frames_encoded = 0;  // frames that went through the vision tower in this call
+  int64_t frames_reused = 0;   // frames that reused an earlier frame's tokens (same picture)
   int64_t visual_before_merge = 0;
   int64_t visual_after_merge = 0;
   int64_t separator_tokens = 0;

@@ -25,6 +25,8 @@ struct EncodedFrame {
   at::Tensor tokens;            // [g*g, D]
   at::Tensor attention;         // [g*g] float32 (undefined when the encoder gave none)
   bool from_cache = false;
+  bool reused =
+      false;  // tokens copied from an earlier frame with the same picture (encode_stage.h)
 };
 
 struct MergeSettings {

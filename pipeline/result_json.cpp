@@ -28,6 +28,7 @@ json to_json(const TokenCounts& t) {
             {"frames", t.frames},
             {"frames_from_cache", t.frames_from_cache},
             {"frames_encoded", t.frames_encoded},
+            {"frames_reused", t.frames_reused},
             {"visual_before_merge", t.visual_before_merge},
             {"visual_after_merge", t.visual_after_merge},
             {"separator_tokens", t.separator_tokens},
@@ -69,7 +70,8 @@ json to_json(const PreparedSummary& p) {
     frames.push_back({{"requested_time", ms(f.requested_time)},
                       {"time", ms(f.time)},
                       {"grid", f.grid},
-                      {"from_cache", f.from_cache}});
+                      {"from_cache", f.from_cache},
+                      {"reused", f.reused}});
   }
   json clips = json::array();
   for (const SelectedClip& c : p.clips) {

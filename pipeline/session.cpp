@@ -266,6 +266,7 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
     request.queue_frames = config.decode.queue_frames;
     request.batch_frames = config.encode.batch_frames;
     request.input_size = config.encode.input_size;
+    request.reuse_psnr_db = config.encode.reuse_psnr_db;
     p.frames = in_stage("decode", file, [&] {
       return encode_frames(request, vlm.vision(), s.cache.get(), progress, cancel, s.log,
                            &p.encode_stats);
@@ -313,8 +314,9 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
   t.frames = static_cast<int64_t>(p.frames.size());
   t.frames_from_cache = p.encode_stats.from_cache;
   t.frames_encoded = p.encode_stats.encoded;
+  t.frames_reused = p.encode_stats.reused;
   for (const EncodedFrame& f : p.frames) {
-    sum.frames.push_back({f.requested_time, f.time, f.grid, f.from_cache});
+    sum.frames.push_back({f.requested_time, f.time, f.grid, f.from_cache, f.reused});
     t.visual_before_merge += f.grid * f.grid;
   }
   t.visual_after_merge = p.merged.token_count();
@@ -565,6 +567,7 @@ AskResult Chat::ask(const std::string& question, const JobCallbacks& callbacks,
   r.first_token_s = stream.first() ? seconds(clock.start(), *stream.first()) : clock.elapsed();
   r.tokens = c.prepared.summary.tokens;
   r.tokens.frames_encoded = 0;  // a chat never encodes again
+  r.tokens.frames_reused = 0;
   r.tokens.frames_from_cache = 0;
   r.tokens.prefill_tokens = turn.length();
   r.tokens.prompt_tokens =
