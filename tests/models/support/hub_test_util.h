@@ -1,5 +1,5 @@
 // Helpers shared by the model hub tests: scratch folders under CLIPMIND_TEST_WORK_DIR, file
-// I/O, and a scoped environment variable.
+// I/O, a scoped environment variable, and the message of an expected clipmind::Error.
 #pragma once
 
 #include <cstdlib>
@@ -9,7 +9,24 @@
 #include <sstream>
 #include <string>
 
+#include <gtest/gtest.h>
+
+#include "clipmind/error.h"
+
 namespace clipmind::test {
+
+// Runs `body`, expecting a clipmind::Error of `kind`; returns its message.
+template <typename Body>
+std::string error_of(Body&& body, ErrorKind kind) {
+  try {
+    body();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), kind) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no clipmind::Error thrown";
+  return {};
+}
 
 // An empty folder CLIPMIND_TEST_WORK_DIR/hub/<name>, emptied first if it exists.
 inline std::filesystem::path fresh_dir(const std::string& name) {
