@@ -192,17 +192,20 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
   IndexFileResult r;
   r.path = path;
   r.worker = job.worker;
-
-  index::FileStamp stamp;
-  try {
-    stamp = index::stat_file(path);
-  } catch (...) {
-    const UserError e = describe_error(std::current_exception());
+  // This file failed on its own: recorded in its result, and the batch goes on.
+  auto failed = [&](const UserError& e) {
     r.status = IndexStatus::kFailed;
     r.error_kind = e.kind;
     r.error = e.message;
     r.seconds = seconds_since(start);
     return r;
+  };
+
+  index::FileStamp stamp;
+  try {
+    stamp = index::stat_file(path);
+  } catch (...) {
+    return failed(describe_error(std::current_exception()));
   }
   const ContentHashMode mode = parse_content_hash_mode(s.config.cache.hash);
   auto hash = [&] {
@@ -221,12 +224,7 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
   } catch (const Cancelled&) {
     throw;
   } catch (...) {
-    const UserError e = describe_error(std::current_exception());
-    r.status = IndexStatus::kFailed;
-    r.error_kind = e.kind;
-    r.error = e.message;
-    r.seconds = seconds_since(start);
-    return r;
+    return failed(describe_error(std::current_exception()));
   }
   job.store.begin_video(path, stamp, job.model_id);
   SegmentAnalysis analysis;
@@ -243,12 +241,8 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
     if (cancel.requested()) throw Cancelled();
     const UserError e = describe_error(std::current_exception());
     job.store.fail_video(path, stamp, job.model_id, e.message);
-    r.status = IndexStatus::kFailed;
-    r.error_kind = e.kind;
-    r.error = e.message;
-    r.seconds = seconds_since(start);
     s.log.warning("index", e.message);
-    return r;
+    return failed(e);
   }
   job.store.commit_video(path, stamp, job.model_id, analysis.segments);
   r.status = IndexStatus::kIndexed;

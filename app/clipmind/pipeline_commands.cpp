@@ -44,11 +44,11 @@ struct SelectionFlags {
   std::optional<int64_t> max_new_tokens;
 };
 
-void add_common_flags(CLI::App* cmd, CommonFlags& f) {
-  add_common_flags(cmd, f,
-                   {"Override any config key: --set merge.tau=0.7 (repeatable)",
-                    "Model folder or Hugging Face repo id (org/name[@revision])",
-                    "SigLIP dual encoder (folder or repo id) for F2C key-clip selection"});
+// Help lines of the shared flags for ask, chat, caption and config.
+CommonFlagsHelp common_flags_help() {
+  return {"Override any config key: --set merge.tau=0.7 (repeatable)",
+          "Model folder or Hugging Face repo id (org/name[@revision])",
+          "SigLIP dual encoder (folder or repo id) for F2C key-clip selection"};
 }
 
 void add_selection_flags(CLI::App* cmd, SelectionFlags& f) {
@@ -256,7 +256,7 @@ void add_pipeline_commands(CLI::App& app) {
         "config", "Print the effective configuration (defaults < config file < flags) as JSON");
     auto common = std::make_shared<CommonFlags>();
     auto defaults = std::make_shared<bool>(false);
-    add_common_flags(cmd, *common);
+    add_common_flags(cmd, *common, common_flags_help());
     cmd->add_flag("--defaults", *defaults, "Print the built-in defaults (the documented file)");
     cmd->callback([common, defaults] { run_config(*common, *defaults); });
   }
@@ -270,7 +270,7 @@ void add_pipeline_commands(CLI::App& app) {
     auto json = std::make_shared<bool>(false);
     cmd->add_option("VIDEO", *video, "Video file")->required();
     cmd->add_option("QUESTION", *question, "The question")->required();
-    add_common_flags(cmd, *common);
+    add_common_flags(cmd, *common, common_flags_help());
     add_selection_flags(cmd, *selection);
     cmd->add_flag("--json", *json,
                   "Print one JSON document: answer, moments, selected clips, segments, token "
@@ -285,7 +285,7 @@ void add_pipeline_commands(CLI::App& app) {
     auto video = std::make_shared<std::string>();
     auto json = std::make_shared<bool>(false);
     cmd->add_option("VIDEO", *video, "Video file")->required();
-    add_common_flags(cmd, *common);
+    add_common_flags(cmd, *common, common_flags_help());
     add_selection_flags(cmd, *selection);
     cmd->add_flag("--json", *json, "One JSON line per event (prepared, then each answer)");
     cmd->callback([=] { run_chat(*common, *selection, *video, *json); });
@@ -310,7 +310,7 @@ void add_pipeline_commands(CLI::App& app) {
     cmd->add_option("--segment", *segment, "auto (HoliTom segments) or a window length in seconds");
     cmd->add_flag("--overwrite", *overwrite, "Redo outputs that are already complete");
     cmd->add_flag("--json", *json, "Print the batch report as JSON instead of a table");
-    add_common_flags(cmd, *common);
+    add_common_flags(cmd, *common, common_flags_help());
     add_selection_flags(cmd, *selection);
     cmd->callback([=] {
       run_caption(*common, *selection, *inputs, *out, *format, *segment, *overwrite, *json);
