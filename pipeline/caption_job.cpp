@@ -57,22 +57,14 @@ EncodeRequest encode_request(const SessionState& s, const ProbedVideo& probed,
 }
 
 MergeSettings merge_settings(const PipelineConfig& c, int64_t input_tokens) {
-  MergeSettings m;
-  m.method = c.merge.method;
+  int64_t cap = 0;
   if (c.budget.tokens) {
-    m.cap = std::min(*c.budget.tokens, input_tokens);
+    cap = std::min(*c.budget.tokens, input_tokens);
   } else {
-    m.cap = static_cast<int64_t>(
+    cap = static_cast<int64_t>(
         std::floor(c.budget.ratio.value_or(0.10) * static_cast<double>(input_tokens) + 1e-9));
   }
-  m.cap = std::max<int64_t>(1, m.cap);
-  m.tau = holitom_tau(c.merge, static_cast<double>(m.cap) / static_cast<double>(input_tokens));
-  m.beta = c.merge.beta;
-  m.k_max = c.merge.k_max;
-  m.max_window = c.merge.max_window;
-  m.tome_window_frames = c.merge.tome_window_frames;
-  m.divprune_window_frames = c.merge.divprune_window_frames;
-  return m;
+  return to_merge_settings(c.merge, std::max<int64_t>(1, cap), input_tokens);
 }
 
 // Up to n of `frames` spread evenly (by index).

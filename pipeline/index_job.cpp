@@ -6,6 +6,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -43,20 +44,15 @@ const models::SiglipDualEncoder& load_encoder(SessionState& s, const JobCallback
   return *s.models.relevance();
 }
 
-// Cancels `inner` when `outer` is cancelled or stop() is called (a worker's job-level failure
-// stops the others). Polls: CancelToken has no notifications.
-class LinkedCancel {
+// Calls `tick` on a thread of its own at once and then every `every`, until destroyed (a tick
+// under way finishes first). Declare it after what `tick` uses, so it stops before that goes.
+class PeriodicThread {
  public:
-  explicit LinkedCancel(CancelToken outer) : outer_(std::move(outer)) {
-    thread_ = std::thread([this] {
-      std::unique_lock lock(mutex_);
-      while (!done_) {
-        if (outer_.requested()) inner_.request();
-        wake_.wait_for(lock, std::chrono::milliseconds(20));
-      }
-    });
+  PeriodicThread(std::chrono::milliseconds every, std::function<void()> tick)
+      : every_(every), tick_(std::move(tick)) {
+    thread_ = std::thread([this] { run(); });
   }
-  ~LinkedCancel() {
+  ~PeriodicThread() {
     {
       std::lock_guard lock(mutex_);
       done_ = true;
@@ -64,8 +60,37 @@ class LinkedCancel {
     wake_.notify_all();
     thread_.join();
   }
-  LinkedCancel(const LinkedCancel&) = delete;
-  LinkedCancel& operator=(const LinkedCancel&) = delete;
+  PeriodicThread(const PeriodicThread&) = delete;
+  PeriodicThread& operator=(const PeriodicThread&) = delete;
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!done_) {
+      lock.unlock();
+      tick_();
+      lock.lock();
+      if (done_) break;
+      wake_.wait_for(lock, every_);
+    }
+  }
+
+  std::chrono::milliseconds every_;
+  std::function<void()> tick_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// Cancels `inner` when `outer` is cancelled or stop() is called (a worker's job-level failure
+// stops the others). Polls: CancelToken has no notifications.
+class LinkedCancel {
+ public:
+  explicit LinkedCancel(CancelToken outer)
+      : outer_(std::move(outer)), poll_(std::chrono::milliseconds(20), [this] {
+          if (outer_.requested()) inner_.request();
+        }) {}
 
   const CancelToken& token() const { return inner_; }
   void stop() { inner_.request(); }
@@ -73,29 +98,14 @@ class LinkedCancel {
  private:
   CancelToken outer_;
   CancelToken inner_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool done_ = false;
-  std::thread thread_;
+  PeriodicThread poll_;
 };
 
 // Keeps the claims of this process alive while workers index long videos (PostgreSQL queue).
 class Heartbeats {
  public:
   Heartbeats(const std::string& uri, const std::string& worker, std::chrono::milliseconds every)
-      : queue_(uri, worker), every_(every) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Heartbeats() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-  Heartbeats(const Heartbeats&) = delete;
-  Heartbeats& operator=(const Heartbeats&) = delete;
+      : queue_(uri, worker), beat_(every, [this] { beat(); }) {}
 
   void add(const std::string& path) {
     std::lock_guard lock(mutex_);
@@ -107,31 +117,25 @@ class Heartbeats {
   }
 
  private:
-  void run() {
-    std::unique_lock lock(mutex_);
-    while (!done_) {
-      wake_.wait_for(lock, every_);
-      if (done_) break;
-      const std::set<std::string> paths = paths_;
-      lock.unlock();
-      for (const std::string& p : paths) {
-        try {
-          queue_.heartbeat(p);  // a lost claim shows at finish(); the commit is idempotent
-        } catch (const std::exception&) {
-          // A dropped connection: the claim may go stale and be redone elsewhere, harmlessly.
-        }
+  void beat() {
+    std::set<std::string> paths;
+    {
+      std::lock_guard lock(mutex_);
+      paths = paths_;
+    }
+    for (const std::string& p : paths) {
+      try {
+        queue_.heartbeat(p);  // a lost claim shows at finish(); the commit is idempotent
+      } catch (const std::exception&) {
+        // A dropped connection: the claim may go stale and be redone elsewhere, harmlessly.
       }
-      lock.lock();
     }
   }
 
   index::JobQueue queue_;
-  std::chrono::milliseconds every_;
   std::mutex mutex_;
-  std::condition_variable wake_;
   std::set<std::string> paths_;
-  bool done_ = false;
-  std::thread thread_;
+  PeriodicThread beat_;  // last: stops before the members it uses go
 };
 
 struct JobState {
@@ -188,17 +192,20 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
   IndexFileResult r;
   r.path = path;
   r.worker = job.worker;
-
-  index::FileStamp stamp;
-  try {
-    stamp = index::stat_file(path);
-  } catch (...) {
-    const UserError e = describe_error(std::current_exception());
+  // This file failed on its own: recorded in its result, and the batch goes on.
+  auto failed = [&](const UserError& e) {
     r.status = IndexStatus::kFailed;
     r.error_kind = e.kind;
     r.error = e.message;
     r.seconds = seconds_since(start);
     return r;
+  };
+
+  index::FileStamp stamp;
+  try {
+    stamp = index::stat_file(path);
+  } catch (...) {
+    return failed(describe_error(std::current_exception()));
   }
   const ContentHashMode mode = parse_content_hash_mode(s.config.cache.hash);
   auto hash = [&] {
@@ -217,12 +224,7 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
   } catch (const Cancelled&) {
     throw;
   } catch (...) {
-    const UserError e = describe_error(std::current_exception());
-    r.status = IndexStatus::kFailed;
-    r.error_kind = e.kind;
-    r.error = e.message;
-    r.seconds = seconds_since(start);
-    return r;
+    return failed(describe_error(std::current_exception()));
   }
   job.store.begin_video(path, stamp, job.model_id);
   SegmentAnalysis analysis;
@@ -239,12 +241,8 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
     if (cancel.requested()) throw Cancelled();
     const UserError e = describe_error(std::current_exception());
     job.store.fail_video(path, stamp, job.model_id, e.message);
-    r.status = IndexStatus::kFailed;
-    r.error_kind = e.kind;
-    r.error = e.message;
-    r.seconds = seconds_since(start);
     s.log.warning("index", e.message);
-    return r;
+    return failed(e);
   }
   job.store.commit_video(path, stamp, job.model_id, analysis.segments);
   r.status = IndexStatus::kIndexed;
@@ -538,12 +536,7 @@ std::vector<float> embed_moment(SessionState& s, const std::string& video, doubl
     throw StageError(ErrorKind::kInvalidInput, "decode", video,
                      "no frame near " + std::to_string(seconds) + " s could be decoded");
   }
-  std::vector<models::RgbImageView> views;
-  for (const decode::Frame& f : frames)
-    views.push_back({f.rgb.data(), f.height, f.width, 0});
-  models::ImageEmbedOptions eo;
-  eo.cancel = cancel;
-  const at::Tensor mean = encoder.embed_images(views, eo).to(at::kCPU).to(at::kFloat).mean(0);
+  const at::Tensor mean = embed_frames(encoder, frames, cancel).mean(0);
   const at::Tensor unit = (mean / mean.norm().clamp_min(1e-12)).contiguous();
   return std::vector<float>(unit.data_ptr<float>(), unit.data_ptr<float>() + unit.numel());
 }

@@ -35,6 +35,20 @@ compress::MergeResult unmerged(const std::vector<EncodedFrame>& frames) {
 
 }  // namespace
 
+MergeSettings to_merge_settings(const MergeConfig& merge, int64_t cap, int64_t input_tokens) {
+  MergeSettings m;
+  m.method = merge.method;
+  m.cap = cap;
+  m.tau = holitom_tau(
+      merge, input_tokens > 0 ? static_cast<double>(cap) / static_cast<double>(input_tokens) : 1.0);
+  m.beta = merge.beta;
+  m.k_max = merge.k_max;
+  m.max_window = merge.max_window;
+  m.tome_window_frames = merge.tome_window_frames;
+  m.divprune_window_frames = merge.divprune_window_frames;
+  return m;
+}
+
 compress::MergeResult merge_frames(const std::vector<EncodedFrame>& frames,
                                    const MergeSettings& settings) {
   if (frames.empty()) {

@@ -15,6 +15,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "compress/merge/merged_segment.h"
+#include "pipeline/config.h"
 
 namespace clipmind::pipeline {
 
@@ -39,6 +40,10 @@ struct MergeSettings {
   int64_t tome_window_frames = 4;
   int64_t divprune_window_frames = 0;
 };
+
+// The config's merge section with the planned token cap for frames holding `input_tokens`
+// tokens in all (τ from holitom_tau() at the keep ratio cap / input_tokens).
+MergeSettings to_merge_settings(const MergeConfig& merge, int64_t cap, int64_t input_tokens);
 
 compress::MergeResult merge_frames(const std::vector<EncodedFrame>& frames,
                                    const MergeSettings& settings);

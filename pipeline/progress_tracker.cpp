@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <utility>
+
+#include "models/hub/progress_bar.h"
 
 namespace clipmind::pipeline {
 
@@ -179,20 +179,7 @@ ProgressCallback ProgressTracker::Stage::callback() {
 }
 
 std::string format_duration(double seconds) {
-  if (!(seconds >= 0.0) || !std::isfinite(seconds)) return "--:--";
-  const auto total = static_cast<int64_t>(std::llround(seconds));
-  const int64_t h = total / 3600;
-  const int64_t m = (total / 60) % 60;
-  const int64_t s = total % 60;
-  char buffer[32];
-  if (h > 0) {
-    std::snprintf(buffer, sizeof buffer, "%lld:%02lld:%02lld", static_cast<long long>(h),
-                  static_cast<long long>(m), static_cast<long long>(s));
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%lld:%02lld", static_cast<long long>(m),
-                  static_cast<long long>(s));
-  }
-  return buffer;
+  return models::hub::format_duration(seconds);  // one clock format for downloads and jobs
 }
 
 }  // namespace clipmind::pipeline

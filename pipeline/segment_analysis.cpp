@@ -88,34 +88,17 @@ SegmentAnalysis analyze_segments(Session& session, const std::filesystem::path& 
     so.fast_tolerance = 0.25;
     so.cancel = cancel;
     so.on_warning = [&](const std::string& w) { s.log.debug("decode", w); };
-    std::vector<decode::Frame> batch;
-    std::vector<size_t> owners;
-    auto flush = [&] {
-      if (batch.empty()) return;
-      std::vector<models::RgbImageView> views;
-      for (const decode::Frame& f : batch)
-        views.push_back({f.rgb.data(), f.height, f.width, 0});
-      models::ImageEmbedOptions eo;
-      eo.cancel = cancel;
-      const at::Tensor e = encoder.embed_images(views, eo).to(at::kCPU).to(at::kFloat);
-      for (size_t k = 0; k < batch.size(); ++k) {
-        const size_t seg = owners[k];
-        sums[seg] = sums[seg].defined() ? sums[seg] + e[static_cast<int64_t>(k)]
-                                        : e[static_cast<int64_t>(k)].clone();
-        ++counts[seg];
-      }
-      stage.advance(static_cast<int64_t>(batch.size()));
-      batch.clear();
-      owners.clear();
-    };
     in_stage("embed", file, [&] {
-      decode::FrameSampler sampler(video, times, so);
-      while (auto sample = sampler.next()) {
-        batch.push_back(std::move(sample->frame));
-        owners.push_back(sample->request / static_cast<size_t>(per));
-        if (batch.size() >= 8) flush();
-      }
-      flush();
+      embed_sampled_frames(
+          encoder, video, times, so, [&](const at::Tensor& e, std::span<const size_t> requests) {
+            for (size_t k = 0; k < requests.size(); ++k) {
+              const size_t seg = requests[k] / static_cast<size_t>(per);
+              sums[seg] = sums[seg].defined() ? sums[seg] + e[static_cast<int64_t>(k)]
+                                              : e[static_cast<int64_t>(k)].clone();
+              ++counts[seg];
+            }
+            stage.advance(static_cast<int64_t>(requests.size()));
+          });
     });
     stage.finish();
   }

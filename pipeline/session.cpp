@@ -280,20 +280,10 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
   {
     const auto t = Clock::now();
     auto stage = progress.begin("merge", 1, "steps", config.merge.method);
-    MergeSettings m;
-    m.method = config.merge.method;
-    m.cap = p.plan.merge_cap;
     int64_t frame_tokens = 0;
     for (const EncodedFrame& f : p.frames)
       frame_tokens += f.grid * f.grid;
-    m.tau = holitom_tau(
-        config.merge,
-        frame_tokens > 0 ? static_cast<double>(m.cap) / static_cast<double>(frame_tokens) : 1.0);
-    m.beta = config.merge.beta;
-    m.k_max = config.merge.k_max;
-    m.max_window = config.merge.max_window;
-    m.tome_window_frames = config.merge.tome_window_frames;
-    m.divprune_window_frames = config.merge.divprune_window_frames;
+    const MergeSettings m = to_merge_settings(config.merge, p.plan.merge_cap, frame_tokens);
     p.merged = in_stage("merge", file, [&] { return merge_frames(p.frames, m); });
     stage.advance();
     stage.finish();

@@ -132,6 +132,37 @@ at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<d
   return out;
 }
 
+at::Tensor embed_frames(const models::SiglipDualEncoder& encoder,
+                        std::span<const decode::Frame> frames, const CancelToken& cancel) {
+  std::vector<models::RgbImageView> views;
+  for (const decode::Frame& f : frames)
+    views.push_back({f.rgb.data(), f.height, f.width, 0});
+  models::ImageEmbedOptions options;
+  options.cancel = cancel;
+  return encoder.embed_images(views, options).to(at::kCPU).to(at::kFloat);
+}
+
+void embed_sampled_frames(const models::SiglipDualEncoder& encoder,
+                          const std::filesystem::path& path, const std::vector<double>& times,
+                          const decode::SamplerOptions& options, const EmbeddedBatch& take) {
+  constexpr size_t kBatch = 8;
+  std::vector<decode::Frame> batch;
+  std::vector<size_t> requests;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    take(embed_frames(encoder, batch, options.cancel), requests);
+    batch.clear();
+    requests.clear();
+  };
+  decode::FrameSampler sampler(path, times, options);
+  while (auto sample = sampler.next()) {
+    batch.push_back(std::move(sample->frame));
+    requests.push_back(sample->request);
+    if (batch.size() >= kBatch) flush();
+  }
+  flush();
+}
+
 RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
                                    const std::string& relevance_id,
                                    const std::filesystem::path& path,
@@ -167,30 +198,13 @@ RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
     options.fast_tolerance = 0.5;
     options.cancel = cancel;
     options.on_warning = [&](const std::string& w) { log.debug("decode", w); };
-    std::vector<decode::Frame> batch;
-    std::vector<size_t> requests;
     std::vector<at::Tensor> rows(times.size());
-    auto flush = [&] {
-      if (batch.empty()) return;
-      std::vector<models::RgbImageView> views;
-      for (const decode::Frame& f : batch)
-        views.push_back({f.rgb.data(), f.height, f.width, 0});
-      models::ImageEmbedOptions eo;
-      eo.cancel = cancel;
-      const at::Tensor e = encoder.embed_images(views, eo).to(at::kCPU).to(at::kFloat);
-      for (size_t k = 0; k < batch.size(); ++k)
-        rows[requests[k]] = e[static_cast<int64_t>(k)];
-      stage.advance(static_cast<int64_t>(batch.size()));
-      batch.clear();
-      requests.clear();
-    };
-    decode::FrameSampler sampler(path, times, options);
-    while (auto sample = sampler.next()) {
-      batch.push_back(std::move(sample->frame));
-      requests.push_back(sample->request);
-      if (batch.size() >= 8) flush();
-    }
-    flush();
+    embed_sampled_frames(encoder, path, times, options,
+                         [&](const at::Tensor& e, std::span<const size_t> requests) {
+                           for (size_t k = 0; k < requests.size(); ++k)
+                             rows[requests[k]] = e[static_cast<int64_t>(k)];
+                           stage.advance(static_cast<int64_t>(requests.size()));
+                         });
     stage.finish();
     // A candidate no frame was decoded for takes its neighbour's embedding.
     int64_t last = -1;

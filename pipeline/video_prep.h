@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +16,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "compress/merge/merged_segment.h"
+#include "decode/frame_sampler.h"
 #include "decode/video_info.h"
 #include "models/vlm/prompt.h"
 #include "pipeline/config.h"
@@ -66,6 +69,22 @@ ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig&
 at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<double>& times,
                           const CancelToken& cancel, const Logger& log, int width = 64,
                           int height = 36);
+
+// [N, D] float CPU image embeddings of decoded RGB frames (one batch through the encoder).
+at::Tensor embed_frames(const models::SiglipDualEncoder& encoder,
+                        std::span<const decode::Frame> frames, const CancelToken& cancel);
+
+// Receives one micro-batch of embed_sampled_frames: [n, D] float CPU embeddings and, per row,
+// the index into the sampled times its frame was decoded for.
+using EmbeddedBatch =
+    std::function<void(const at::Tensor& embeddings, std::span<const size_t> requests)>;
+
+// Samples `times` from `path` with `options` (sized for the encoder; its cancel token also stops
+// the encoder) and embeds the frames in micro-batches of 8, handing each to `take`. A time no
+// frame could be decoded for is never handed on. Throws what the sampler and encoder throw.
+void embed_sampled_frames(const models::SiglipDualEncoder& encoder,
+                          const std::filesystem::path& path, const std::vector<double>& times,
+                          const decode::SamplerOptions& options, const EmbeddedBatch& take);
 
 // Relevance of candidate frames to `question` with the dual encoder: image embeddings (cached
 // per video, relevance model and candidate times) and the cosine with the question.

@@ -19,6 +19,7 @@
 #include "app/clipmind/cli_signals.h"
 #include "app/clipmind/cli_terminal.h"
 #include "app/clipmind/commands.h"
+#include "app/clipmind/pipeline_flags.h"
 #include "clipmind/error.h"
 #include "index/shard.h"
 #include "index/store.h"
@@ -35,16 +36,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 struct IndexFlags {
-  std::optional<std::string> config_file;
-  std::vector<std::string> sets;
-  bool verbose = false;
-  bool quiet = false;
-  std::optional<std::string> model;
-  std::optional<std::string> relevance_model;
-  std::optional<std::string> device;
-  std::optional<int64_t> threads;
-  bool no_cache = false;
-  bool offline = false;
+  CommonFlags common;
   std::string db;
   bool json = false;
 };
@@ -52,46 +44,15 @@ struct IndexFlags {
 void add_flags(CLI::App* cmd, IndexFlags& f) {
   cmd->add_option("--db", f.db, "Index: a SQLite file (created when missing) or postgresql://...")
       ->required();
-  cmd->add_option("--config", f.config_file, "JSON config file (see docs/pipeline.md)");
-  cmd->add_option("--set", f.sets, "Override any config key: --set caption.max_segment_s=30");
-  auto* verbose = cmd->add_flag("-v,--verbose", f.verbose, "Log every step (debug level)");
-  cmd->add_flag("-q,--quiet", f.quiet, "Only errors on stderr, no progress bar")->excludes(verbose);
-  cmd->add_option("--model", f.model, "LLaVA-OneVision model for --captions (folder or repo id)");
-  cmd->add_option("--relevance-model", f.relevance_model,
-                  "SigLIP dual encoder for segment and query embeddings (folder or repo id); "
-                  "index and search must use the same one");
-  cmd->add_option("--device", f.device, "cpu, cuda or cuda:N");
-  cmd->add_option("--threads", f.threads, "Compute threads (0 = all cores)");
-  cmd->add_flag("--no-cache", f.no_cache, "Do not read or write the token cache");
-  cmd->add_flag("--offline", f.offline, "Never download models");
-}
-
-std::string dump(const json& value, int indent = -1) {
-  return value.dump(indent, ' ', false, json::error_handler_t::replace);
+  add_common_flags(cmd, f.common,
+                   {"Override any config key: --set caption.max_segment_s=30",
+                    "LLaVA-OneVision model for --captions (folder or repo id)",
+                    "SigLIP dual encoder for segment and query embeddings (folder or repo id); "
+                    "index and search must use the same one"});
 }
 
 pipeline::PipelineConfig load(const IndexFlags& f) {
-  pipeline::ConfigSources sources;
-  if (f.config_file) sources.file = fs::path(*f.config_file);
-  auto set = [&](const std::string& key, const std::string& value) {
-    sources.overrides.push_back({key, value});
-  };
-  if (f.model) set("model", dump(json(*f.model)));
-  if (f.relevance_model) set("relevance_model", dump(json(*f.relevance_model)));
-  if (f.device) set("device", dump(json(*f.device)));
-  if (f.threads) set("threads", std::to_string(*f.threads));
-  if (f.no_cache) set("cache.enabled", "false");
-  if (f.offline) set("offline", "true");
-  if (f.verbose) set("log_level", "\"debug\"");
-  if (f.quiet) set("log_level", "\"error\"");
-  for (const std::string& kv : f.sets) {
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      throw Error(ErrorKind::kInvalidArgument, "--set " + kv + ": expected KEY=VALUE");
-    }
-    set(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  return pipeline::load_config(sources).config;
+  return pipeline::load_config(config_sources(f.common)).config;
 }
 
 json report_json(const pipeline::IndexReport& r) {
@@ -146,7 +107,7 @@ void run_index(const IndexFlags& flags, const std::vector<std::string>& inputs, 
   }
   t.clear();
   if (flags.json) {
-    std::printf("%s\n", dump(report_json(report), 2).c_str());
+    std::printf("%s\n", json_text(report_json(report), 2).c_str());
   } else {
     std::fputs(pipeline::format_index_summary(report).c_str(), stdout);
   }
@@ -239,7 +200,7 @@ void run_search(const IndexFlags& flags, const std::optional<std::string>& query
                                   {"segment_id", outcome.source->id}};
       }
     }
-    std::printf("%s\n", dump(doc, 2).c_str());
+    std::printf("%s\n", json_text(doc, 2).c_str());
   } else {
     if (outcome.results.empty()) std::printf("no results\n");
     int rank = 0;

@@ -21,6 +21,7 @@
 #include "app/clipmind/cli_signals.h"
 #include "app/clipmind/cli_terminal.h"
 #include "app/clipmind/commands.h"
+#include "app/clipmind/pipeline_flags.h"
 #include "clipmind/error.h"
 #include "pipeline/caption_job.h"
 #include "pipeline/config.h"
@@ -34,20 +35,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Flags shared by the pipeline commands; each maps onto a config key.
-struct CommonFlags {
-  std::optional<std::string> config_file;
-  std::vector<std::string> sets;
-  bool verbose = false;
-  bool quiet = false;
-  std::optional<std::string> model;
-  std::optional<std::string> relevance_model;
-  std::optional<std::string> device;
-  std::optional<int64_t> threads;
-  bool no_cache = false;
-  bool offline = false;
-};
-
 struct SelectionFlags {
   std::optional<int64_t> budget;
   std::optional<double> ratio;
@@ -57,18 +44,11 @@ struct SelectionFlags {
   std::optional<int64_t> max_new_tokens;
 };
 
-void add_common_flags(CLI::App* cmd, CommonFlags& f) {
-  cmd->add_option("--config", f.config_file, "JSON config file (see docs/pipeline.md)");
-  cmd->add_option("--set", f.sets, "Override any config key: --set merge.tau=0.7 (repeatable)");
-  auto* verbose = cmd->add_flag("-v,--verbose", f.verbose, "Log every step (debug level)");
-  cmd->add_flag("-q,--quiet", f.quiet, "Only errors on stderr, no progress bar")->excludes(verbose);
-  cmd->add_option("--model", f.model, "Model folder or Hugging Face repo id (org/name[@revision])");
-  cmd->add_option("--relevance-model", f.relevance_model,
-                  "SigLIP dual encoder (folder or repo id) for F2C key-clip selection");
-  cmd->add_option("--device", f.device, "cpu, cuda or cuda:N");
-  cmd->add_option("--threads", f.threads, "Compute threads (0 = all cores)");
-  cmd->add_flag("--no-cache", f.no_cache, "Do not read or write the token cache");
-  cmd->add_flag("--offline", f.offline, "Never download models");
+// Help lines of the shared flags for ask, chat, caption and config.
+CommonFlagsHelp common_flags_help() {
+  return {"Override any config key: --set merge.tau=0.7 (repeatable)",
+          "Model folder or Hugging Face repo id (org/name[@revision])",
+          "SigLIP dual encoder (folder or repo id) for F2C key-clip selection"};
 }
 
 void add_selection_flags(CLI::App* cmd, SelectionFlags& f) {
@@ -83,31 +63,11 @@ void add_selection_flags(CLI::App* cmd, SelectionFlags& f) {
   cmd->add_option("--max-new-tokens", f.max_new_tokens, "Longest answer in tokens");
 }
 
-// JSON text that never throws: a random model's answer or a file name may hold invalid UTF-8,
-// which is written as U+FFFD.
-std::string dump(const nlohmann::json& value, int indent = -1) {
-  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::string json_text(const std::string& value) {
-  return dump(nlohmann::json(value));
-}
-
 pipeline::ConfigSources sources_for(const CommonFlags& c, const SelectionFlags* s) {
-  pipeline::ConfigSources sources;
-  if (c.config_file) sources.file = fs::path(*c.config_file);
+  std::vector<pipeline::ConfigOverride> selection;
   auto set = [&](const std::string& key, const std::string& value) {
-    sources.overrides.push_back({key, value});
+    selection.push_back({key, value});
   };
-  // Named flags first, --set last: an explicit --set wins over everything.
-  if (c.model) set("model", json_text(*c.model));
-  if (c.relevance_model) set("relevance_model", json_text(*c.relevance_model));
-  if (c.device) set("device", json_text(*c.device));
-  if (c.threads) set("threads", std::to_string(*c.threads));
-  if (c.no_cache) set("cache.enabled", "false");
-  if (c.offline) set("offline", "true");
-  if (c.verbose) set("log_level", "\"debug\"");
-  if (c.quiet) set("log_level", "\"error\"");
   if (s) {
     if (s->budget) set("budget.tokens", std::to_string(*s->budget));
     if (s->ratio) set("budget.ratio", nlohmann::json(*s->ratio).dump());
@@ -116,14 +76,7 @@ pipeline::ConfigSources sources_for(const CommonFlags& c, const SelectionFlags* 
     if (s->frames) set("select.max_frames", std::to_string(*s->frames));
     if (s->max_new_tokens) set("generate.max_new_tokens", std::to_string(*s->max_new_tokens));
   }
-  for (const std::string& kv : c.sets) {
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      throw Error(ErrorKind::kInvalidArgument, "--set " + kv + ": expected KEY=VALUE");
-    }
-    set(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  return sources;
+  return config_sources(c, selection);
 }
 
 void run_config(const CommonFlags& common, bool defaults) {
@@ -171,6 +124,22 @@ std::string describe_moments(const std::vector<pipeline::Moment>& moments) {
   return out;
 }
 
+// Ends a streamed answer and names its moments on stderr (unless only errors are logged).
+void end_streamed_answer(const Job& job, const pipeline::AskResult& r) {
+  job.terminal->end_answer();
+  if (!r.moments.empty() && job.config.log_level != "error") {
+    job.terminal->message("clipmind: moments: " + describe_moments(r.moments));
+  }
+}
+
+// Call from a catch block: erases the bar and ends a partial answer before main() prints the
+// failure.
+[[noreturn]] void fail_mid_answer(Terminal& t) {
+  t.clear();
+  t.end_answer();
+  fail_with_hint(std::current_exception());
+}
+
 void run_ask(const CommonFlags& common, const SelectionFlags& selection, const std::string& video,
              const std::string& question, bool json) {
   Job job = start_job(common, &selection, /*bar=*/true);
@@ -181,17 +150,12 @@ void run_ask(const CommonFlags& common, const SelectionFlags& selection, const s
     const pipeline::AskResult r = job.session->ask(video, question, job.callbacks, job.cancel);
     t.clear();
     if (json) {
-      std::printf("%s\n", dump(pipeline::to_json(r), 2).c_str());
+      std::printf("%s\n", json_text(pipeline::to_json(r), 2).c_str());
     } else {
-      t.end_answer();
-      if (!r.moments.empty() && job.config.log_level != "error") {
-        t.message("clipmind: moments: " + describe_moments(r.moments));
-      }
+      end_streamed_answer(job, r);
     }
   } catch (...) {
-    t.clear();
-    t.end_answer();
-    fail_with_hint(std::current_exception());
+    fail_mid_answer(t);
   }
 }
 
@@ -208,7 +172,7 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
     if (json) {
       nlohmann::json prepared = pipeline::to_json(chat->prepared());
       prepared["event"] = "prepared";
-      std::printf("%s\n", dump(prepared).c_str());
+      std::printf("%s\n", json_text(prepared).c_str());
       std::fflush(stdout);
     }
     if (interactive) {
@@ -234,19 +198,14 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
         nlohmann::json answer = pipeline::to_json(r);
         answer["event"] = "answer";
         answer["turn"] = chat->turns();
-        std::printf("%s\n", dump(answer).c_str());
+        std::printf("%s\n", json_text(answer).c_str());
         std::fflush(stdout);
       } else {
-        t.end_answer();
-        if (!r.moments.empty() && job.config.log_level != "error") {
-          t.message("clipmind: moments: " + describe_moments(r.moments));
-        }
+        end_streamed_answer(job, r);
       }
     }
   } catch (...) {
-    t.clear();
-    t.end_answer();
-    fail_with_hint(std::current_exception());
+    fail_mid_answer(t);
   }
 }
 
@@ -274,7 +233,7 @@ void run_caption(const CommonFlags& common, const SelectionFlags& selection,
   }
   t.clear();
   if (json) {
-    std::printf("%s\n", dump(pipeline::to_json(report), 2).c_str());
+    std::printf("%s\n", json_text(pipeline::to_json(report), 2).c_str());
   } else {
     std::fputs(pipeline::format_caption_summary(report).c_str(), stdout);
   }
@@ -297,7 +256,7 @@ void add_pipeline_commands(CLI::App& app) {
         "config", "Print the effective configuration (defaults < config file < flags) as JSON");
     auto common = std::make_shared<CommonFlags>();
     auto defaults = std::make_shared<bool>(false);
-    add_common_flags(cmd, *common);
+    add_common_flags(cmd, *common, common_flags_help());
     cmd->add_flag("--defaults", *defaults, "Print the built-in defaults (the documented file)");
     cmd->callback([common, defaults] { run_config(*common, *defaults); });
   }
@@ -311,7 +270,7 @@ void add_pipeline_commands(CLI::App& app) {
     auto json = std::make_shared<bool>(false);
     cmd->add_option("VIDEO", *video, "Video file")->required();
     cmd->add_option("QUESTION", *question, "The question")->required();
-    add_common_flags(cmd, *common);
+    add_common_flags(cmd, *common, common_flags_help());
     add_selection_flags(cmd, *selection);
     cmd->add_flag("--json", *json,
                   "Print one JSON document: answer, moments, selected clips, segments, token "
@@ -326,7 +285,7 @@ void add_pipeline_commands(CLI::App& app) {
     auto video = std::make_shared<std::string>();
     auto json = std::make_shared<bool>(false);
     cmd->add_option("VIDEO", *video, "Video file")->required();
-    add_common_flags(cmd, *common);
+    add_common_flags(cmd, *common, common_flags_help());
     add_selection_flags(cmd, *selection);
     cmd->add_flag("--json", *json, "One JSON line per event (prepared, then each answer)");
     cmd->callback([=] { run_chat(*common, *selection, *video, *json); });
@@ -351,7 +310,7 @@ void add_pipeline_commands(CLI::App& app) {
     cmd->add_option("--segment", *segment, "auto (HoliTom segments) or a window length in seconds");
     cmd->add_flag("--overwrite", *overwrite, "Redo outputs that are already complete");
     cmd->add_flag("--json", *json, "Print the batch report as JSON instead of a table");
-    add_common_flags(cmd, *common);
+    add_common_flags(cmd, *common, common_flags_help());
     add_selection_flags(cmd, *selection);
     cmd->callback([=] {
       run_caption(*common, *selection, *inputs, *out, *format, *segment, *overwrite, *json);

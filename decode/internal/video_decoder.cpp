@@ -54,6 +54,20 @@ AVPixelFormat pick_hw_format(AVCodecContext* ctx, const AVPixelFormat* formats) 
   return AV_PIX_FMT_NONE;
 }
 
+// Replaces a frame decoded into GPU memory by its copy in system memory (properties kept).
+// Returns 0 when done or when the frame was in system memory already, else FFmpeg's error code
+// (the frame is left as it was).
+int download_hw_frame(AVFrame* frame) {
+  if (!frame->hw_frames_ctx) return 0;
+  FramePtr software = make_frame();
+  const int ret = av_hwframe_transfer_data(software.get(), frame, 0);
+  if (ret < 0) return ret;
+  av_frame_copy_props(software.get(), frame);
+  av_frame_unref(frame);
+  av_frame_move_ref(frame, software.get());
+  return 0;
+}
+
 }  // namespace
 
 VideoDecoder::VideoDecoder(const std::filesystem::path& path, const StreamFacts& facts,
@@ -261,17 +275,11 @@ bool VideoDecoder::next_frame(AVFrame* frame, double skip_limit) {
   while (true) {
     int ret = avcodec_receive_frame(codec_.get(), frame);
     if (ret == 0) {
-      if (frame->hw_frames_ctx) {
-        FramePtr software = make_frame();
-        ret = av_hwframe_transfer_data(software.get(), frame, 0);
-        if (ret < 0) {
-          sink_.warn_once("hw-transfer", "cannot copy a frame from the GPU: " + av_error_text(ret));
-          av_frame_unref(frame);
-          continue;
-        }
-        av_frame_copy_props(software.get(), frame);
+      ret = download_hw_frame(frame);
+      if (ret < 0) {
+        sink_.warn_once("hw-transfer", "cannot copy a frame from the GPU: " + av_error_text(ret));
         av_frame_unref(frame);
-        av_frame_move_ref(frame, software.get());
+        continue;
       }
       ++counters_.frames_decoded;
       fresh_ = false;
@@ -347,13 +355,7 @@ bool VideoDecoder::decode_one_keyframe(AVFrame* frame) {
     }
   }
   if (!got) return false;
-  if (frame->hw_frames_ctx) {
-    FramePtr software = make_frame();
-    if (av_hwframe_transfer_data(software.get(), frame, 0) < 0) return false;
-    av_frame_copy_props(software.get(), frame);
-    av_frame_unref(frame);
-    av_frame_move_ref(frame, software.get());
-  }
+  if (download_hw_frame(frame) < 0) return false;
   ++counters_.frames_decoded;
   fresh_ = false;
   position_ = time_of(frame);

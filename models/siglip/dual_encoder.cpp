@@ -24,6 +24,23 @@ at::Tensor l2_normalise(const at::Tensor& x) {
   return f / f.norm(2, {-1}, true);
 }
 
+// Unit-length embeddings [count, size] of `count` images in micro-batches (options.micro_batch,
+// else 8 on CPU and 64 elsewhere), checking cancellation and reporting progress between them;
+// `features(b, e)` gives the image features of images [b, e).
+template <typename Features>
+at::Tensor embed_in_micro_batches(int64_t count, int64_t size, const at::Device& device,
+                                  const ImageEmbedOptions& options, Features&& features) {
+  const int64_t batch = options.micro_batch > 0 ? options.micro_batch : (device.is_cpu() ? 8 : 64);
+  at::Tensor out = at::empty({count, size}, at::TensorOptions(at::kFloat).device(device));
+  for (int64_t b = 0; b < count; b += batch) {
+    options.cancel.throw_if_cancelled();
+    const int64_t e = std::min(count, b + batch);
+    out.slice(0, b, e).copy_(l2_normalise(features(b, e)));
+    if (options.progress) options.progress({"embed-images", e, count, ""});
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<TensorSpec> siglip_text_specs(const std::string& prefix, const SiglipTextConfig& c,
@@ -156,19 +173,10 @@ at::Tensor SiglipDualEncoder::embed_pixels(const at::Tensor& pixel_values,
   if (pixel_values.dim() != 4) {
     throw Error(ErrorKind::kInvalidArgument, "SigLIP: pixel values must be [N, 3, H, W]");
   }
-  const int64_t count = pixel_values.size(0);
-  const int64_t batch =
-      options.micro_batch > 0 ? options.micro_batch : (runtime_.device.is_cpu() ? 8 : 64);
-  at::Tensor out =
-      at::empty({count, embedding_size()}, at::TensorOptions(at::kFloat).device(runtime_.device));
-  for (int64_t b = 0; b < count; b += batch) {
-    options.cancel.throw_if_cancelled();
-    const int64_t e = std::min(count, b + batch);
-    out.slice(0, b, e).copy_(
-        l2_normalise(image_features(pixel_values.slice(0, b, e), options.cancel)));
-    if (options.progress) options.progress({"embed-images", e, count, ""});
-  }
-  return out;
+  return embed_in_micro_batches(
+      pixel_values.size(0), embedding_size(), runtime_.device, options, [&](int64_t b, int64_t e) {
+        return image_features(pixel_values.slice(0, b, e), options.cancel);
+      });
 }
 
 at::Tensor SiglipDualEncoder::embed_images(std::span<const RgbImageView> frames,
@@ -177,21 +185,14 @@ at::Tensor SiglipDualEncoder::embed_images(std::span<const RgbImageView> frames,
     throw Error(ErrorKind::kNotFound,
                 dir_.string() + ": no preprocessor_config.json, so images cannot be embedded");
   }
-  const auto count = static_cast<int64_t>(frames.size());
-  const int64_t batch =
-      options.micro_batch > 0 ? options.micro_batch : (runtime_.device.is_cpu() ? 8 : 64);
-  at::Tensor out =
-      at::empty({count, embedding_size()}, at::TensorOptions(at::kFloat).device(runtime_.device));
-  for (int64_t b = 0; b < count; b += batch) {
-    options.cancel.throw_if_cancelled();
-    const int64_t e = std::min(count, b + batch);
-    const at::Tensor pixels =
-        preprocess_frames(frames.subspan(static_cast<size_t>(b), static_cast<size_t>(e - b)),
-                          *preprocess_, runtime_.dtype, runtime_.device);
-    out.slice(0, b, e).copy_(l2_normalise(image_features(pixels, options.cancel)));
-    if (options.progress) options.progress({"embed-images", e, count, ""});
-  }
-  return out;
+  return embed_in_micro_batches(
+      static_cast<int64_t>(frames.size()), embedding_size(), runtime_.device, options,
+      [&](int64_t b, int64_t e) {
+        const at::Tensor pixels =
+            preprocess_frames(frames.subspan(static_cast<size_t>(b), static_cast<size_t>(e - b)),
+                              *preprocess_, runtime_.dtype, runtime_.device);
+        return image_features(pixels, options.cancel);
+      });
 }
 
 at::Tensor SiglipDualEncoder::embed_text_ids(const at::Tensor& ids,

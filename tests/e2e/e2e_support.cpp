@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/work_dir.h"
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <poll.h>
@@ -139,16 +140,11 @@ std::string validate_cues(const std::string& text, bool srt, std::vector<Cue>* c
 }  // namespace
 
 fs::path work_dir() {
-  const fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "e2e";
-  fs::create_directories(dir);
-  return dir;
+  return test::work_dir("e2e");
 }
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = work_dir() / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return test::fresh_work_dir(fs::path("e2e") / name);
 }
 
 // What `clipmind make-tiny-model --arch llava-onevision --dims tiny` writes.

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/support/error_message.h"
+#include "tests/support/work_dir.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -18,10 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "checkpoint" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return test::fresh_work_dir(fs::path("checkpoint") / name);
 }
 
 void write_text(const fs::path& path, const std::string& text) {
@@ -29,12 +28,7 @@ void write_text(const fs::path& path, const std::string& text) {
 }
 
 std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
+  return test::error_message(body);
 }
 
 TEST(Checkpoint, OpensShardedFolderThroughIndex) {

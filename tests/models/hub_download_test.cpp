@@ -25,6 +25,7 @@ namespace clipmind::models::hub {
 namespace {
 
 namespace fs = std::filesystem;
+using clipmind::test::error_of;
 using clipmind::test::FakeHub;
 using clipmind::test::fresh_dir;
 using clipmind::test::HttpRequest;
@@ -43,18 +44,6 @@ std::string random_bytes(size_t size, unsigned seed) {
   for (auto& byte : bytes)
     byte = static_cast<char>(generator() & 0xff);
   return bytes;
-}
-
-template <typename Body>
-std::string error_of(Body&& body, ErrorKind kind) {
-  try {
-    body();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no clipmind::Error thrown";
-  return {};
 }
 
 class HubDownload : public ::testing::Test {

@@ -19,6 +19,7 @@ namespace clipmind::models::hub {
 namespace {
 
 namespace fs = std::filesystem;
+using clipmind::test::error_of;
 using clipmind::test::fresh_dir;
 using clipmind::test::read_file;
 using clipmind::test::ScopedEnv;
@@ -34,19 +35,6 @@ HubOptions offline_options(const fs::path& cache) {
   options.endpoint = "http://127.0.0.1:9";
   options.offline = true;
   return options;
-}
-
-// Runs `body`, expecting a clipmind::Error of `kind`; returns its message.
-template <typename Body>
-std::string error_of(Body&& body, ErrorKind kind) {
-  try {
-    body();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no clipmind::Error thrown";
-  return {};
 }
 
 // A cache entry built by hand, the way huggingface_hub 0.2x leaves it after

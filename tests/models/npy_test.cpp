@@ -4,6 +4,7 @@
 #include <fstream>
 #include <vector>
 
+#include "tests/support/work_dir.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -16,9 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path work_dir() {
-  fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "npy";
-  fs::create_directories(dir);
-  return dir;
+  return test::work_dir("npy");
 }
 
 std::vector<std::byte> bytes_of(std::string_view text) {

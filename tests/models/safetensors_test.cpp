@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/work_dir.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -18,9 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path work_dir() {
-  fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "safetensors";
-  fs::create_directories(dir);
-  return dir;
+  return test::work_dir("safetensors");
 }
 
 // Builds a file by hand: 8-byte little-endian header length, header text, data bytes.

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/error_message.h"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -79,12 +80,7 @@ Tokenizer load(const nlohmann::json& j) {
 }
 
 std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
+  return test::error_message(body);
 }
 
 TEST(Tokenizer, BytesWithoutMergesAreTheirOwnIds) {
@@ -240,10 +236,14 @@ constexpr const char* kLlama3Template =
 // Qwen2.5's template mentions "<|im_start|>system" three times; only the last is a literal
 // default message.
 constexpr const char* kQwen25Template =
-    "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == 'system' %}\n"
-    "        {{- messages[0]['content'] }}\n    {%- endif %}\n{%- else %}\n    {%- if messages[0]['role'] == "
-    "'system' %}\n        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n    "
-    "{%- else %}\n        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a "
+    "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == "
+    "'system' %}\n"
+    "        {{- messages[0]['content'] }}\n    {%- endif %}\n{%- else %}\n    {%- if "
+    "messages[0]['role'] == "
+    "'system' %}\n        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' "
+    "}}\n    "
+    "{%- else %}\n        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You "
+    "are a "
     "helpful assistant.<|im_end|>\\n' }}\n    {%- endif %}\n{%- endif %}";
 
 TEST(ChatTemplate, RecognisesPublishedTemplates) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/support/work_dir.h"
 #include <gtest/gtest.h>
 
 #include "clipmind/error.h"
@@ -16,10 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "pipeline_captions" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return test::fresh_work_dir(fs::path("pipeline_captions") / name);
 }
 
 std::string read(const fs::path& p) {

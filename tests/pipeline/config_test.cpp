@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include "tests/support/error_message.h"
+#include "tests/support/work_dir.h"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -21,9 +23,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 fs::path work_dir() {
-  fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "pipeline_config";
-  fs::create_directories(dir);
-  return dir;
+  return test::work_dir("pipeline_config");
 }
 
 fs::path write(const std::string& name, const std::string& text) {
@@ -32,13 +32,8 @@ fs::path write(const std::string& name, const std::string& text) {
   return path;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
+std::string error_of(const std::function<void()>& body) {
+  return test::error_message(body);
 }
 
 ConfigSources no_user_file() {

@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "tests/support/work_dir.h"
 #include <gtest/gtest.h>
 
 #include "clipmind/error.h"
@@ -18,9 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path work_dir() {
-  fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "pipeline_hash";
-  fs::create_directories(dir);
-  return dir;
+  return test::work_dir("pipeline_hash");
 }
 
 std::string random_bytes(size_t n, uint32_t seed) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/support/work_dir.h"
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,10 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "pipeline_cache" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return test::fresh_work_dir(fs::path("pipeline_cache") / name);
 }
 
 CacheEntry sample_entry(float base = 1.5f, int64_t rows = 3) {

@@ -30,13 +30,6 @@ double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
-fs::path fresh_work_dir(const fs::path& relative) {
-  const fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / relative;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 void write_checkpoint_copy(const fs::path& from, const fs::path& to,
                            const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                            std::initializer_list<const char*> files) {

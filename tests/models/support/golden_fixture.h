@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/work_dir.h"
 #include <ATen/core/Tensor.h>
 #include <gtest/gtest.h>
 
@@ -30,9 +31,6 @@ std::vector<int64_t> read_golden_ids(const std::filesystem::path& dir, const std
 
 // Largest absolute difference (in double); a shape mismatch fails the test and returns 1e9.
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
-
-// Empties (or creates) <CLIPMIND_TEST_WORK_DIR>/<relative> and returns it.
-std::filesystem::path fresh_work_dir(const std::filesystem::path& relative);
 
 // Writes `tensors` as <to>/model.safetensors and copies `files` from the fixture folder `from`,
 // so `to` loads like a user's download.

@@ -1,5 +1,5 @@
 // Helpers shared by the model hub tests: scratch folders under CLIPMIND_TEST_WORK_DIR, file
-// I/O, and a scoped environment variable.
+// I/O, a scoped environment variable; error_of() comes from tests/support/error_message.h.
 #pragma once
 
 #include <cstdlib>
@@ -9,14 +9,14 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/error_message.h"
+#include "tests/support/work_dir.h"
+
 namespace clipmind::test {
 
 // An empty folder CLIPMIND_TEST_WORK_DIR/hub/<name>, emptied first if it exists.
 inline std::filesystem::path fresh_dir(const std::string& name) {
-  const auto dir = std::filesystem::path(CLIPMIND_TEST_WORK_DIR) / "hub" / name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
+  return fresh_work_dir(std::filesystem::path("hub") / name);
 }
 
 inline std::string read_file(const std::filesystem::path& path) {
