@@ -7,7 +7,9 @@
 // one LM-head row); the paper-style count is printed beside it, never mixed.
 //
 //   llm_bench [--model DIR] [--threads N] [--sizes 1024,4096,8192] [--repeat R]
-//             [--decode-context 4096] [--decode-steps 32]
+//             [--decode-context 4096] [--decode-steps 32] [--dtype float32|bfloat16]
+// --dtype bfloat16 loads the weights as bfloat16 and adds a bfloat16 GEMM line to the baseline;
+// "of matmul" stays relative to the float32 baseline so two runs compare directly.
 // Without --model the model is generated once into <build>/bench-work/qwen2-real-0.5b.
 #include <algorithm>
 #include <chrono>
@@ -63,10 +65,10 @@ void reset_peak_rss() {
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
-// Best-of-N float32 GEMM throughput for C[m,n] = A[m,k] B[k,n].
-double matmul_gflops(int64_t m, int64_t k, int64_t n, int reps) {
-  const at::Tensor a = at::randn({m, k});
-  const at::Tensor b = at::randn({k, n});
+// Best-of-N GEMM throughput (float32 unless told) for C[m,n] = A[m,k] B[k,n].
+double matmul_gflops(int64_t m, int64_t k, int64_t n, int reps, at::ScalarType dtype = at::kFloat) {
+  const at::Tensor a = at::randn({m, k}).to(dtype);
+  const at::Tensor b = at::randn({k, n}).to(dtype);
   at::Tensor c = at::mm(a, b);  // warm-up
   double best = 0;
   for (int r = 0; r < reps; ++r) {
@@ -121,6 +123,7 @@ int main(int argc, char** argv) {
   int repeat = 1;
   int64_t decode_context = 4096;
   int decode_steps = 32;
+  std::string dtype_arg = "float32";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const auto value = [&]() -> std::string {
@@ -142,11 +145,13 @@ int main(int argc, char** argv) {
       decode_context = std::stoll(value());
     } else if (arg == "--decode-steps") {
       decode_steps = std::stoi(value());
+    } else if (arg == "--dtype") {
+      dtype_arg = value();
     } else {
       std::fprintf(
           stderr,
           "usage: llm_bench [--model DIR] [--threads N] [--sizes 1024,4096,8192] [--repeat R] "
-          "[--decode-context N] [--decode-steps N]\n");
+          "[--decode-context N] [--decode-steps N] [--dtype float32|bfloat16]\n");
       return 2;
     }
   }
@@ -175,17 +180,25 @@ int main(int argc, char** argv) {
         "GFLOP/s\n",
         square, mlp_shape, baseline);
 
+    DecoderOptions load_options;
+    load_options.dtype = parse_dtype(dtype_arg);
+    if (load_options.dtype != at::kFloat) {
+      std::printf("matmul %s: %.1f GFLOP/s (4096x896x4864)\n",
+                  dtype_name(load_options.dtype).c_str(),
+                  matmul_gflops(4096, 896, 4864, 5, load_options.dtype));
+    }
+
     reset_peak_rss();
     const auto load_start = Clock::now();
-    const Decoder decoder = Decoder::load(model);
+    const Decoder decoder = Decoder::load(model, load_options);
     const DecoderConfig& config = decoder.config();
     std::printf(
-        "model: %s, %lld layers, hidden %lld, vocab %lld; loaded in %.1f s, %.0f MiB of float32 "
+        "model: %s, %lld layers, hidden %lld, vocab %lld; loaded in %.1f s, %.0f MiB of %s "
         "weights, peak RSS %.0f MiB\n",
         model.c_str(), static_cast<long long>(config.num_layers),
         static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocab_size),
         seconds_since(load_start), static_cast<double>(decoder.parameter_bytes()) / (1 << 20),
-        peak_rss_mib());
+        dtype_name(load_options.dtype).c_str(), peak_rss_mib());
 
     std::printf("\n%-8s %-10s %-12s %-14s %-10s %-16s %-12s\n", "tokens", "seconds", "tokens/s",
                 "exact GFLOP/s", "of matmul", "paper TFLOP", "peak RSS MiB");

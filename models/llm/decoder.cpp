@@ -195,8 +195,11 @@ struct Decoder::Impl {
     at::Tensor gu;      // [n, 2 I]
     at::Tensor scores;  // flat, one attention block
     at::Tensor probs;   // flat, float32
-    at::Tensor pv;      // flat, [Hkv, block G, hd]
-    at::Tensor mask;    // [block, block] causal mask of a block's diagonal part
+    // Reduced precision only: the float32 copy of the scores the softmax reads. Preallocated:
+    // a fresh tensor this size (up to 32 MB and beyond) is page-faulted in on every block.
+    at::Tensor wide;
+    at::Tensor pv;    // flat, [Hkv, block G, hd]
+    at::Tensor mask;  // [block, block] causal mask of a block's diagonal part
     int64_t block = 1;
   };
 
@@ -213,6 +216,9 @@ struct Decoder::Impl {
         options.attention_block_bytes / std::max<int64_t>(bytes_per_row, 1), 1, n);
     ws.scores = at::empty({Hkv * ws.block * G * entries}, opts);
     ws.probs = at::empty({Hkv * ws.block * G * entries}, opts.dtype(at::kFloat));
+    if (like.scalar_type() != at::kFloat) {
+      ws.wide = at::empty({Hkv * ws.block * G * entries}, opts.dtype(at::kFloat));
+    }
     ws.pv = at::empty({Hkv * ws.block * G * hd}, opts);
     if (ws.block > 1) {
       ws.mask = at::ones({ws.block, ws.block}, opts.dtype(at::kBool)).triu(1);
@@ -245,17 +251,24 @@ struct Decoder::Impl {
       // Softmax in float32. LibTorch 1.13's softmax(x, dim, dtype) takes a slow scalar path,
       // so float inputs go through the plain (vectorized) kernel.
       at::Tensor probs = ws.probs.narrow(0, 0, Hkv * b * G * keys).view({Hkv, b * G, keys});
+      // Other dtypes: converted into a preallocated float32 buffer, and the probabilities back
+      // into the scores' buffer (fresh tensors here cost page faults on every block: bf16
+      // prefill of 1024 tokens took 9.2 s with them).
       if (scores.scalar_type() == at::kFloat) {
         at::_softmax_out(probs, scores, -1, false);
       } else {
-        probs.copy_(scores);
-        probs = at::_softmax(probs, -1, false);
+        at::Tensor wide = ws.wide.narrow(0, 0, Hkv * b * G * keys).view({Hkv, b * G, keys});
+        wide.copy_(scores);
+        at::_softmax_out(probs, wide, -1, false);
       }
       if (capture && q0 + b == n) {
         capture->row = probs.view({Hkv, b, G, keys}).select(1, b - 1).mean(at::IntArrayRef{0, 1});
       }
-      const at::Tensor weights =
-          probs.scalar_type() == q.scalar_type() ? probs : probs.to(q.scalar_type());
+      at::Tensor weights = probs;
+      if (probs.scalar_type() != q.scalar_type()) {
+        weights = scores;
+        weights.copy_(probs);
+      }
       at::Tensor pv = ws.pv.narrow(0, 0, Hkv * b * G * hd).view({Hkv, b * G, hd});
       at::bmm_out(pv, weights, vb);
       out.narrow(0, q0, b).copy_(pv.view({Hkv, b, G, hd}).permute({1, 0, 2, 3}));

@@ -42,8 +42,49 @@ at::Tensor linear_rows(const at::Tensor& x, const at::Tensor& weight, const at::
   return y.view(sizes);
 }
 
-void gelu_inplace(at::Tensor& x, GeluKind kind) {
-  at::gelu_(x, kind == GeluKind::kTanh ? "tanh" : "none");
+namespace {
+
+bool reduced_precision_cpu(const at::Tensor& t) {
+  return t.is_cpu() && (t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf);
+}
+
+at::Tensor to_float_if_defined(const at::Tensor& t) {
+  return t.defined() ? t.to(at::kFloat) : t;
+}
+
+}  // namespace
+
+void gelu_inplace(at::Tensor& x, GeluKind kind, at::Tensor* scratch) {
+  const char* approximate = kind == GeluKind::kTanh ? "tanh" : "none";
+  // Only the tanh form is slow in bfloat16 (the erf form is vectorised and as fast as float32).
+  if (kind != GeluKind::kTanh || !reduced_precision_cpu(x)) {
+    at::gelu_(x, approximate);
+    return;
+  }
+  at::Tensor wide;
+  if (scratch && scratch->defined() && scratch->sizes() == x.sizes() &&
+      scratch->scalar_type() == at::kFloat) {
+    wide = *scratch;
+    wide.copy_(x);
+  } else {
+    wide = x.to(at::kFloat);
+  }
+  at::gelu_(wide, approximate);
+  x.copy_(wide);
+}
+
+at::Tensor layer_norm_last(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                           double eps) {
+  const int64_t d = x.size(-1);
+  if (!reduced_precision_cpu(x)) return at::layer_norm(x, {d}, weight, bias, eps);
+  return at::layer_norm(x.to(at::kFloat), {d}, to_float_if_defined(weight),
+                        to_float_if_defined(bias), eps)
+      .to(x.scalar_type());
+}
+
+at::Tensor softmax_last_float(const at::Tensor& scores) {
+  return at::_softmax(scores.scalar_type() == at::kFloat ? scores : scores.to(at::kFloat), -1,
+                      false);
 }
 
 std::vector<TensorSpec> siglip_encoder_specs(const std::string& prefix,
@@ -107,13 +148,21 @@ SiglipEncoder::SiglipEncoder(const Checkpoint& checkpoint, const std::string& pr
 // Buffers reused by every layer of one forward call: after the first layer no large tensor is
 // allocated, which matters on CPUs where fresh multi-megabyte allocations are page-faulted in.
 struct SiglipEncoder::Workspace {
-  at::Tensor x;       // [B, N, D] hidden states (the output of the last layer run)
-  at::Tensor y;       // [B, N, D] after the attention block
-  at::Tensor qkv;     // [B*N, 3D]
-  at::Tensor ctx;     // [B*N, D]
-  at::Tensor mlp;     // [B*N, M]
-  at::Tensor scores;  // [heads per group, N, N] (CPU float path)
-  at::Tensor probs;   // [heads per group, N, N]
+  at::Tensor x;          // [B, N, D] hidden states (the output of the last layer run)
+  at::Tensor y;          // [B, N, D] after the attention block
+  at::Tensor qkv;        // [B*N, 3D]
+  at::Tensor ctx;        // [B*N, D]
+  at::Tensor mlp;        // [B*N, M]
+  at::Tensor mlp_float;  // [B*N, M] float32 GELU scratch (reduced-precision CPU only)
+  at::Tensor scores;     // [heads per group, N, N] float32 (CPU float path)
+  at::Tensor probs;      // [heads per group, N, N] float32
+  // Reduced precision on CPU: [sequences per chunk * heads, N, N] in the model dtype for the
+  // GEMMs, with `scores` / `probs` (same shape, float32) for the softmax. Preallocated because
+  // fresh 34 MB buffers per sequence and layer are page-faulted in every time: measured on
+  // so400m, 4 frames, one layer, bf16: converting and softmax took 1060 ms with fresh tensors
+  // vs 90 ms with these buffers.
+  at::Tensor scores_low;
+  bool per_head = false;  // attention_cpu (float32 on CPU) rather than attention_batched
 };
 
 void SiglipEncoder::attention_cpu(Workspace& ws, int64_t batch, int64_t n,
@@ -168,8 +217,10 @@ void SiglipEncoder::attention_batched(Workspace& ws, int64_t batch, int64_t n,
   const at::Tensor qkv = ws.qkv.view({batch, n, 3, heads, hd});
   const at::Tensor context = ws.ctx.view({batch, n, d});
   const int64_t per_sequence = heads * n * n * 4;
+  const bool buffers = ws.scores_low.defined();
   const int64_t chunk =
-      std::max<int64_t>(1, kAttentionScoreBudget / std::max<int64_t>(1, per_sequence));
+      buffers ? ws.scores_low.size(0) / heads
+              : std::max<int64_t>(1, kAttentionScoreBudget / std::max<int64_t>(1, per_sequence));
   for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
     const int64_t b1 = std::min(batch, b0 + chunk);
     const int64_t c = b1 - b0;
@@ -178,13 +229,26 @@ void SiglipEncoder::attention_batched(Workspace& ws, int64_t batch, int64_t n,
     const at::Tensor q = part[0].reshape({c * heads, n, hd});
     const at::Tensor k = part[1].reshape({c * heads, n, hd});
     const at::Tensor v = part[2].reshape({c * heads, n, hd});
-    at::Tensor scores = at::bmm(q, k.transpose(1, 2));
-    scores.mul_(scale);
-    at::Tensor probs = at::softmax(scores, -1, at::kFloat);  // softmax in float32
-    scores.reset();
+    // Scale and softmax in float32 (softmax_last_float says why not at::softmax(.., kFloat)).
+    at::Tensor probs;
+    at::Tensor weights;  // probs in the model dtype, for the AV GEMM
+    if (buffers) {
+      at::Tensor low = ws.scores_low.narrow(0, 0, c * heads);
+      at::bmm_out(low, q, k.transpose(1, 2));
+      at::Tensor scores = ws.scores.narrow(0, 0, c * heads);
+      scores.copy_(low).mul_(scale);
+      probs = ws.probs.narrow(0, 0, c * heads);
+      at::_softmax_out(probs, scores, -1, false);
+      weights = low;
+      weights.copy_(probs);
+    } else {
+      at::Tensor scores = at::bmm(q, k.transpose(1, 2)).to(at::kFloat);
+      scores.mul_(scale);
+      probs = softmax_last_float(scores);
+      weights = probs.scalar_type() == qkv.scalar_type() ? probs : probs.to(qkv.scalar_type());
+    }
     if (attention) attention->slice(0, b0, b1).copy_(probs.view({c, heads * n, n}).mean(1));
-    if (probs.scalar_type() != qkv.scalar_type()) probs = probs.to(qkv.scalar_type());
-    const at::Tensor out = at::bmm(probs, v);  // [c*H, n, hd]
+    const at::Tensor out = at::bmm(weights, v);  // [c*H, n, hd]
     context.slice(0, b0, b1).copy_(out.view({c, heads, n, hd}).transpose(1, 2).reshape({c, n, d}));
   }
 }
@@ -197,11 +261,11 @@ void SiglipEncoder::layer_forward(const Layer& layer, Workspace& ws, at::Tensor*
   at::Tensor x_rows = ws.x.view({batch * n, d});
   at::Tensor y_rows = ws.y.view({batch * n, d});
   {
-    const at::Tensor h = at::layer_norm(x_rows, {d}, layer.ln1_w, layer.ln1_b, eps);
+    const at::Tensor h = layer_norm_last(x_rows, layer.ln1_w, layer.ln1_b, eps);
     at::addmm_out(ws.qkv, layer.qkv_b, h, layer.qkv_w.t());
   }
   if (attention) *attention = at::empty({batch, n}, ws.x.options().dtype(at::kFloat));
-  if (ws.scores.defined()) {
+  if (ws.per_head) {
     attention_cpu(ws, batch, n, attention);
   } else {
     attention_batched(ws, batch, n, attention);
@@ -209,10 +273,10 @@ void SiglipEncoder::layer_forward(const Layer& layer, Workspace& ws, at::Tensor*
   at::addmm_out(y_rows, layer.out_b, ws.ctx, layer.out_w.t());
   ws.y.add_(ws.x);  // residual: y = x + Attn(LN1(x))
   {
-    const at::Tensor h = at::layer_norm(y_rows, {d}, layer.ln2_w, layer.ln2_b, eps);
+    const at::Tensor h = layer_norm_last(y_rows, layer.ln2_w, layer.ln2_b, eps);
     at::addmm_out(ws.mlp, layer.fc1_b, h, layer.fc1_w.t());
   }
-  gelu_inplace(ws.mlp, shape_.act);
+  gelu_inplace(ws.mlp, shape_.act, &ws.mlp_float);
   at::addmm_out(x_rows, layer.fc2_b, ws.mlp, layer.fc2_w.t());
   ws.x.add_(ws.y);  // residual: x = y + MLP(LN2(y))
 }
@@ -239,6 +303,16 @@ at::Tensor SiglipEncoder::forward(at::Tensor x, int64_t end_layer, at::Tensor* a
   ws.qkv = at::empty({batch * n, 3 * d}, x.options());
   ws.ctx = at::empty({batch * n, d}, x.options());
   ws.mlp = at::empty({batch * n, shape_.intermediate_size}, x.options());
+  if (x.is_cpu() && (x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf)) {
+    ws.mlp_float = at::empty({batch * n, shape_.intermediate_size}, x.options().dtype(at::kFloat));
+    // Whole sequences per chunk while their float32 scores fit the budget (so400m: one).
+    const int64_t per_sequence = shape_.num_heads * n * n * 4;
+    const int64_t rows =
+        std::clamp<int64_t>(kAttentionScoreBudget / per_sequence, 1, batch) * shape_.num_heads;
+    ws.scores_low = at::empty({rows, n, n}, x.options());
+    ws.scores = at::empty({rows, n, n}, x.options().dtype(at::kFloat));
+    ws.probs = at::empty({rows, n, n}, x.options().dtype(at::kFloat));
+  }
   if (x.is_cpu() && x.scalar_type() == at::kFloat) {
     // Heads per softmax group: all of them when their scores fit the budget (so400m: 16 x 729^2
     // floats = 34 MB), fewer for long sequences.
@@ -246,6 +320,7 @@ at::Tensor SiglipEncoder::forward(at::Tensor x, int64_t end_layer, at::Tensor* a
         std::clamp<int64_t>(kAttentionScoreBudget / (n * n * 4), 1, shape_.num_heads);
     ws.scores = at::empty({group, n, n}, x.options());
     ws.probs = at::empty({group, n, n}, x.options());
+    ws.per_head = true;
   }
   for (int64_t i = 0; i < end_layer; ++i) {
     if (check) check(i);

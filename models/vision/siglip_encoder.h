@@ -5,8 +5,10 @@
 //
 // q/k/v are fused into one [3D, D] weight at load time so each layer runs big GEMMs on [B*N, D]
 // rows into buffers reused across layers. Attention scores are materialised for a group of heads of
-// one sequence at a time on CPU (float32; all heads when they fit in 64 MB), or for a few sequences
-// (at most 64 MB of scores) on other devices, so memory stays bounded for any batch. Only the
+// one sequence at a time on CPU in float32 (all heads when they fit in 64 MB), or for a few
+// sequences (at most 64 MB of scores) with batched GEMMs for other dtypes and devices, so memory
+// stays bounded for any batch. bfloat16 on CPU: GEMMs run in bfloat16 (oneDNN), LayerNorm, softmax
+// and GELU in float32 (docs/models-vision.md "bfloat16 on CPU"). Only the
 // layers a caller needs are loaded (a LLaVA tower that uses hidden_states[-2] never loads its last
 // layer). Weights are owned by the encoder, on its device and dtype; forward() is const and may run
 // from several threads. Errors: kInvalidInput naming the checkpoint for missing tensors.
@@ -91,7 +93,20 @@ class SiglipEncoder {
 // over all leading rows.
 at::Tensor linear_rows(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
-// Applies the chosen GELU in place.
-void gelu_inplace(at::Tensor& x, GeluKind kind);
+// Applies the chosen GELU in place. Reduced-precision (bfloat16/half) CPU tensors are computed in
+// float32 (through `scratch` when given: a float32 tensor of x's shape, reused by the caller) and
+// rounded back once: LibTorch 1.13's bfloat16 tanh-GELU is a slow kernel (2x float32's time).
+void gelu_inplace(at::Tensor& x, GeluKind kind, at::Tensor* scratch = nullptr);
+
+// LayerNorm over the last dimension. Reduced-precision CPU inputs are normalised in float32 and
+// rounded back (same statistics as ATen's bfloat16 kernel, which accumulates in float32, but that
+// kernel runs ~15x slower than the float32 one in LibTorch 1.13).
+at::Tensor layer_norm_last(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                           double eps);
+
+// Softmax over the last dimension, computed and returned in float32 for any input dtype.
+// at::softmax(x, dim, kFloat) on a bfloat16 CPU tensor takes a scalar path in LibTorch 1.13
+// (~25x slower than converting first), so this converts, then runs the vectorised kernel.
+at::Tensor softmax_last_float(const at::Tensor& scores);
 
 }  // namespace clipmind::models

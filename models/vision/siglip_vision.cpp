@@ -178,8 +178,7 @@ VisionOutput SiglipVisionTower::forward(const at::Tensor& pixel_values,
     out.features = at::cat(picked, -1);
   }
   if (request.post_layernorm) {
-    out.features = at::layer_norm(out.features, {config_.hidden_size}, post_w_, post_b_,
-                                  config_.layer_norm_eps);
+    out.features = layer_norm_last(out.features, post_w_, post_b_, config_.layer_norm_eps);
   }
   return out;
 }
@@ -198,10 +197,10 @@ at::Tensor SiglipVisionTower::head(const at::Tensor& hidden) const {
   const at::Tensor v = kv.select(2, 1).permute({0, 2, 1, 3});  // [B, H, N, hd]
   at::Tensor scores = at::matmul(q.unsqueeze(0), k);           // [B, H, 1, N]
   scores.mul_(1.0 / std::sqrt(static_cast<double>(hd)));
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(hidden.scalar_type());
+  at::Tensor probs = softmax_last_float(scores).to(hidden.scalar_type());
   const at::Tensor context = at::matmul(probs, v).reshape({b, d});  // [B, H, 1, hd] -> [B, D]
   const at::Tensor a = linear_rows(context, head_out_w_, head_out_b_);
-  at::Tensor m = at::layer_norm(a, {d}, head_ln_w_, head_ln_b_, config_.layer_norm_eps);
+  at::Tensor m = layer_norm_last(a, head_ln_w_, head_ln_b_, config_.layer_norm_eps);
   m = linear_rows(m, head_fc1_w_, head_fc1_b_);
   gelu_inplace(m, config_.hidden_act);
   m = linear_rows(m, head_fc2_w_, head_fc2_b_);

@@ -1,0 +1,181 @@
+// bfloat16 on the CPU against the float32 references of tests/data/vlm-golden/llava-onevision-tiny
+// (what transformers computed in float32): the vision tower, HoliTom's attention A, the whole
+// pixels -> pooled tokens path and the full model's logits stay within bfloat16 tolerances.
+// bfloat16 runs a different CPU path from float32 (batched attention, float32 LayerNorm / softmax /
+// GELU around bfloat16 GEMMs, docs/models-vision.md "bfloat16 on CPU"); these tests make sure
+// that path computes the same model, not merely something fast.
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tests/models/support/golden_fixture.h"
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "models/llm/runtime.h"
+#include "models/vision/siglip_encoder.h"
+#include "models/vision/siglip_vision.h"
+#include "models/vision/video_encoder.h"
+#include "models/vlm/llava_onevision.h"
+#include "models/weights/checkpoint.h"
+
+namespace clipmind::models {
+namespace {
+
+namespace fs = std::filesystem;
+using test::max_abs_diff;
+
+fs::path golden_dir() {
+  return test::vlm_golden_dir("llava-onevision-tiny");
+}
+
+at::Tensor golden(const std::string& name) {
+  return test::read_golden_tensor(golden_dir(), name);
+}
+
+// bfloat16 keeps 8 mantissa bits (relative rounding 2^-9 per value); a couple of layers of
+// rounded GEMM inputs and outputs put errors near one percent of a tensor's largest magnitude.
+// Measured on this fixture: 0.4-1.1 % (tower 1.0, post-LN 1.1, projector 0.4, pooled 0.7, A 0.8)
+// and 0.95 % of the logit range for the full model; 5 % leaves margin
+// while a wrong op (missing bias, wrong scale, unnormalised softmax) is far outside it.
+constexpr double kRelative = 0.05;
+
+double scale_of(const at::Tensor& t) {
+  return t.abs().max().item<double>();
+}
+
+class VisionBf16 : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    set_compute_threads(0);
+    VisionRuntime runtime;
+    runtime.dtype = at::kBFloat16;
+    model_ = std::make_unique<LlavaVisionEncoder>(LlavaVisionEncoder::load(golden_dir(), runtime));
+  }
+  static void TearDownTestSuite() { model_.reset(); }
+  static inline std::unique_ptr<LlavaVisionEncoder> model_;
+};
+
+TEST_F(VisionBf16, TowerHiddenStatesStayNearTheFloat32Reference) {
+  const VisionOutput out = model_->features(golden("pixel_values_videos"), false);
+  EXPECT_EQ(out.features.scalar_type(), at::kBFloat16);
+  const at::Tensor expected = golden("vision_hidden_last");
+  const double err = max_abs_diff(out.features.to(at::kFloat), expected);
+  EXPECT_LE(err, kRelative * scale_of(expected));
+  EXPECT_GT(err, 0.0);  // it really ran in bfloat16
+}
+
+TEST_F(VisionBf16, PostLayernormAndProjectorStayNearTheirReferences) {
+  const Checkpoint checkpoint = Checkpoint::open(golden_dir(), llava_onevision_rewrites());
+  VisionTowerLoad load;
+  load.post_layernorm = true;
+  load.dtype = at::kBFloat16;
+  const SiglipVisionTower tower(checkpoint, "vision_tower.vision_model.", model_->config().vision,
+                                load);
+  VisionRequest request;
+  request.layers = {2};
+  request.post_layernorm = true;
+  const at::Tensor post = tower.forward(golden("pixel_values_videos"), request).features;
+  const at::Tensor expected_post = golden("vision_post_layernorm");
+  EXPECT_LE(max_abs_diff(post.to(at::kFloat), expected_post), kRelative * scale_of(expected_post));
+
+  const at::Tensor projected = model_->project(golden("vision_hidden_last").to(at::kBFloat16));
+  const at::Tensor expected = golden("projected");
+  EXPECT_LE(max_abs_diff(projected.to(at::kFloat), expected), kRelative * scale_of(expected));
+}
+
+TEST_F(VisionBf16, WholePathFromPixelsStaysNearThePooledReference) {
+  VideoEncodeOptions options;
+  options.micro_batch = 3;
+  const VisualTokens tokens = model_->encode_pixels(golden("pixel_values_videos"), {}, options);
+  const at::Tensor expected = golden("pooled");
+  EXPECT_LE(max_abs_diff(tokens.tokens.to(at::kFloat), expected), kRelative * scale_of(expected));
+  ASSERT_TRUE(tokens.attention.defined());
+  EXPECT_EQ(tokens.attention.scalar_type(), at::kFloat);
+  EXPECT_EQ(tokens.attention.sizes(), (at::IntArrayRef{4, 16}));
+}
+
+// A recomputed naively in float32 from the unfused checkpoint weights and the float32 reference
+// input of the last layer; the bfloat16 tower computes it from its own bfloat16 hidden states.
+TEST_F(VisionBf16, AttentionStaysNearTheNaiveFloat32Attention) {
+  const at::Tensor pixels = golden("pixel_values_videos");
+  const VisionOutput out = model_->features(pixels, true);
+  ASSERT_TRUE(out.attention.defined());
+  ASSERT_EQ(out.attention.sizes(), (at::IntArrayRef{4, 49}));
+  EXPECT_EQ(out.attention.scalar_type(), at::kFloat);
+  // Softmax rows in float32: every frame's A still sums to 1 at float32 precision.
+  EXPECT_LE(max_abs_diff(out.attention.sum(1), at::ones({4})), 1e-5);
+
+  const Checkpoint ck = Checkpoint::open(golden_dir(), llava_onevision_rewrites());
+  const std::string p = "vision_tower.vision_model.";
+  const SiglipVisionTower tower(ck, p, model_->config().vision, {});  // float32
+  VisionRequest request;
+  request.layers = {1};
+  const at::Tensor x = tower.forward(pixels, request).features;  // [4, 49, 32]
+  const std::string l = p + "encoder.layers.1.";
+  const at::Tensor h = at::layer_norm(x, {32}, ck.load(l + "layer_norm1.weight"),
+                                      ck.load(l + "layer_norm1.bias"), 1e-6);
+  const at::Tensor q =
+      at::linear(h, ck.load(l + "self_attn.q_proj.weight"), ck.load(l + "self_attn.q_proj.bias"));
+  const at::Tensor k =
+      at::linear(h, ck.load(l + "self_attn.k_proj.weight"), ck.load(l + "self_attn.k_proj.bias"));
+  at::Tensor expected = at::zeros({4, 49});
+  for (int head = 0; head < 2; ++head) {
+    const at::Tensor qh = q.slice(2, head * 16, (head + 1) * 16);
+    const at::Tensor kh = k.slice(2, head * 16, (head + 1) * 16);
+    expected += at::softmax(at::matmul(qh, kh.transpose(1, 2)) / 4.0, -1).mean(1) / 2;
+  }
+  EXPECT_LE(max_abs_diff(out.attention, expected), kRelative * scale_of(expected));
+}
+
+// The helpers' reduced-precision branches against float32 math on the same (bf16-exact) values.
+TEST(Bf16Kernels, LayerNormSoftmaxGeluMatchFloat32OnBf16ExactInputs) {
+  const at::Tensor x32 = at::randn({6, 40}).mul_(3).to(at::kBFloat16).to(at::kFloat);
+  const at::Tensor w32 = at::randn({40}).to(at::kBFloat16).to(at::kFloat);
+  const at::Tensor b32 = at::randn({40}).to(at::kBFloat16).to(at::kFloat);
+  const at::Tensor x = x32.to(at::kBFloat16);
+  // One final rounding to bfloat16: relative error at most 2^-8 of each value.
+  const at::Tensor ln = layer_norm_last(x, w32.to(at::kBFloat16), b32.to(at::kBFloat16), 1e-6);
+  EXPECT_EQ(ln.scalar_type(), at::kBFloat16);
+  const at::Tensor ln_ref = at::layer_norm(x32, {40}, w32, b32, 1e-6);
+  EXPECT_LE(max_abs_diff(ln.to(at::kFloat), ln_ref), scale_of(ln_ref) / 256);
+
+  const at::Tensor sm = softmax_last_float(x);
+  EXPECT_EQ(sm.scalar_type(), at::kFloat);
+  EXPECT_LE(max_abs_diff(sm, at::softmax(x32, -1)), 1e-6);
+
+  for (const GeluKind kind : {GeluKind::kTanh, GeluKind::kErf}) {
+    at::Tensor g = x.clone();
+    at::Tensor scratch = at::empty({6, 40});
+    gelu_inplace(g, kind, &scratch);
+    const at::Tensor g_ref = at::gelu(x32, kind == GeluKind::kTanh ? "tanh" : "none");
+    EXPECT_LE(max_abs_diff(g.to(at::kFloat), g_ref), scale_of(g_ref) / 256);
+    at::Tensor g2 = x.clone();
+    gelu_inplace(g2, kind);  // without scratch: the same values
+    EXPECT_TRUE(at::equal(g, g2));
+  }
+}
+
+TEST(VlmBf16, FullModelLogitsStayNearTheFloat32Reference) {
+  set_compute_threads(0);
+  VlmLoadOptions options;
+  options.runtime.dtype = at::kBFloat16;
+  const LlavaOnevision model = LlavaOnevision::load(golden_dir(), options);
+  const VisualTokens tokens = model.vision().encode_pixels(golden("pixel_values_videos"), {});
+  const at::Tensor video = model.vision().video_embedding(tokens.tokens);
+  const AssembledPrompt prompt =
+      model.splice(test::read_golden_ids(golden_dir(), "input_ids"), {&video, 1});
+  KvCache cache = model.decoder().new_cache();
+  ForwardOptions forward;
+  forward.logits = LogitsMode::kAll;
+  const at::Tensor logits = model.decoder().forward(prompt.input, cache, forward).logits;
+  const at::Tensor expected = golden("logits");
+  const double err = max_abs_diff(logits, expected);
+  // Same bound as the decoder's own bfloat16 test (decoder_test.cpp): 8 % of the logit range.
+  EXPECT_LE(err, 0.08 * scale_of(expected));
+  EXPECT_GT(err, 0.0);
+}
+
+}  // namespace
+}  // namespace clipmind::models
