@@ -157,7 +157,7 @@ void validate_as(const PipelineConfig& c, const std::string& source) {
   if (c.device != "cpu" && c.device != "cuda" && c.device.rfind("cuda:", 0) != 0) {
     bad_value(source, "device", "'" + c.device + "' is not cpu, cuda or cuda:N");
   }
-  require_one_of(source, "dtype", c.dtype, {"float32", "bfloat16", "float16"});
+  require_one_of(source, "dtype", c.dtype, {"auto", "float32", "bfloat16", "float16"});
   non_negative("threads", static_cast<double>(c.threads));
   require_one_of(source, "log_level", c.log_level, {"error", "warning", "info", "debug"});
   require_one_of(source, "select.method", c.select.method,

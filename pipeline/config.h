@@ -112,12 +112,14 @@ struct ChatConfig {
 
 struct PipelineConfig {
   std::string model = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf";
-  std::string relevance_model;    // SigLIP dual encoder for F2C; "" = none
-  std::string device = "cpu";     // cpu|cuda|cuda:N
-  std::string dtype = "float32";  // float32|bfloat16|float16
-  int64_t threads = 0;            // 0 = all cores
-  bool offline = false;           // never download models
-  bool separators = true;         // TimeMarker separators before frames / segments
+  std::string relevance_model;  // SigLIP dual encoder for F2C; "" = none
+  std::string device = "cpu";   // cpu|cuda|cuda:N
+  // auto|float32|bfloat16|float16. auto: bfloat16 on CUDA and on CPUs with native bfloat16
+  // (models::choose_dtype), float32 elsewhere.
+  std::string dtype = "auto";
+  int64_t threads = 0;     // 0 = all cores
+  bool offline = false;    // never download models
+  bool separators = true;  // TimeMarker separators before frames / segments
   std::string log_level = "info";
   SelectConfig select;
   BudgetConfig budget;

@@ -23,7 +23,7 @@ namespace {
 models::VisionRuntime runtime_for(const PipelineConfig& config) {
   models::VisionRuntime runtime;
   runtime.device = models::parse_device(config.device);
-  runtime.dtype = models::parse_dtype(config.dtype);
+  runtime.dtype = models::choose_dtype(config.dtype, runtime.device);
   models::check_dtype_supported(runtime.dtype, runtime.device);
   return runtime;
 }
@@ -111,7 +111,8 @@ void ModelSet::load(ProgressTracker& progress, const CancelToken& cancel) {
               std::to_string(
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count())
                   .substr(0, 5) +
-              " s");
+              " s as " + models::dtype_name(options.runtime.dtype) +
+              (config_.dtype == "auto" ? " (dtype auto)" : ""));
     });
   }
   load_relevance(progress, cancel);

@@ -10,6 +10,7 @@
 #include "compress/separators/time_separators.h"
 #include "decode/frame_sampler.h"
 #include "models/llm/decoder.h"
+#include "models/llm/runtime.h"
 #include "models/siglip/dual_encoder.h"
 #include "models/tokenizer/bpe_tokenizer.h"
 #include "models/vlm/llava_onevision.h"
@@ -175,6 +176,7 @@ RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
                                           {"version", "1"},
                                           {"video", content_hash},
                                           {"model", relevance_id},
+                                          {"dtype", models::dtype_name(encoder.runtime().dtype)},
                                           {"times", times_digest(times)},
                                           {"count", std::to_string(times.size())}});
   if (cache && !content_hash.empty()) {

@@ -30,13 +30,17 @@ using namespace clipmind::models;
 struct RuntimeFlags {
   int threads = 0;
   std::string device = "cpu";
+  // float32 by default, unlike the pipeline's auto: these commands check a model against
+  // reference outputs, where bfloat16's rounding would hide real differences.
   std::string dtype = "float32";
 
   void add_to(CLI::App* app, bool with_device) {
     app->add_option("--threads", threads, "Compute threads (default: one per core)");
     if (with_device) {
       app->add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
-      app->add_option("--dtype", dtype, "float32 or bfloat16 (float16 on CUDA)")
+      app->add_option("--dtype", dtype,
+                      "float32, bfloat16 (float16 on CUDA) or auto (bfloat16 on CUDA and on CPUs "
+                      "with native bfloat16)")
           ->capture_default_str();
     }
   }
@@ -44,7 +48,7 @@ struct RuntimeFlags {
     set_compute_threads(threads);
     DecoderOptions options;
     options.device = parse_device(device);
-    options.dtype = parse_dtype(dtype);
+    options.dtype = choose_dtype(dtype, options.device);
     return options;
   }
 };

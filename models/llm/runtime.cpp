@@ -78,6 +78,21 @@ c10::ScalarType parse_dtype(std::string_view name) {
               "unknown dtype '" + std::string(name) + "' (use float32, bfloat16 or float16)");
 }
 
+bool cpu_has_native_bfloat16() {
+#if defined(__x86_64__) || defined(__i386__)
+  // __builtin_cpu_supports also checks that the OS saves the AVX-512 state.
+  return at::hasMKLDNN() && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+c10::ScalarType choose_dtype(std::string_view name, c10::Device device) {
+  if (lower(name) != "auto") return parse_dtype(name);
+  if (device.is_cuda()) return c10::kBFloat16;
+  return cpu_has_native_bfloat16() ? c10::kBFloat16 : c10::kFloat;
+}
+
 void check_dtype_supported(c10::ScalarType dtype, c10::Device device) {
   if (dtype == c10::kFloat || dtype == c10::kBFloat16) return;
   if (dtype == c10::kHalf && device.is_cuda()) return;

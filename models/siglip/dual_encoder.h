@@ -74,6 +74,7 @@ class SiglipDualEncoder {
                                 const VisionRuntime& runtime = {});
 
   const SiglipModelConfig& config() const { return config_; }
+  const VisionRuntime& runtime() const { return runtime_; }
   // Embedding size P.
   int64_t embedding_size() const;
   bool has_tokenizer() const { return tokenizer_ != nullptr; }

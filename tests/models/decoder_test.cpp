@@ -181,6 +181,29 @@ TEST_P(Golden, Bfloat16StaysCloseToFloat32) {
 
 INSTANTIATE_TEST_SUITE_P(LlmGolden, Golden, ::testing::Values("qwen2-tiny", "llama-tiny"));
 
+// The oracle is the kernel's view of the CPU (/proc/cpuinfo), not the cpuid check the code uses.
+TEST(DtypeChoice, AutoIsBfloat16OnCudaAndOnCpusWithNativeBfloat16Only) {
+  bool flag = false;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("flags", 0) == 0 && line.find(" avx512_bf16") != std::string::npos) flag = true;
+  }
+  const bool native = flag && at::hasMKLDNN();
+  EXPECT_EQ(cpu_has_native_bfloat16(), native);
+  EXPECT_EQ(choose_dtype("auto", c10::Device(c10::kCPU)), native ? at::kBFloat16 : at::kFloat);
+  EXPECT_EQ(choose_dtype("AUTO", c10::Device(c10::kCUDA, 0)), at::kBFloat16);
+  // Explicit names are taken as they are, whatever the hardware.
+  EXPECT_EQ(choose_dtype("float32", c10::Device(c10::kCPU)), at::kFloat);
+  EXPECT_EQ(choose_dtype("bf16", c10::Device(c10::kCPU)), at::kBFloat16);
+  try {
+    choose_dtype("int8", c10::Device(c10::kCPU));
+    ADD_FAILURE() << "int8 accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("int8"), std::string::npos) << e.what();
+  }
+}
+
 TEST(DecoderErrors, BadInputsAreClearErrors) {
   const Decoder decoder = Decoder::load(golden("qwen2-tiny"));
   KvCache cache = decoder.new_cache();

@@ -47,6 +47,7 @@ TEST(Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.model, "llava-hf/llava-onevision-qwen2-0.5b-ov-hf");
   EXPECT_EQ(c.select.method, "auto");
   EXPECT_EQ(c.merge.method, "holitom");
+  EXPECT_EQ(c.dtype, "auto");
   EXPECT_FALSE(c.budget.tokens.has_value());
   EXPECT_FALSE(c.budget.ratio.has_value());
   EXPECT_NO_THROW(validate(c));
