@@ -1,6 +1,7 @@
 // Time to first answer token for `ask` on a generated 10-minute video with the real-0.5b random
 // LLaVA-OneVision (SigLIP-so400m tower + Qwen2-0.5B) on the CPU: the full pipeline beside the
-// naive baseline (uniform frames, no merging, no separators) at equal sampled frames.
+// naive baseline (uniform frames, no merging, no separators, no frame reuse) at equal sampled
+// frames, both in the configured dtype (`auto`: bfloat16 on CPUs with native bfloat16).
 //
 //   pipeline_bench [--model DIR] [--video FILE] [--frames 32] [--threads 0] [--modes LIST]
 //
@@ -169,6 +170,7 @@ clipmind::pipeline::PipelineConfig config_for(const std::string& mode_spec, cons
     c.separators = false;
     c.budget.tokens = frames * 196;
     c.inner.method = "none";
+    c.encode.reuse_psnr_db = 0;  // naive: every sampled frame goes through the tower
   } else if (mode == "full-outer") {
     c.inner.method = "none";
   } else if (mode != "full") {
