@@ -9,6 +9,11 @@
 // when the file is missing, unreadable, of another dimension or another database: rebuild
 // from every live segment.
 //
+// Every file has a manifest beside it (`<file>.meta`: identity, generation, dimension, model,
+// size and a 64-bit checksum of the bytes), written after the file. A file is used only when
+// its manifest matches the database and the bytes: a foreign, damaged, truncated or
+// half-written file is skipped (with a note, see note()) and never searched.
+//
 // Not thread-safe; the owning store serialises calls.
 #pragma once
 
@@ -29,6 +34,7 @@ struct AnnSourceState {
   uint64_t generation = 0;
   uint64_t tombstones_after = 0;  // tombstones with gen > this are all kept
   int dim = 0;
+  std::string model_id;  // the embedding model of the database's segments
   int64_t live_segments = 0;
 };
 
@@ -61,21 +67,42 @@ class AnnCache {
   // How the last sync got there: "current", "memory+delta", "file", "file+delta", "rebuild".
   const std::string& last_path() const { return last_path_; }
   std::filesystem::path file_for(const std::string& uuid, uint64_t generation) const;
+  static std::filesystem::path manifest_for(const std::filesystem::path& file);
+
+  // The file last loaded or written (empty: none), and counters over this cache's life:
+  // vectors read from files and vectors streamed from the database.
+  const std::filesystem::path& last_file() const { return last_file_; }
+  uint64_t vectors_from_file() const { return vectors_from_file_; }
+  uint64_t vectors_streamed() const { return vectors_streamed_; }
+  // Why the last rejected file was not used (empty: none was rejected).
+  const std::string& note() const { return note_; }
 
   // ANN files beside `prefix` for `uuid`, newest generation first.
   std::vector<std::pair<uint64_t, std::filesystem::path>> files(const std::string& uuid) const;
 
+  // Copies the ANN fields of StoreInfo (ann_sync, ann_file, counters, note).
+  void describe(StoreInfo& info) const;
+
  private:
   void apply(const AnnDelta& delta, int dim);
+  // Empty when `file`'s manifest matches `state` and the bytes; otherwise why not.
+  std::string check_manifest(const std::filesystem::path& file, uint64_t generation,
+                             const AnnSourceState& state) const;
+  void write_manifest(const std::filesystem::path& file) const;
 
   std::filesystem::path prefix_;
   AnnParams params_;
   std::unique_ptr<AnnIndex> index_;
   std::string uuid_;
+  std::string model_id_;
   uint64_t generation_ = 0;
   uint64_t persisted_generation_ = 0;
   size_t pending_ = 0;  // changes applied since the file on disk
   std::string last_path_;
+  std::filesystem::path last_file_;
+  uint64_t vectors_from_file_ = 0;
+  uint64_t vectors_streamed_ = 0;
+  std::string note_;
 };
 
 }  // namespace clipmind::index

@@ -1,6 +1,7 @@
 #include "index/pg_store.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -106,15 +107,17 @@ namespace {
 class PgStore final : public Store {
  public:
   PgStore(const std::string& uri, const OpenOptions& options)
-      : options_(options),
-        conn_(uri),
-        ann_(options.ann_cache_dir.empty() ? std::filesystem::path()
-                                           : options.ann_cache_dir / "clipmind-pg",
-             options.ann) {
+      : options_(options), conn_(uri), ann_({}, options.ann) {
     ensure_pg_schema(conn_, options.create);
     if (options.use_pgvector) {
       auto r = conn_.exec("SELECT count(*) FROM pg_extension WHERE extname = 'vector'");
       pgvector_ = r.i64(0, 0) > 0;
+    }
+    identity_ = pg_store_identity(conn_);
+    // Without an identity (a read-only role on a database that lacks its id) the copy stays
+    // in memory: a file that cannot be told apart from another database's must not exist.
+    if (!options.ann_cache_dir.empty() && !identity_.empty()) {
+      ann_ = AnnCache(options.ann_cache_dir / ("pg-" + identity_) / "segments", options.ann);
     }
   }
 
@@ -131,6 +134,7 @@ class PgStore final : public Store {
     out.segment_count = conn_.exec("SELECT count(*) FROM clipmind_segments").i64(0, 0);
     out.video_count = conn_.exec("SELECT count(*) FROM clipmind_videos").i64(0, 0);
     out.pgvector = pgvector_;
+    ann_.describe(out);
     tx.commit();
     return out;
   }
@@ -304,7 +308,11 @@ class PgStore final : public Store {
       tx.commit();
     }
     // Tombstones stay: other machines' ANN copies catch up from them.
-    ann_.persist(true);
+    try {
+      ann_.persist(true);
+    } catch (const Error&) {
+      // The local copy is only a cache: an unwritable cache folder must not fail a job.
+    }
   }
 
  private:
@@ -475,10 +483,11 @@ class PgStore final : public Store {
   // Inside a REPEATABLE READ transaction: the in-memory index at this snapshot's generation.
   AnnIndex* sync_locked() {
     AnnSourceState state;
-    state.db_uuid = meta("db_uuid");
+    state.db_uuid = identity_;
     state.generation = std::stoull(meta("generation"));
     state.tombstones_after = std::stoull(meta("tombstones_after"));
     state.dim = std::stoi(meta("dim"));
+    state.model_id = meta("model_id");
     state.live_segments = conn_.exec("SELECT count(*) FROM clipmind_segments").i64(0, 0);
     return ann_.sync(state, [&](uint64_t since, bool full, AnnDelta& delta) {
       // A cursor keeps client memory bounded while a million embeddings stream in.
@@ -512,6 +521,7 @@ class PgStore final : public Store {
   std::mutex mutex_;
   PgConnection conn_;
   AnnCache ann_;
+  std::string identity_;  // pg_store_identity(), fixed at open
   bool pgvector_ = false;
 };
 
@@ -568,6 +578,53 @@ void ensure_pg_schema(PgConnection& conn, bool create) {
     } catch (const Error&) {
     }
   }
+}
+
+std::string pg_store_identity(PgConnection& conn) {
+  const auto read_uuid = [&]() -> std::string {
+    auto r = conn.exec("SELECT value FROM clipmind_meta WHERE key = 'db_uuid'");
+    return r.rows() > 0 ? r.text(0, 0) : std::string();
+  };
+  std::string uuid = read_uuid();
+  if (uuid.empty()) {
+    // Every schema-1 database got its id with its tables; one edited by hand may lack it.
+    // Generated on the server, once, under the schema lock so workers opening together agree.
+    try {
+      conn.exec("SELECT pg_advisory_lock($1)", {kSchemaLockKey});
+      try {
+        conn.exec(
+            "INSERT INTO clipmind_meta(key, value) "
+            "VALUES ('db_uuid', md5(random()::text || clock_timestamp()::text)) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE clipmind_meta.value = "
+            "''");
+      } catch (...) {
+        conn.exec("SELECT pg_advisory_unlock($1)", {kSchemaLockKey});
+        throw;
+      }
+      conn.exec("SELECT pg_advisory_unlock($1)", {kSchemaLockKey});
+    } catch (const Error&) {
+      return {};  // no right to write: no persisted copy
+    }
+    uuid = read_uuid();
+    if (uuid.empty()) return {};
+  }
+  // The id is copied with the data (pg_dump, CREATE DATABASE ... TEMPLATE): the server's
+  // system identifier (new for every initdb) and the database's oid tell such copies apart.
+  std::string system_id = "0";
+  try {  // at open, outside any transaction: a refused query leaves nothing to roll back
+    auto r = conn.exec("SELECT system_identifier::text FROM pg_control_system()");
+    if (r.rows() > 0) system_id = r.text(0, 0);
+  } catch (const Error&) {
+    // A server that hides it: the random id and the oid still separate databases.
+  }
+  auto oid = conn.exec("SELECT oid::text FROM pg_database WHERE datname = current_database()");
+  const std::string db_oid = oid.rows() > 0 ? oid.text(0, 0) : "0";
+  std::string id;
+  for (char c : uuid + "-" + system_id + "-" + db_oid) {
+    // It names a folder: keep it to characters every file system takes.
+    id += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
+  }
+  return id;
 }
 
 std::unique_ptr<Store> open_pg_store(const std::string& uri, const OpenOptions& options) {

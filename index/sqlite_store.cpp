@@ -279,6 +279,7 @@ class SqliteStore final : public Store {
     out.generation = std::stoull(meta("generation"));
     out.segment_count = db_.scalar("SELECT count(*) FROM segments");
     out.video_count = db_.scalar("SELECT count(*) FROM videos");
+    ann_.describe(out);
     tx.commit();
     return out;
   }
@@ -659,6 +660,7 @@ class SqliteStore final : public Store {
     state.generation = std::stoull(meta("generation"));
     state.tombstones_after = std::stoull(meta("tombstones_after"));
     state.dim = std::stoi(meta("dim"));
+    state.model_id = meta("model_id");
     state.live_segments = db_.scalar("SELECT count(*) FROM segments");
     return ann_.sync(state, [&](uint64_t since, bool full, AnnDelta& delta) {
       Stmt st(db_, full ? "SELECT id, embedding FROM segments"

@@ -134,7 +134,9 @@ struct OpenOptions {
   bool create = true;  // create the database or its tables when missing
   AnnParams ann;
   size_t exact_search_below = 20000;  // SearchMode::kAuto uses exact search below this size
-  // Where a PostgreSQL store may persist its local ANN copy; empty: in memory only.
+  // Where a PostgreSQL store may persist its local ANN copy; empty: in memory only. Each
+  // database gets its own folder `<ann_cache_dir>/pg-<identity>` (docs/index.md); front ends
+  // pass the user cache (pipeline::index_open_options). SQLite ignores it (file beside the db).
   std::filesystem::path ann_cache_dir;
   int busy_timeout_ms = 30000;  // SQLite: how long to wait for another writer
   // PostgreSQL: search vectors on the server with pgvector when the database has it.
@@ -151,6 +153,13 @@ struct StoreInfo {
   int64_t segment_count = 0;
   int64_t video_count = 0;
   bool pgvector = false;  // PostgreSQL only: searches run on the server through pgvector
+  // The store's local ANN copy (when searches do not use pgvector), over this Store's life.
+  std::string ann_sync;  // how the last sync got there: "" (none yet), "current", "memory+delta",
+                         // "file", "file+delta" (a persisted file, caught up), "rebuild"
+  std::filesystem::path ann_file;      // persisted file last loaded or written; empty: none
+  uint64_t ann_vectors_from_file = 0;  // vectors loaded from persisted files
+  uint64_t ann_vectors_streamed = 0;   // vectors read from the database (rebuilds, catch-up)
+  std::string ann_note;                // why a persisted file was rejected; empty: none was
 };
 
 class Store {

@@ -371,7 +371,11 @@ IndexReport run_index(Session& session, const IndexRequest& request, const JobCa
   std::vector<std::string> paths = index_paths(request.inputs);
   if (request.shard) paths = index::select_shard(paths, *request.shard);
 
-  std::unique_ptr<index::Store> store = index::open_store(request.db, request.store_options);
+  index::OpenOptions store_options = request.store_options;
+  if (store_options.ann_cache_dir.empty()) {
+    store_options.ann_cache_dir = index_open_options(s.config, true).ann_cache_dir;
+  }
+  std::unique_ptr<index::Store> store = index::open_store(request.db, store_options);
   const index::StoreInfo info = store->info();
   if (!info.model_id.empty() && info.model_id != model_id) {
     throw StageError(ErrorKind::kInvalidArgument, "index", request.db,
@@ -620,11 +624,16 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
   return out;
 }
 
+index::OpenOptions index_open_options(const PipelineConfig& config, bool create) {
+  index::OpenOptions options;
+  options.create = create;
+  if (config.cache.enabled) options.ann_cache_dir = resolve_cache_dir(config.cache) / "index-ann";
+  return options;
+}
+
 std::vector<SearchResult> search_index(const PipelineConfig& config, const std::string& db,
                                        const std::string& query, size_t k, bool thumbnails) {
-  index::OpenOptions options;
-  options.create = false;
-  std::unique_ptr<index::Store> store = index::open_store(db, options);
+  std::unique_ptr<index::Store> store = index::open_store(db, index_open_options(config, false));
   Session session(config);
   SearchRequest request;
   request.text = query;

@@ -52,6 +52,7 @@ struct IndexRequest {
   bool retry_failed = false;                  // re-try videos that failed on the same content
   bool force = false;                         // re-index everything
   int64_t frames_per_segment = 4;             // frames averaged into a segment's embedding
+  // ann_cache_dir empty: run_index sets it from the session's config (index_open_options).
   index::OpenOptions store_options;
   // PostgreSQL queue: seconds without a heartbeat before a claim counts as abandoned.
   double stale_after_s = 300.0;
@@ -125,6 +126,11 @@ struct SearchOutcome {
 // Parses "VIDEO@SECONDS" (seconds, m:ss or h:mm:ss; the last '@' splits). Throws
 // Error(kInvalidArgument).
 std::pair<std::string, double> parse_like(const std::string& text);
+
+// How front ends open an index: a PostgreSQL store keeps its local ANN copy (when it searches
+// without pgvector) under `<cache.dir>/index-ann/` while the cache is enabled, in memory only
+// with cache.enabled = false (--no-cache). SQLite keeps its file beside the database anyway.
+index::OpenOptions index_open_options(const PipelineConfig& config, bool create);
 
 // Searches an open store. The session supplies the SigLIP dual encoder (relevance_model).
 SearchOutcome search_index(Session& session, index::Store& store, const SearchRequest& request,

@@ -15,6 +15,7 @@
 
 #include "index/store.h"
 #include "pipeline/errors.h"
+#include "pipeline/index_job.h"
 #include "pipeline/segment_analysis.h"
 #include "pipeline/session.h"
 #include "ui/video_player.h"
@@ -44,8 +45,7 @@ SearchOutcome run_search(const QString& location, const QString& text,
       throw Error(ErrorKind::kNotFound, location.toStdString() +
                                             ": no such index database (build one with "
                                             "`clipmind index`)");
-    index::OpenOptions options;
-    options.create = false;
+    const index::OpenOptions options = pipeline::index_open_options(config, false);
     auto store = index::open_store(location.toStdString(), options);
     index::SearchQuery query;
     query.text = text.toStdString();

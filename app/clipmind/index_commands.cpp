@@ -161,8 +161,7 @@ void run_search(const IndexFlags& flags, const std::optional<std::string>& query
   pipeline::SearchOutcome outcome;
   std::string location;
   try {
-    index::OpenOptions options;
-    options.create = false;
+    const index::OpenOptions options = pipeline::index_open_options(config, false);
     if (!index::is_postgres_uri(flags.db) && !fs::exists(flags.db)) {
       throw Error(ErrorKind::kNotFound, flags.db + ": no such index (run clipmind index first)");
     }

@@ -145,5 +145,75 @@ TEST(IndexPg, TwoProcessesIndexEveryVideoExactlyOnce) {
   EXPECT_EQ(json::parse(r.out).at("results").size(), 3u);
 }
 
+void pg_exec(const std::string& uri, const std::string& sql) {
+  PGconn* c = PQconnectdb(uri.c_str());
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  PGresult* r = PQexec(c, sql.c_str());
+  EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+  PQclear(r);
+  PQfinish(c);
+}
+
+// Without pgvector, `clipmind search` keeps the index's local ANN copy in the user cache
+// (cache.dir/index-ann): the first search writes it, the second loads it and answers the same.
+TEST(IndexPg, SearchPersistsTheAnnCopyInTheCacheDir) {
+  ::setenv("XDG_CONFIG_HOME", (work_dir() / "no-user-config").c_str(), 1);
+  const std::string db = "cm_e2e_ann_" + std::to_string(::getpid());
+  const std::string uri = g_server->create_database(db);
+  const fs::path dir = fresh_dir("index-pg-ann");
+  for (int i = 0; i < 3; ++i) {
+    fs::copy_file(index_video(std::string("idx-ann") + std::to_string(i), 40 + 10 * i),
+                  dir / (std::string("a") + std::to_string(i) + ".mp4"));
+  }
+  const RunResult indexed = run_cli(index_args({dir.string()}, uri));
+  ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+  // The server keeps offering pgvector; without the extension in this database the store
+  // searches with its own copy.
+  pg_exec(uri, "DROP EXTENSION IF EXISTS vector CASCADE");
+  const fs::path cache = dir / "cache";
+  std::vector<std::string> args = {"search", "--db", uri, "a moving square", "-k", "4", "--json"};
+  for (const std::string& m : model_args())
+    if (m != "--no-cache") args.push_back(m);
+  args.insert(args.end(), {"--set", "cache.dir=" + cache.string()});
+  const auto hnsw_files = [&] {
+    std::vector<fs::path> out;
+    if (!fs::exists(cache)) return out;
+    for (const auto& e : fs::recursive_directory_iterator(cache))
+      if (e.path().extension() == ".hnsw") out.push_back(e.path());
+    return out;
+  };
+  const RunResult first = run_cli(args);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const auto files = hnsw_files();
+  ASSERT_EQ(files.size(), 1u) << "no ANN file under " << cache;
+  EXPECT_EQ(files[0].parent_path().parent_path(), cache / "index-ann");
+  EXPECT_TRUE(files[0].parent_path().filename().string().starts_with("pg-")) << files[0];
+  const auto written = fs::last_write_time(files[0]);
+
+  const RunResult second = run_cli(args);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(hnsw_files(), files);
+  EXPECT_EQ(fs::last_write_time(files[0]), written) << "the second search rebuilt the file";
+  const json a = json::parse(first.out).at("results");
+  const json b = json::parse(second.out).at("results");
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].at("segment_id"), b[i].at("segment_id")) << "rank " << i;
+    EXPECT_EQ(a[i].at("video"), b[i].at("video"));
+    EXPECT_NEAR(a[i].at("similarity").get<double>(), b[i].at("similarity").get<double>(), 1e-6);
+  }
+  // --no-cache keeps the copy in memory only and still answers the same.
+  std::vector<std::string> no_cache = args;
+  no_cache.push_back("--no-cache");
+  const RunResult third = run_cli(no_cache);
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  const json c = json::parse(third.out).at("results");
+  ASSERT_EQ(c.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(a[i].at("segment_id"), c[i].at("segment_id")) << "rank " << i;
+  g_server->drop_database(db);
+}
+
 }  // namespace
 }  // namespace clipmind::e2e

@@ -4,9 +4,11 @@
 // every video exactly once, stale claims, shards, and clear errors.
 #include "index/pg_store.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +30,8 @@
 
 namespace clipmind::index {
 namespace {
+
+namespace fs = std::filesystem;
 
 using test::make_segments;
 using test::random_vector;
@@ -489,6 +493,236 @@ TEST_F(PgTest, ShardsSplitAFileListForArrayJobs) {
   auto store = open_store(uri_);
   EXPECT_EQ(store->list_videos().size(), paths.size());
   EXPECT_EQ(store->info().segment_count, 60);
+}
+
+// The local ANN copy persisted in OpenOptions::ann_cache_dir (searches without pgvector).
+class PgAnnCacheTest : public PgTest {
+ protected:
+  void SetUp() override {
+    PgTest::SetUp();
+    cache_ = test::fresh_dir("pg-ann-cache");
+  }
+  OpenOptions options(bool persist = true) const {
+    OpenOptions o;
+    o.use_pgvector = false;
+    if (persist) o.ann_cache_dir = cache_;
+    return o;
+  }
+  // `videos` videos of 8 segments; `seed` makes two databases' contents differ.
+  static void fill(Store& store, int first, int videos, int seed = 0) {
+    for (int v = first; v < first + videos; ++v)
+      store.commit_video(video_path(v), stamp_for(v), kModel,
+                         make_segments(seed + v, 8, kDim, false));
+  }
+  // (segment id, embedding) of every stored segment, read back through SQL rows.
+  static std::vector<std::pair<int64_t, std::vector<float>>> items_of(Store& store) {
+    std::vector<std::pair<int64_t, std::vector<float>>> items;
+    for (const auto& v : store.list_videos())
+      for (const auto& s : store.segments_of(v.path))
+        items.emplace_back(s.id, s.embedding);
+    return items;
+  }
+  // Every ANN and exact search answers the brute-force top k over `items`.
+  static void expect_searches_right(
+      Store& store, const std::vector<std::pair<int64_t, std::vector<float>>>& items,
+      const std::string& what) {
+    for (int i = 0; i < 6; ++i) {
+      SearchQuery q;
+      q.embedding = random_vector(900 + i, kDim);
+      q.k = 5;
+      q.mode = i % 2 ? SearchMode::kExact : SearchMode::kAnn;
+      const auto hits = store.search(q);
+      const auto want = test::brute_force(items, q.embedding, q.k);
+      ASSERT_EQ(hits.size(), want.size()) << what;
+      for (size_t r = 0; r < hits.size(); ++r) {
+        EXPECT_EQ(hits[r].segment_id, want[r].key) << what << ", query " << i << " rank " << r;
+        ASSERT_TRUE(hits[r].similarity);
+        EXPECT_NEAR(*hits[r].similarity, want[r].similarity, 1e-5) << what;
+      }
+    }
+  }
+  std::vector<fs::path> ann_files() const {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::recursive_directory_iterator(cache_))
+      if (e.path().extension() == ".hnsw") out.push_back(e.path());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  fs::path cache_;
+};
+
+TEST_F(PgAnnCacheTest, SecondOpenLoadsThePersistedCopyAndCatchesUp) {
+  {
+    auto store = open_store(uri_, options());
+    fill(*store, 0, 10);
+    expect_searches_right(*store, items_of(*store), "first open");
+    const auto info = store->info();
+    EXPECT_FALSE(info.pgvector);
+    EXPECT_EQ(info.ann_sync, "current");  // the first search rebuilt, the others reused it
+    EXPECT_EQ(info.ann_vectors_streamed, 80u);
+    EXPECT_EQ(info.ann_vectors_from_file, 0u);
+    store->sync_ann();
+  }
+  auto files = ann_files();
+  ASSERT_EQ(files.size(), 1u);
+  // <cache>/pg-<identity>/segments.ann-<identity>-<generation>.hnsw, manifest beside it.
+  const std::string folder = files[0].parent_path().filename().string();
+  EXPECT_TRUE(folder.starts_with("pg-")) << files[0];
+  EXPECT_EQ(files[0].parent_path().parent_path(), cache_);
+  EXPECT_TRUE(files[0].filename().string().ends_with("-10.hnsw")) << files[0];
+  EXPECT_TRUE(fs::exists(fs::path(files[0].string() + ".meta")));
+  {
+    // Nothing changed: loaded from the file, nothing streamed.
+    auto store = open_store(uri_, options());
+    expect_searches_right(*store, items_of(*store), "second open");
+    const auto info = store->info();
+    EXPECT_EQ(info.ann_sync, "current");  // the first search loaded the file, later ones reuse
+    EXPECT_EQ(info.ann_vectors_from_file, 80u);
+    EXPECT_EQ(info.ann_vectors_streamed, 0u);
+    EXPECT_EQ(info.ann_file, files[0]);
+    EXPECT_TRUE(info.ann_note.empty()) << info.ann_note;
+  }
+  {
+    // Changes through another connection while no cached store was open: a new video, a
+    // re-indexed one, a removed one.
+    auto writer = open_store(uri_, options(false));
+    fill(*writer, 10, 1);
+    writer->commit_video(video_path(2), stamp_for(2, 1), kModel, make_segments(77, 8, kDim, false));
+    const std::vector<std::string> gone{video_path(5)};
+    EXPECT_EQ(writer->remove_videos(gone), 1u);
+  }
+  auto store = open_store(uri_, options());
+  SearchQuery first;
+  first.embedding = random_vector(1, kDim);
+  first.mode = SearchMode::kAnn;
+  store->search(first);
+  const auto info = store->info();
+  EXPECT_EQ(info.ann_sync, "file+delta");
+  EXPECT_EQ(info.ann_vectors_from_file, 80u);
+  EXPECT_EQ(info.ann_vectors_streamed, 16u);  // the new and the re-indexed video only
+  const auto items = items_of(*store);
+  ASSERT_EQ(items.size(), 80u);
+  expect_searches_right(*store, items, "caught up from the file");
+}
+
+TEST_F(PgAnnCacheTest, DatabasesWithEqualGenerationsNeverShareVectors) {
+  const std::string db_b = db_ + "_b";
+  const std::string uri_b = g_server->create_database(db_b);
+  {
+    auto a = open_store(uri_, options());
+    auto b = open_store(uri_b, options());
+    fill(*a, 0, 6, 0);
+    fill(*b, 0, 6, 500);  // same paths, same number of writes, other vectors
+    ASSERT_EQ(a->info().generation, b->info().generation);
+    a->sync_ann();
+    b->sync_ann();
+  }
+  auto files = ann_files();
+  ASSERT_EQ(files.size(), 2u) << "each database keeps its own file";
+  EXPECT_NE(files[0].parent_path(), files[1].parent_path());
+  {
+    auto a = open_store(uri_, options());
+    auto b = open_store(uri_b, options());
+    expect_searches_right(*a, items_of(*a), "database a");
+    expect_searches_right(*b, items_of(*b), "database b");
+    EXPECT_EQ(a->info().ann_vectors_from_file, 48u);
+    EXPECT_EQ(b->info().ann_vectors_from_file, 48u);
+    EXPECT_NE(a->info().ann_file, b->info().ann_file);
+  }
+  // Even a file (and its manifest) copied under the other database's name is refused.
+  fs::copy_file(files[0], files[1], fs::copy_options::overwrite_existing);
+  fs::copy_file(files[0].string() + ".meta", files[1].string() + ".meta",
+                fs::copy_options::overwrite_existing);
+  {
+    auto a = open_store(uri_, options());
+    auto b = open_store(uri_b, options());
+    expect_searches_right(*a, items_of(*a), "database a after the copy");
+    expect_searches_right(*b, items_of(*b), "database b after the copy");
+    // Whichever database owns files[1] rebuilt; the other loaded its own file.
+    const auto ia = a->info(), ib = b->info();
+    const bool a_lost = ia.ann_vectors_from_file == 0;
+    const auto& lost = a_lost ? ia : ib;
+    const auto& kept = a_lost ? ib : ia;
+    EXPECT_EQ(lost.ann_vectors_from_file, 0u);
+    EXPECT_EQ(lost.ann_vectors_streamed, 48u);
+    EXPECT_NE(lost.ann_note.find("another database"), std::string::npos) << lost.ann_note;
+    EXPECT_EQ(kept.ann_vectors_from_file, 48u);
+    EXPECT_EQ(kept.ann_vectors_streamed, 0u);
+    EXPECT_TRUE(kept.ann_note.empty()) << kept.ann_note;
+  }
+  // A copy made with CREATE DATABASE ... TEMPLATE carries the same random id in its rows;
+  // its identity differs all the same, so it starts its own file.
+  const std::string db_c = db_ + "_c";
+  raw_exec(g_server->uri("postgres"), "CREATE DATABASE " + db_c + " TEMPLATE " + db_b);
+  const std::string uri_c = g_server->uri(db_c);
+  EXPECT_EQ(raw_query(uri_b, "SELECT value FROM clipmind_meta WHERE key = 'db_uuid'"),
+            raw_query(uri_c, "SELECT value FROM clipmind_meta WHERE key = 'db_uuid'"));
+  {
+    auto c = open_store(uri_c, options());
+    auto writer = open_store(uri_c, options(false));
+    fill(*writer, 0, 6, 900);  // re-index everything: generation 13 in c only
+    fill(*writer, 6, 1, 900);
+    expect_searches_right(*c, items_of(*c), "template copy");
+    EXPECT_EQ(c->info().ann_vectors_streamed, 56u);  // rebuilt: b's file is not its own
+    EXPECT_EQ(c->info().ann_vectors_from_file, 0u);
+    c->sync_ann();
+  }
+  EXPECT_EQ(ann_files().size(), 3u);
+  g_server->drop_database(db_c);
+  g_server->drop_database(db_b);
+}
+
+TEST_F(PgAnnCacheTest, DamagedFilesAreRebuiltWithANote) {
+  {
+    auto store = open_store(uri_, options());
+    fill(*store, 0, 8);
+    store->sync_ann();
+  }
+  const auto items = [&] {
+    auto s = open_store(uri_, options(false));
+    return items_of(*s);
+  }();
+  const auto reopen_and_check = [&](const std::string& what, const std::string& note_part) {
+    auto store = open_store(uri_, options());
+    expect_searches_right(*store, items, what);
+    const auto info = store->info();
+    EXPECT_EQ(info.ann_sync, "current") << what;  // rebuilt by the first search
+    EXPECT_EQ(info.ann_vectors_from_file, 0u) << what;
+    EXPECT_EQ(info.ann_vectors_streamed, 64u) << what;
+    EXPECT_NE(info.ann_note.find(note_part), std::string::npos) << what << ": " << info.ann_note;
+    store->sync_ann();  // writes a good file again
+  };
+  const auto file = [&] {
+    const auto f = ann_files();
+    return f.size() == 1 ? f[0] : fs::path();
+  };
+  // Truncated to half.
+  ASSERT_FALSE(file().empty());
+  fs::resize_file(file(), fs::file_size(file()) / 2);
+  reopen_and_check("truncated", "truncated");
+  // One flipped byte in the middle (same size): the checksum catches it.
+  ASSERT_FALSE(file().empty());
+  {
+    const auto middle = static_cast<std::streamoff>(fs::file_size(file()) / 2);
+    std::fstream f(file(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(middle);
+    const int byte = f.get();
+    ASSERT_NE(byte, EOF);
+    f.seekp(middle);
+    f.put(static_cast<char>(byte ^ 0xff));
+  }
+  reopen_and_check("flipped byte", "checksum");
+  // Garbage, with a manifest written for other bytes; then a file without any manifest.
+  ASSERT_FALSE(file().empty());
+  std::ofstream(file(), std::ios::binary | std::ios::trunc) << std::string(5000, 'x');
+  reopen_and_check("garbage", "not used");
+  ASSERT_FALSE(file().empty());
+  fs::remove(file().string() + ".meta");
+  reopen_and_check("no manifest", "no manifest");
+  // Good again: the rebuilt file loads.
+  auto store = open_store(uri_, options());
+  expect_searches_right(*store, items, "rewritten");
+  EXPECT_EQ(store->info().ann_vectors_from_file, 64u);
 }
 
 // pgvector on the server. Installed by scripts/install-pgvector.sh (from scripts/setup.sh):
