@@ -13,6 +13,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "clipmind/error.h"
 #include "models/llm/runtime.h"
 #include "models/vision/siglip_encoder.h"
 #include "models/vision/siglip_vision.h"
@@ -147,14 +148,86 @@ TEST(Bf16Kernels, LayerNormSoftmaxGeluMatchFloat32OnBf16ExactInputs) {
 
   for (const GeluKind kind : {GeluKind::kTanh, GeluKind::kErf}) {
     at::Tensor g = x.clone();
-    at::Tensor scratch = at::empty({6, 40});
-    gelu_inplace(g, kind, &scratch);
+    gelu_inplace(g, kind);
     const at::Tensor g_ref = at::gelu(x32, kind == GeluKind::kTanh ? "tanh" : "none");
     EXPECT_LE(max_abs_diff(g.to(at::kFloat), g_ref), scale_of(g_ref) / 256);
-    at::Tensor g2 = x.clone();
-    gelu_inplace(g2, kind);  // without scratch: the same values
-    EXPECT_TRUE(at::equal(g, g2));
   }
+}
+
+// The chunked reduced-precision kernels against the whole-tensor float32 computation, at sizes
+// that span several row chunks (about 2^18 float32 elements each) and both threads.
+TEST(Bf16Kernels, ChunkedLayerNormEqualsWholeTensorFloat32) {
+  set_compute_threads(2);
+  const at::Tensor x = at::randn({3, 300, 1152}).mul_(4).add_(1).to(at::kBFloat16);
+  const at::Tensor w = at::randn({1152}).to(at::kBFloat16);
+  const at::Tensor b = at::randn({1152}).to(at::kBFloat16);
+  // Rows are normalised independently by the same float32 kernel: bit-identical results.
+  const at::Tensor expected =
+      at::layer_norm(x.to(at::kFloat), {1152}, w.to(at::kFloat), b.to(at::kFloat), 1e-6)
+          .to(at::kBFloat16);
+  const at::Tensor got = layer_norm_last(x, w, b, 1e-6);
+  EXPECT_EQ(got.sizes(), x.sizes());
+  EXPECT_TRUE(at::equal(got, expected));
+  at::Tensor out = at::full({900, 1152}, 7.0, x.options());
+  layer_norm_last_out(out, x.view({900, 1152}), w, b, 1e-6);
+  EXPECT_TRUE(at::equal(out, expected.view({900, 1152})));
+}
+
+TEST(Bf16Kernels, ChunkedTanhGeluMatchesFloat64TanhGelu) {
+  set_compute_threads(2);
+  // Values over GELU's whole shape: the negative tail, the bend, the linear part, saturation.
+  at::Tensor x32 = at::randn({200, 4304}).mul_(3);
+  x32[0].copy_(at::linspace(-30, 30, 4304));
+  const at::Tensor x = x32.to(at::kBFloat16);
+  at::Tensor g = x.clone();
+  gelu_inplace(g, GeluKind::kTanh);
+  // Reference in float64 (ATen's float32 tanh form loses the negative tail to cancellation in
+  // 1 + tanh(z); the sigmoid form does not). After one rounding to bfloat16, every value is
+  // within one bfloat16 step (2^-8 relative) of it, with an absolute floor far below bfloat16's
+  // resolution at this scale for the underflowing tail.
+  const at::Tensor ref = at::gelu(x.to(at::kDouble), "tanh");
+  const at::Tensor err = (g.to(at::kDouble) - ref).abs();
+  EXPECT_TRUE(err.le(ref.abs().div(128).add_(1e-6)).all().item<bool>());
+  // Outside the tail, (almost) always the correctly rounded bfloat16 value.
+  const at::Tensor body = x.gt(-3);
+  const double same =
+      g.eq(ref.to(at::kBFloat16)).masked_select(body).to(at::kFloat).mean().item<double>();
+  EXPECT_GE(same, 0.999);
+  // Non-contiguous input takes the same path.
+  at::Tensor t = x.t().contiguous().t();
+  ASSERT_FALSE(t.is_contiguous());
+  gelu_inplace(t, GeluKind::kTanh);
+  EXPECT_TRUE(at::equal(t, g));
+}
+
+TEST(Bf16Kernels, ChunkedSoftmaxEqualsWholeTensorFloat32AndSumsColumns) {
+  set_compute_threads(2);
+  // [sequences 3, heads 4, queries 300, keys 300]: 3600 rows in chunks of ~870 rows, so chunks
+  // straddle the per-sequence groups of 1200 rows.
+  const at::Tensor x = at::randn({3, 4, 300, 300}).mul_(5).to(at::kBFloat16);
+  const at::Tensor probs32 = at::softmax(x.to(at::kFloat), -1);
+  at::Tensor got = x.clone();
+  at::Tensor sums;
+  softmax_rows_inplace(got, &sums, 4 * 300);
+  EXPECT_TRUE(at::equal(got, probs32.to(at::kBFloat16)));
+  ASSERT_EQ(sums.sizes(), (at::IntArrayRef{3, 300}));
+  EXPECT_EQ(sums.scalar_type(), at::kFloat);
+  const at::Tensor expected_sums = probs32.sum(at::IntArrayRef{1, 2});
+  EXPECT_LE(max_abs_diff(sums, expected_sums), 1e-5 * scale_of(expected_sums));
+  // Every sequence's column sums add up to its number of rows (each row sums to 1).
+  EXPECT_LE(max_abs_diff(sums.sum(1), at::full({3}, 1200.0)), 1e-2);
+
+  at::Tensor plain = x.clone();
+  softmax_rows_inplace(plain);
+  EXPECT_TRUE(at::equal(plain, got));
+  at::Tensor bad = x.clone();
+  EXPECT_THROW(softmax_rows_inplace(bad, &sums, 7), Error);
+
+  // float32 input: ATen's softmax, same column sums.
+  at::Tensor wide = x.to(at::kFloat);
+  softmax_rows_inplace(wide, &sums, 4 * 300);
+  EXPECT_LE(max_abs_diff(wide, probs32), 1e-7);
+  EXPECT_LE(max_abs_diff(sums, expected_sums), 1e-5 * scale_of(expected_sums));
 }
 
 TEST(VlmBf16, FullModelLogitsStayNearTheFloat32Reference) {
