@@ -6,6 +6,7 @@
 // that path computes the same model, not merely something fast.
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -200,21 +201,29 @@ TEST(Bf16Kernels, ChunkedTanhGeluMatchesFloat64TanhGelu) {
   EXPECT_TRUE(at::equal(t, g));
 }
 
-TEST(Bf16Kernels, ChunkedSoftmaxEqualsWholeTensorFloat32AndSumsColumns) {
+TEST(Bf16Kernels, RowSoftmaxMatchesFloat64AndSumsColumns) {
   set_compute_threads(2);
-  // [sequences 3, heads 4, queries 300, keys 300]: 3600 rows in chunks of ~870 rows, so chunks
-  // straddle the per-sequence groups of 1200 rows.
-  const at::Tensor x = at::randn({3, 4, 300, 300}).mul_(5).to(at::kBFloat16);
-  const at::Tensor probs32 = at::softmax(x.to(at::kFloat), -1);
+  // [sequences 3, heads 4, queries 300, keys 300]: 3600 rows split over threads and chunks that
+  // straddle the per-sequence groups of 1200 rows; 300 keys leave a partial vector per row.
+  at::Tensor x = at::randn({3, 4, 300, 300}).mul_(5).to(at::kBFloat16);
+  x[0][0][0][7] = -std::numeric_limits<float>::infinity();  // a masked key gets probability 0
+  const at::Tensor ref = at::softmax(x.to(at::kDouble), -1);
   at::Tensor got = x.clone();
   at::Tensor sums;
   softmax_rows_inplace(got, &sums, 4 * 300);
-  EXPECT_TRUE(at::equal(got, probs32.to(at::kBFloat16)));
+  EXPECT_EQ(got.scalar_type(), at::kBFloat16);
+  // On AVX-512 CPUs this is the one-pass kernel with its own exp; elsewhere ATen's float32
+  // softmax. Either way: one rounding to bfloat16 away from the exact value (one bfloat16 step,
+  // 2^-8 relative), almost always the correctly rounded value.
+  const at::Tensor err = (got.to(at::kDouble) - ref).abs();
+  EXPECT_TRUE(err.le(ref.div(128).add_(1e-12)).all().item<bool>());
+  EXPECT_GE(got.eq(ref.to(at::kBFloat16)).to(at::kFloat).mean().item<double>(), 0.999);
+  EXPECT_EQ(got[0][0][0][7].item<float>(), 0.0f);
   ASSERT_EQ(sums.sizes(), (at::IntArrayRef{3, 300}));
   EXPECT_EQ(sums.scalar_type(), at::kFloat);
-  const at::Tensor expected_sums = probs32.sum(at::IntArrayRef{1, 2});
+  // Column sums of the unrounded probabilities.
+  const at::Tensor expected_sums = ref.sum(at::IntArrayRef{1, 2}).to(at::kFloat);
   EXPECT_LE(max_abs_diff(sums, expected_sums), 1e-5 * scale_of(expected_sums));
-  // Every sequence's column sums add up to its number of rows (each row sums to 1).
   EXPECT_LE(max_abs_diff(sums.sum(1), at::full({3}, 1200.0)), 1e-2);
 
   at::Tensor plain = x.clone();
@@ -226,7 +235,7 @@ TEST(Bf16Kernels, ChunkedSoftmaxEqualsWholeTensorFloat32AndSumsColumns) {
   // float32 input: ATen's softmax, same column sums.
   at::Tensor wide = x.to(at::kFloat);
   softmax_rows_inplace(wide, &sums, 4 * 300);
-  EXPECT_LE(max_abs_diff(wide, probs32), 1e-7);
+  EXPECT_LE(max_abs_diff(wide, ref.to(at::kFloat)), 1e-6);
   EXPECT_LE(max_abs_diff(sums, expected_sums), 1e-5 * scale_of(expected_sums));
 }
 
