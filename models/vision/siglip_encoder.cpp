@@ -104,7 +104,7 @@ void for_row_chunks(int64_t rows, int64_t width, const F& f) {
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define CLIPMIND_AVX512_SOFTMAX 1
+#define CLIPMIND_AVX512_KERNELS 1
 // GCC 12 reports its own _mm512_undefined_*() (self-initialised on purpose) as maybe-uninitialized.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -134,12 +134,14 @@ CLIPMIND_AVX512 inline void store_bf16(uint16_t* p, __m512 v, __mmask16 m) {
   _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(rounded));
 }
 
-// exp(x) for x <= 0: 2^n * 2^f with n = round(x log2 e), |f| <= 0.5, 2^f by its degree-6 Taylor
-// polynomial (relative error < 2e-7, far below bfloat16's 2^-9), scaled by vscalefps (which
-// flushes to 0 below float's range; x is clamped so f stays finite for -inf scores).
-CLIPMIND_AVX512 inline __m512 exp_nonpositive(__m512 x) {
-  const __m512 t = _mm512_max_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                 _mm512_set1_ps(-160.0f));
+// exp(x): 2^n * 2^f with n = round(x log2 e), |f| <= 0.5, 2^f by its degree-6 Taylor polynomial
+// (relative error < 2e-7, far below bfloat16's 2^-9), scaled by vscalefps (0 below float's
+// range, inf above; x log2 e is clamped to +-160 so f stays finite for infinite inputs).
+CLIPMIND_AVX512 inline __m512 fast_exp(__m512 x) {
+  const __m512 t =
+      _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                  _mm512_set1_ps(-160.0f)),
+                    _mm512_set1_ps(160.0f));
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_mul_ps(_mm512_sub_ps(t, n), _mm512_set1_ps(0.693147180559945309f));
   __m512 p = _mm512_set1_ps(1.0f / 720);
@@ -172,7 +174,7 @@ CLIPMIND_AVX512 void softmax_rows_bf16_avx512(uint16_t* data, int64_t n, int64_t
     __m512 vsum = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j += 16) {
       const __mmask16 m = tail_mask(n - j);
-      const __m512 e = exp_nonpositive(_mm512_sub_ps(load_bf16(row + j, m), mx));
+      const __m512 e = fast_exp(_mm512_sub_ps(load_bf16(row + j, m), mx));
       vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
       _mm512_mask_storeu_ps(wide + j, m, e);
     }
@@ -185,6 +187,22 @@ CLIPMIND_AVX512 void softmax_rows_bf16_avx512(uint16_t* data, int64_t n, int64_t
         _mm512_mask_storeu_ps(sums + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + j), p));
       }
     }
+  }
+}
+
+// tanh-GELU in place on `count` bfloat16 values, as x / (1 + exp(-2 sqrt(2/pi) (x + 0.044715
+// x^3))) (== 0.5 x (1 + tanh(...))) in float32, rounded once.
+CLIPMIND_AVX512 void gelu_tanh_bf16_avx512(uint16_t* data, int64_t count) {
+  const __m512 c1 = _mm512_set1_ps(-1.5957691216057308f);
+  const __m512 c3 = _mm512_set1_ps(-1.5957691216057308f * 0.044715f);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t j = 0; j < count; j += 16) {
+    const __mmask16 m = tail_mask(count - j);
+    const __m512 x = load_bf16(data + j, m);
+    const __m512 x2 = _mm512_mul_ps(x, x);
+    const __m512 minus_2z = _mm512_mul_ps(x, _mm512_fmadd_ps(c3, x2, c1));
+    const __m512 e = fast_exp(minus_2z);
+    store_bf16(data + j, _mm512_div_ps(x, _mm512_add_ps(one, e)), m);
   }
 }
 
@@ -222,6 +240,15 @@ void gelu_inplace(at::Tensor& x, GeluKind kind) {
     return;
   }
   if (x.numel() == 0) return;
+#ifdef CLIPMIND_AVX512_KERNELS
+  if (x.is_contiguous() && x.scalar_type() == at::kBFloat16 && cpu_has_avx512bw()) {
+    auto* data = reinterpret_cast<uint16_t*>(x.data_ptr<at::BFloat16>());
+    at::parallel_for(0, x.numel(), kChunkElements / 8, [&](int64_t begin, int64_t end) {
+      gelu_tanh_bf16_avx512(data + begin, end - begin);
+    });
+    return;
+  }
+#endif
   if (x.is_contiguous()) {
     at::Tensor rows = x.view({-1, x.size(-1)});
     gelu_tanh_rows_reduced(rows);
@@ -283,7 +310,7 @@ void softmax_rows_inplace(at::Tensor& scores, at::Tensor* column_sums, int64_t r
     *column_sums = at::zeros({total / rows_per_sum, n}, scores.options().dtype(at::kFloat));
   }
   std::mutex sums_mutex;
-#ifdef CLIPMIND_AVX512_SOFTMAX
+#ifdef CLIPMIND_AVX512_KERNELS
   if (scores.scalar_type() == at::kBFloat16 && cpu_has_avx512bw()) {
     auto* data = reinterpret_cast<uint16_t*>(rows.data_ptr<at::BFloat16>());
     float* sums = column_sums ? column_sums->data_ptr<float>() : nullptr;
