@@ -8,7 +8,9 @@
 // one sequence at a time on CPU in float32 (all heads when they fit in 64 MB), or for a few
 // sequences (at most 64 MB of scores) with batched GEMMs for other dtypes and devices, so memory
 // stays bounded for any batch. bfloat16 on CPU: GEMMs run in bfloat16 (oneDNN), LayerNorm, softmax
-// and GELU in float32 (docs/models-vision.md "bfloat16 on CPU"). Only the
+// and GELU in float32 (one-pass AVX-512 kernels for softmax and GELU, cache-sized row chunks
+// otherwise), the attention scale folded into q's weights (docs/models-vision.md "bfloat16 on
+// CPU"). Only the
 // layers a caller needs are loaded (a LLaVA tower that uses hidden_states[-2] never loads its last
 // layer). Weights are owned by the encoder, on its device and dtype; forward() is const and may run
 // from several threads. Errors: kInvalidInput naming the checkpoint for missing tensors.
@@ -87,26 +89,44 @@ class SiglipEncoder {
 
   SiglipEncoderShape shape_;
   std::vector<Layer> layers_;
+  // q's weight and bias carry the attention scale head_dim^-0.5 (reduced-precision dtypes).
+  bool q_prescaled_ = false;
 };
 
 // x [.., in] -> [.., out] through a Linear stored as [out, in], with bias when defined; one GEMM
 // over all leading rows.
 at::Tensor linear_rows(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
-// Applies the chosen GELU in place. Reduced-precision (bfloat16/half) CPU tensors are computed in
-// float32 (through `scratch` when given: a float32 tensor of x's shape, reused by the caller) and
-// rounded back once: LibTorch 1.13's bfloat16 tanh-GELU is a slow kernel (2x float32's time).
-void gelu_inplace(at::Tensor& x, GeluKind kind, at::Tensor* scratch = nullptr);
+// Applies the chosen GELU in place. Reduced-precision (bfloat16/half) CPU tensors with the tanh
+// form are computed in float32 as x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) (the same
+// function, more accurate than 0.5 x (1 + tanh) in the negative tail) and rounded back once:
+// contiguous bfloat16 on AVX-512 CPUs by a one-pass kernel, otherwise in cache-sized float32 row
+// chunks through ATen's sigmoid (~2x faster than its tanh-GELU). LibTorch 1.13's own bfloat16
+// tanh-GELU is a slow kernel (2x float32's time).
+void gelu_inplace(at::Tensor& x, GeluKind kind);
 
 // LayerNorm over the last dimension. Reduced-precision CPU inputs are normalised in float32 and
 // rounded back (same statistics as ATen's bfloat16 kernel, which accumulates in float32, but that
-// kernel runs ~15x slower than the float32 one in LibTorch 1.13).
+// kernel runs ~15x slower than the float32 one in LibTorch 1.13), in cache-sized row chunks.
 at::Tensor layer_norm_last(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                            double eps);
+// The same into `out` (x's shape and dtype, contiguous; it must not overlap x).
+void layer_norm_last_out(at::Tensor& out, const at::Tensor& x, const at::Tensor& weight,
+                         const at::Tensor& bias, double eps);
 
 // Softmax over the last dimension, computed and returned in float32 for any input dtype.
 // at::softmax(x, dim, kFloat) on a bfloat16 CPU tensor takes a scalar path in LibTorch 1.13
 // (~25x slower than converting first), so this converts, then runs the vectorised kernel.
 at::Tensor softmax_last_float(const at::Tensor& scores);
+
+// Softmax over the last dimension in place, computed in float32 and rounded once to scores'
+// dtype. Contiguous bfloat16 on AVX-512 CPUs: one pass per row straight from bfloat16 (its own
+// exp, relative error < 2e-7); other reduced-precision contiguous CPU tensors go through float32
+// in cache-sized row chunks (no whole-tensor float32 copy). With `column_sums`, it receives
+// [rows / rows_per_sum, last] float32: for each consecutive group of rows_per_sum rows
+// (flattening all leading dimensions), the sum over those rows of the float32 probabilities
+// (before rounding). Throws kInternal when the rows do not split into such groups.
+void softmax_rows_inplace(at::Tensor& scores, at::Tensor* column_sums = nullptr,
+                          int64_t rows_per_sum = 1);
 
 }  // namespace clipmind::models

@@ -6,6 +6,7 @@
 // that path computes the same model, not merely something fast.
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "clipmind/error.h"
 #include "models/llm/runtime.h"
 #include "models/vision/siglip_encoder.h"
 #include "models/vision/siglip_vision.h"
@@ -147,14 +149,104 @@ TEST(Bf16Kernels, LayerNormSoftmaxGeluMatchFloat32OnBf16ExactInputs) {
 
   for (const GeluKind kind : {GeluKind::kTanh, GeluKind::kErf}) {
     at::Tensor g = x.clone();
-    at::Tensor scratch = at::empty({6, 40});
-    gelu_inplace(g, kind, &scratch);
+    gelu_inplace(g, kind);
     const at::Tensor g_ref = at::gelu(x32, kind == GeluKind::kTanh ? "tanh" : "none");
     EXPECT_LE(max_abs_diff(g.to(at::kFloat), g_ref), scale_of(g_ref) / 256);
-    at::Tensor g2 = x.clone();
-    gelu_inplace(g2, kind);  // without scratch: the same values
-    EXPECT_TRUE(at::equal(g, g2));
   }
+}
+
+// The chunked reduced-precision kernels against the whole-tensor float32 computation, at sizes
+// that span several row chunks (about 2^18 float32 elements each) and both threads.
+TEST(Bf16Kernels, ChunkedLayerNormEqualsWholeTensorFloat32) {
+  set_compute_threads(2);
+  const at::Tensor x = at::randn({3, 300, 1152}).mul_(4).add_(1).to(at::kBFloat16);
+  const at::Tensor w = at::randn({1152}).to(at::kBFloat16);
+  const at::Tensor b = at::randn({1152}).to(at::kBFloat16);
+  // Rows are normalised independently by the same float32 kernel: bit-identical results.
+  const at::Tensor expected =
+      at::layer_norm(x.to(at::kFloat), {1152}, w.to(at::kFloat), b.to(at::kFloat), 1e-6)
+          .to(at::kBFloat16);
+  const at::Tensor got = layer_norm_last(x, w, b, 1e-6);
+  EXPECT_EQ(got.sizes(), x.sizes());
+  EXPECT_TRUE(at::equal(got, expected));
+  at::Tensor out = at::full({900, 1152}, 7.0, x.options());
+  layer_norm_last_out(out, x.view({900, 1152}), w, b, 1e-6);
+  EXPECT_TRUE(at::equal(out, expected.view({900, 1152})));
+}
+
+TEST(Bf16Kernels, ChunkedTanhGeluMatchesFloat64TanhGelu) {
+  set_compute_threads(2);
+  // Values over GELU's whole shape: the negative tail, the bend, the linear part, saturation.
+  at::Tensor x32 = at::randn({200, 4304}).mul_(3);
+  x32[0].copy_(at::linspace(-30, 30, 4304));
+  const at::Tensor x = x32.to(at::kBFloat16);
+  at::Tensor g = x.clone();
+  gelu_inplace(g, GeluKind::kTanh);
+  // Reference in float64 (ATen's float32 tanh form loses the negative tail to cancellation in
+  // 1 + tanh(z); the sigmoid form used here, by the AVX-512 kernel or through ATen, does not).
+  // After one rounding to bfloat16, every value is within one bfloat16 step (2^-8 relative) of it,
+  // with an absolute floor far below bfloat16's resolution at this scale for the underflowing tail.
+  const at::Tensor ref = at::gelu(x.to(at::kDouble), "tanh");
+  const at::Tensor err = (g.to(at::kDouble) - ref).abs();
+  EXPECT_TRUE(err.le(ref.abs().div(128).add_(1e-6)).all().item<bool>());
+  // Outside the tail, (almost) always the correctly rounded bfloat16 value.
+  const at::Tensor body = x.gt(-3);
+  const double same =
+      g.eq(ref.to(at::kBFloat16)).masked_select(body).to(at::kFloat).mean().item<double>();
+  EXPECT_GE(same, 0.999);
+  // Sizes that leave a partial SIMD vector (the AVX-512 kernel's masked tail).
+  const at::Tensor odd = at::randn({7, 37}).mul_(3).to(at::kBFloat16);
+  at::Tensor odd_g = odd.clone();
+  gelu_inplace(odd_g, GeluKind::kTanh);
+  const at::Tensor odd_ref = at::gelu(odd.to(at::kDouble), "tanh");
+  EXPECT_TRUE((odd_g.to(at::kDouble) - odd_ref)
+                  .abs()
+                  .le(odd_ref.abs().div(128).add_(1e-6))
+                  .all()
+                  .item<bool>());
+  // Non-contiguous input takes the same path.
+  at::Tensor t = x.t().contiguous().t();
+  ASSERT_FALSE(t.is_contiguous());
+  gelu_inplace(t, GeluKind::kTanh);
+  EXPECT_TRUE(at::equal(t, g));
+}
+
+TEST(Bf16Kernels, RowSoftmaxMatchesFloat64AndSumsColumns) {
+  set_compute_threads(2);
+  // [sequences 3, heads 4, queries 300, keys 300]: 3600 rows split over threads and chunks that
+  // straddle the per-sequence groups of 1200 rows; 300 keys leave a partial vector per row.
+  at::Tensor x = at::randn({3, 4, 300, 300}).mul_(5).to(at::kBFloat16);
+  x[0][0][0][7] = -std::numeric_limits<float>::infinity();  // a masked key gets probability 0
+  const at::Tensor ref = at::softmax(x.to(at::kDouble), -1);
+  at::Tensor got = x.clone();
+  at::Tensor sums;
+  softmax_rows_inplace(got, &sums, 4 * 300);
+  EXPECT_EQ(got.scalar_type(), at::kBFloat16);
+  // On AVX-512 CPUs this is the one-pass kernel with its own exp; elsewhere ATen's float32
+  // softmax. Either way: one rounding to bfloat16 away from the exact value (one bfloat16 step,
+  // 2^-8 relative), almost always the correctly rounded value.
+  const at::Tensor err = (got.to(at::kDouble) - ref).abs();
+  EXPECT_TRUE(err.le(ref.div(128).add_(1e-12)).all().item<bool>());
+  EXPECT_GE(got.eq(ref.to(at::kBFloat16)).to(at::kFloat).mean().item<double>(), 0.999);
+  EXPECT_EQ(got[0][0][0][7].item<float>(), 0.0f);
+  ASSERT_EQ(sums.sizes(), (at::IntArrayRef{3, 300}));
+  EXPECT_EQ(sums.scalar_type(), at::kFloat);
+  // Column sums of the unrounded probabilities.
+  const at::Tensor expected_sums = ref.sum(at::IntArrayRef{1, 2}).to(at::kFloat);
+  EXPECT_LE(max_abs_diff(sums, expected_sums), 1e-5 * scale_of(expected_sums));
+  EXPECT_LE(max_abs_diff(sums.sum(1), at::full({3}, 1200.0)), 1e-2);
+
+  at::Tensor plain = x.clone();
+  softmax_rows_inplace(plain);
+  EXPECT_TRUE(at::equal(plain, got));
+  at::Tensor bad = x.clone();
+  EXPECT_THROW(softmax_rows_inplace(bad, &sums, 7), Error);
+
+  // float32 input: ATen's softmax, same column sums.
+  at::Tensor wide = x.to(at::kFloat);
+  softmax_rows_inplace(wide, &sums, 4 * 300);
+  EXPECT_LE(max_abs_diff(wide, ref.to(at::kFloat)), 1e-6);
+  EXPECT_LE(max_abs_diff(sums, expected_sums), 1e-5 * scale_of(expected_sums));
 }
 
 TEST(VlmBf16, FullModelLogitsStayNearTheFloat32Reference) {
