@@ -145,15 +145,6 @@ TEST(IndexPg, TwoProcessesIndexEveryVideoExactlyOnce) {
   EXPECT_EQ(json::parse(r.out).at("results").size(), 3u);
 }
 
-void pg_exec(const std::string& uri, const std::string& sql) {
-  PGconn* c = PQconnectdb(uri.c_str());
-  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
-  PGresult* r = PQexec(c, sql.c_str());
-  EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
-  PQclear(r);
-  PQfinish(c);
-}
-
 // Without pgvector, `clipmind search` keeps the index's local ANN copy in the user cache
 // (cache.dir/index-ann): the first search writes it, the second loads it and answers the same.
 TEST(IndexPg, SearchPersistsTheAnnCopyInTheCacheDir) {
@@ -169,7 +160,7 @@ TEST(IndexPg, SearchPersistsTheAnnCopyInTheCacheDir) {
   ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
   // The server keeps offering pgvector; without the extension in this database the store
   // searches with its own copy.
-  pg_exec(uri, "DROP EXTENSION IF EXISTS vector CASCADE");
+  clipmind::index::test::exec_sql(uri, "DROP EXTENSION IF EXISTS vector CASCADE");
   const fs::path cache = dir / "cache";
   std::vector<std::string> args = {"search", "--db", uri, "a moving square", "-k", "4", "--json"};
   for (const std::string& m : model_args())

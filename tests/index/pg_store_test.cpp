@@ -43,15 +43,6 @@ const std::string kModel = "siglip-tiny";
 
 test::PgTestServer* g_server = nullptr;
 
-void raw_exec(const std::string& uri, const std::string& sql) {
-  PGconn* c = PQconnectdb(uri.c_str());
-  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
-  PGresult* r = PQexec(c, sql.c_str());
-  EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
-  PQclear(r);
-  PQfinish(c);
-}
-
 class PgEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
@@ -317,7 +308,7 @@ TEST_F(PgTest, DimensionMismatchAndSchemaErrors) {
   EXPECT_FALSE(store->find_video(video_path(2)));
 
   // A newer schema is refused, naming the database.
-  raw_exec(uri_, "UPDATE clipmind_meta SET value = '42' WHERE key = 'schema_version'");
+  test::exec_sql(uri_, "UPDATE clipmind_meta SET value = '42' WHERE key = 'schema_version'");
   try {
     open_store(uri_);
     FAIL();
@@ -327,7 +318,7 @@ TEST_F(PgTest, DimensionMismatchAndSchemaErrors) {
   }
   // Tables of something else under our names are not taken for an index.
   const auto other = g_server->create_database(db_ + "_x");
-  raw_exec(other, "CREATE TABLE clipmind_meta(key text, value text)");
+  test::exec_sql(other, "CREATE TABLE clipmind_meta(key text, value text)");
   try {
     open_store(other);
     FAIL();
@@ -653,7 +644,7 @@ TEST_F(PgAnnCacheTest, DatabasesWithEqualGenerationsNeverShareVectors) {
   // A copy made with CREATE DATABASE ... TEMPLATE carries the same random id in its rows;
   // its identity differs all the same, so it starts its own file.
   const std::string db_c = db_ + "_c";
-  raw_exec(g_server->uri("postgres"), "CREATE DATABASE " + db_c + " TEMPLATE " + db_b);
+  test::exec_sql(g_server->uri("postgres"), "CREATE DATABASE " + db_c + " TEMPLATE " + db_b);
   const std::string uri_c = g_server->uri(db_c);
   EXPECT_EQ(raw_query(uri_b, "SELECT value FROM clipmind_meta WHERE key = 'db_uuid'"),
             raw_query(uri_c, "SELECT value FROM clipmind_meta WHERE key = 'db_uuid'"));
@@ -803,7 +794,7 @@ TEST_F(PgVectorTest, StoreInstallsTheExtensionAndSearchesThroughHnsw) {
   EXPECT_NE(def.find("USING hnsw"), std::string::npos) << def;
   EXPECT_NE(def.find("vector(" + std::to_string(kDim) + ")"), std::string::npos) << def;
   EXPECT_NE(def.find("vector_ip_ops"), std::string::npos) << def;
-  raw_exec(uri_, "ANALYZE clipmind_segments");
+  test::exec_sql(uri_, "ANALYZE clipmind_segments");
 
   // The plans of the store's two queries: ANN through the index, exact by a full scan.
   std::ostringstream q;
@@ -877,7 +868,7 @@ TEST_F(PgVectorTest, AgreesWithThePlainPathThroughInsertsReindexAndRemovals) {
   const std::vector<std::string> gone{video_path(7)};
   server->remove_videos(gone);
   check("after re-index and removal");
-  raw_exec(uri_, "REINDEX INDEX clipmind_segments_vec");
+  test::exec_sql(uri_, "REINDEX INDEX clipmind_segments_vec");
   check("after REINDEX");
   fill(*server, 20, 2, 25);
   check("insert after REINDEX");
@@ -890,9 +881,9 @@ TEST_F(PgVectorTest, AgreesWithThePlainPathThroughInsertsReindexAndRemovals) {
 TEST_F(PgVectorTest, DatabaseWithoutTheExtensionUsesThePlainPath) {
   const std::string role = db_ + "_user";
   const std::string admin = g_server->uri("postgres");
-  raw_exec(admin, "DROP ROLE IF EXISTS " + role);
-  raw_exec(admin, "CREATE ROLE " + role + " LOGIN NOSUPERUSER");
-  raw_exec(admin, "ALTER DATABASE " + db_ + " OWNER TO " + role);
+  test::exec_sql(admin, "DROP ROLE IF EXISTS " + role);
+  test::exec_sql(admin, "CREATE ROLE " + role + " LOGIN NOSUPERUSER");
+  test::exec_sql(admin, "ALTER DATABASE " + db_ + " OWNER TO " + role);
   const std::string role_uri = "postgresql://" + role +
                                "@127.0.0.1:" + std::to_string(g_server->port()) + "/" + db_ +
                                "?connect_timeout=10";
@@ -914,7 +905,7 @@ TEST_F(PgVectorTest, DatabaseWithoutTheExtensionUsesThePlainPath) {
     }
   }
   g_server->drop_database(db_);
-  raw_exec(admin, "DROP ROLE IF EXISTS " + role);
+  test::exec_sql(admin, "DROP ROLE IF EXISTS " + role);
 }
 
 }  // namespace

@@ -52,21 +52,6 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
-void exec_sql(const std::string& uri, const std::string& sql) {
-  PGconn* c = PQconnectdb(uri.c_str());
-  if (PQstatus(c) != CONNECTION_OK) {
-    std::string m = PQerrorMessage(c);
-    PQfinish(c);
-    throw std::runtime_error("cannot connect to test server: " + m);
-  }
-  PGresult* r = PQexec(c, sql.c_str());
-  const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  std::string m = PQresultErrorMessage(r);
-  PQclear(r);
-  PQfinish(c);
-  if (!ok) throw std::runtime_error(sql + ": " + m);
-}
-
 }  // namespace
 
 PgTestServer PgTestServer::start(bool durable) {
@@ -149,6 +134,21 @@ std::string PgTestServer::create_database(const std::string& db) const {
 
 void PgTestServer::drop_database(const std::string& db) const {
   exec_sql(uri("postgres"), "DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+}
+
+void exec_sql(const std::string& uri, const std::string& sql) {
+  PGconn* c = PQconnectdb(uri.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string m = PQerrorMessage(c);
+    PQfinish(c);
+    throw std::runtime_error("cannot connect to test server: " + m);
+  }
+  PGresult* r = PQexec(c, sql.c_str());
+  const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  std::string m = PQresultErrorMessage(r);
+  PQclear(r);
+  PQfinish(c);
+  if (!ok) throw std::runtime_error(sql + ": " + m);
 }
 
 }  // namespace clipmind::index::test

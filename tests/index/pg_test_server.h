@@ -8,6 +8,10 @@
 
 namespace clipmind::index::test {
 
+// Runs one statement that returns no rows on its own connection; throws std::runtime_error with
+// the server's message when connecting or the statement fails.
+void exec_sql(const std::string& uri, const std::string& sql);
+
 class PgTestServer {
  public:
   // Starts a server; throws std::runtime_error with the server log on failure. Tests run with

@@ -109,25 +109,8 @@ TEST_F(VisionBf16, AttentionStaysNearTheNaiveFloat32Attention) {
   // Softmax rows in float32: every frame's A still sums to 1 at float32 precision.
   EXPECT_LE(max_abs_diff(out.attention.sum(1), at::ones({4})), 1e-5);
 
-  const Checkpoint ck = Checkpoint::open(golden_dir(), llava_onevision_rewrites());
-  const std::string p = "vision_tower.vision_model.";
-  const SiglipVisionTower tower(ck, p, model_->config().vision, {});  // float32
-  VisionRequest request;
-  request.layers = {1};
-  const at::Tensor x = tower.forward(pixels, request).features;  // [4, 49, 32]
-  const std::string l = p + "encoder.layers.1.";
-  const at::Tensor h = at::layer_norm(x, {32}, ck.load(l + "layer_norm1.weight"),
-                                      ck.load(l + "layer_norm1.bias"), 1e-6);
-  const at::Tensor q =
-      at::linear(h, ck.load(l + "self_attn.q_proj.weight"), ck.load(l + "self_attn.q_proj.bias"));
-  const at::Tensor k =
-      at::linear(h, ck.load(l + "self_attn.k_proj.weight"), ck.load(l + "self_attn.k_proj.bias"));
-  at::Tensor expected = at::zeros({4, 49});
-  for (int head = 0; head < 2; ++head) {
-    const at::Tensor qh = q.slice(2, head * 16, (head + 1) * 16);
-    const at::Tensor kh = k.slice(2, head * 16, (head + 1) * 16);
-    expected += at::softmax(at::matmul(qh, kh.transpose(1, 2)) / 4.0, -1).mean(1) / 2;
-  }
+  const at::Tensor expected =
+      test::naive_mean_attention(golden_dir(), model_->config().vision, pixels, 1);
   EXPECT_LE(max_abs_diff(out.attention, expected), kRelative * scale_of(expected));
 }
 

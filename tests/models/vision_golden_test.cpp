@@ -149,28 +149,8 @@ TEST_F(VisionGolden, AttentionIsTheLastLayersMeanAttention) {
   EXPECT_LE(max_abs_diff(out.attention.sum(1), at::ones({4})), 1e-5);
 
   // Input of the last layer: hidden_states[1] from a tower that stops there.
-  const Checkpoint ck = Checkpoint::open(golden_dir(), llava_onevision_rewrites());
-  const std::string p = "vision_tower.vision_model.";
-  const SiglipVisionTower tower(ck, p, model_->config().vision, {});
-  VisionRequest request;
-  request.layers = {1};
-  const at::Tensor x = tower.forward(pixels, request).features;  // [4, 49, 32]
-  const std::string l = p + "encoder.layers.1.";
-  const at::Tensor h = at::layer_norm(x, {32}, ck.load(l + "layer_norm1.weight"),
-                                      ck.load(l + "layer_norm1.bias"), 1e-6);
-  const at::Tensor q =
-      at::linear(h, ck.load(l + "self_attn.q_proj.weight"), ck.load(l + "self_attn.q_proj.bias"));
-  const at::Tensor k =
-      at::linear(h, ck.load(l + "self_attn.k_proj.weight"), ck.load(l + "self_attn.k_proj.bias"));
-  at::Tensor expected = at::zeros({4, 49});
-  const int heads = 2;
-  const int hd = 16;
-  for (int head = 0; head < heads; ++head) {
-    const at::Tensor qh = q.slice(2, head * hd, (head + 1) * hd);
-    const at::Tensor kh = k.slice(2, head * hd, (head + 1) * hd);
-    const at::Tensor probs = at::softmax(at::matmul(qh, kh.transpose(1, 2)) / std::sqrt(16.0), -1);
-    expected += probs.mean(1) / heads;  // mean over queries
-  }
+  const at::Tensor expected =
+      test::naive_mean_attention(golden_dir(), model_->config().vision, pixels, 1);
   EXPECT_LE(max_abs_diff(out.attention, expected), 1e-6);
 }
 

@@ -17,6 +17,8 @@
 #include <ATen/core/Tensor.h>
 #include <gtest/gtest.h>
 
+#include "models/vision/vision_config.h"
+
 namespace clipmind::test {
 
 // Absolute tolerance the fixtures' READMEs promise for every stage.
@@ -31,6 +33,13 @@ std::vector<int64_t> read_golden_ids(const std::filesystem::path& dir, const std
 
 // Largest absolute difference (in double); a shape mismatch fails the test and returns 1e9.
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
+
+// HoliTom's A recomputed naively in float32 from the fixture's unfused checkpoint weights: the
+// attention probabilities of SigLIP layer `layer` (its input from a float32 tower stopped there),
+// head by head, averaged over heads and queries. [frames, patches].
+at::Tensor naive_mean_attention(const std::filesystem::path& dir,
+                                const models::SiglipVisionConfig& config, const at::Tensor& pixels,
+                                int64_t layer);
 
 // Writes `tensors` as <to>/model.safetensors and copies `files` from the fixture folder `from`,
 // so `to` loads like a user's download.
