@@ -280,4 +280,56 @@ uint64_t AnnCache::persist(bool force) {
   return generation_;
 }
 
+uint64_t trim_ann_cache_dir(const fs::path& root, uint64_t max_bytes, const fs::path& keep) {
+  if (max_bytes == 0) return 0;
+  struct Folder {
+    fs::path path;
+    uint64_t bytes = 0;
+    fs::file_time_type used;
+  };
+  std::vector<Folder> folders;
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(root, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    std::error_code entry_ec;
+    if (!it->is_directory(entry_ec) || !it->path().filename().string().starts_with("pg-")) continue;
+    Folder folder{it->path(), 0, fs::last_write_time(it->path(), entry_ec)};
+    if (entry_ec) continue;
+    for (auto f = fs::recursive_directory_iterator(folder.path, entry_ec);
+         !entry_ec && f != fs::recursive_directory_iterator(); f.increment(entry_ec)) {
+      std::error_code size_ec;
+      if (f->is_regular_file(size_ec)) {
+        const uint64_t size = f->file_size(size_ec);
+        if (!size_ec) folder.bytes += size;
+      }
+    }
+    total += folder.bytes;
+    folders.push_back(std::move(folder));
+  }
+  if (total <= max_bytes) return 0;
+  std::sort(folders.begin(), folders.end(),
+            [](const Folder& a, const Folder& b) { return a.used < b.used; });
+  // `keep` may be spelt differently ("a/./b/", a link): the same folder either way.
+  const auto normal = [](const fs::path& p) {
+    fs::path n = p.lexically_normal();
+    return n.has_filename() ? n : n.parent_path();
+  };
+  const auto is_kept = [&](const fs::path& folder) {
+    std::error_code same_ec;
+    return normal(folder) == normal(keep) || fs::equivalent(folder, keep, same_ec);
+  };
+  uint64_t removed = 0;
+  for (const Folder& folder : folders) {
+    if (total <= max_bytes) break;
+    if (is_kept(folder.path)) continue;
+    std::error_code remove_ec;
+    fs::remove_all(folder.path, remove_ec);
+    if (remove_ec) continue;
+    total -= folder.bytes;
+    removed += folder.bytes;
+  }
+  return removed;
+}
+
 }  // namespace clipmind::index

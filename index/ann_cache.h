@@ -105,4 +105,14 @@ class AnnCache {
   std::string note_;
 };
 
+// Keeps a folder of per-database ANN copies (`<root>/pg-<identity>/`, see OpenOptions) at most
+// `max_bytes` in all by removing whole folders of other databases, least recently used first
+// (by folder modification time: a store touches its own folder when it opens it, and writing a
+// file touches it too). `keep` is never removed, even when it alone is over the cap: the open
+// database's copy is what makes its searches fast. max_bytes 0 = no cap. Errors are skipped (a
+// folder that cannot be read or removed stays); a cache must never fail a search. Returns the
+// bytes removed.
+uint64_t trim_ann_cache_dir(const std::filesystem::path& root, uint64_t max_bytes,
+                            const std::filesystem::path& keep);
+
 }  // namespace clipmind::index

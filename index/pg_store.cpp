@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -117,7 +118,15 @@ class PgStore final : public Store {
     // Without an identity (a read-only role on a database that lacks its id) the copy stays
     // in memory: a file that cannot be told apart from another database's must not exist.
     if (!options.ann_cache_dir.empty() && !identity_.empty()) {
-      ann_ = AnnCache(options.ann_cache_dir / ("pg-" + identity_) / "segments", options.ann);
+      namespace fs = std::filesystem;
+      const fs::path folder = options.ann_cache_dir / ("pg-" + identity_);
+      ann_ = AnnCache(folder / "segments", options.ann);
+      // Opening counts as a use: the cap below evicts the folders of databases not opened
+      // for the longest time, never this one.
+      std::error_code ec;
+      if (fs::is_directory(folder, ec))
+        fs::last_write_time(folder, fs::file_time_type::clock::now(), ec);
+      trim_ann_cache_dir(options.ann_cache_dir, options.ann_cache_max_bytes, folder);
     }
   }
 

@@ -138,6 +138,9 @@ struct OpenOptions {
   // database gets its own folder `<ann_cache_dir>/pg-<identity>` (docs/index.md); front ends
   // pass the user cache (pipeline::index_open_options). SQLite ignores it (file beside the db).
   std::filesystem::path ann_cache_dir;
+  // Cap on everything under ann_cache_dir: opening a PostgreSQL store removes other databases'
+  // folders there, least recently used first, above it (trim_ann_cache_dir); 0 = no cap.
+  uint64_t ann_cache_max_bytes = 0;
   int busy_timeout_ms = 30000;  // SQLite: how long to wait for another writer
   // PostgreSQL: search vectors on the server with pgvector when the database has it.
   bool use_pgvector = true;

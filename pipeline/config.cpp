@@ -201,6 +201,7 @@ void validate_as(const PipelineConfig& c, const std::string& source) {
   }
   require_one_of(source, "generate.template", c.generate.template_name, {"hf_hub", "llava_qwen"});
   non_negative("cache.max_gb", c.cache.max_gb);
+  non_negative("cache.ann_max_gb", c.cache.ann_max_gb);
   require_one_of(source, "cache.hash", c.cache.hash, {"sampled", "full"});
   if (c.caption.segment != "auto") {
     char* end = nullptr;
@@ -284,6 +285,7 @@ json to_json(const PipelineConfig& c) {
   j["cache"] = {{"enabled", c.cache.enabled},
                 {"dir", c.cache.dir},
                 {"max_gb", c.cache.max_gb},
+                {"ann_max_gb", c.cache.ann_max_gb},
                 {"hash", c.cache.hash}};
   j["caption"] = {{"segment", c.caption.segment},
                   {"min_segment_s", c.caption.min_segment_s},
@@ -356,6 +358,7 @@ PipelineConfig config_from_json(const json& user, const std::string& source) {
   c.cache.enabled = r.boolean("cache.enabled");
   c.cache.dir = r.str("cache.dir");
   c.cache.max_gb = r.number("cache.max_gb");
+  c.cache.ann_max_gb = r.number("cache.ann_max_gb");
   c.cache.hash = r.str("cache.hash");
   {
     // A number of seconds may be written as a number or as a string.

@@ -90,6 +90,7 @@ struct CacheConfig {
   bool enabled = true;
   std::string dir;               // "" = $XDG_CACHE_HOME/clipmind (or ~/.cache/clipmind)
   double max_gb = 4.0;           // oldest entries are evicted above this
+  double ann_max_gb = 8.0;       // index-ann/: other databases' ANN copies evicted above this
   std::string hash = "sampled";  // sampled|full (see content_hash.h)
 };
 

@@ -627,7 +627,11 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
 index::OpenOptions index_open_options(const PipelineConfig& config, bool create) {
   index::OpenOptions options;
   options.create = create;
-  if (config.cache.enabled) options.ann_cache_dir = resolve_cache_dir(config.cache) / "index-ann";
+  if (config.cache.enabled) {
+    options.ann_cache_dir = resolve_cache_dir(config.cache) / "index-ann";
+    options.ann_cache_max_bytes =
+        static_cast<uint64_t>(std::max(0.0, config.cache.ann_max_gb) * 1024.0 * 1024.0 * 1024.0);
+  }
   return options;
 }
 

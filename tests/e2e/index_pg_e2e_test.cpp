@@ -4,8 +4,10 @@
 // once through the job queue, and the result equals a single-process SQLite run; search works
 // on the PostgreSQL index. Checked with plain SQL through libpq.
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "tests/e2e/index_e2e_util.h"
@@ -194,6 +196,25 @@ TEST(IndexPg, SearchPersistsTheAnnCopyInTheCacheDir) {
     EXPECT_EQ(a[i].at("video"), b[i].at("video"));
     EXPECT_NEAR(a[i].at("similarity").get<double>(), b[i].at("similarity").get<double>(), 1e-6);
   }
+  // cache.ann_max_gb: a stale copy of a database that no longer exists goes when another
+  // database opens above the cap; the open database's copy stays and is used.
+  const fs::path stale = cache / "index-ann" / "pg-dropped";
+  fs::create_directories(stale);
+  std::ofstream(stale / "segments.ann-dropped-3.hnsw", std::ios::binary)
+      << std::string(2 << 20, 'x');
+  fs::last_write_time(stale, fs::last_write_time(files[0].parent_path()) - std::chrono::hours(1));
+  std::vector<std::string> capped = args;
+  capped.insert(capped.end(), {"--set", "cache.ann_max_gb=0.001"});  // about 1 MB
+  const RunResult fourth = run_cli(capped);
+  ASSERT_EQ(fourth.exit_code, 0) << fourth.err;
+  EXPECT_FALSE(fs::exists(stale)) << "the stale copy stayed above the cap";
+  EXPECT_EQ(hnsw_files(), files);
+  EXPECT_EQ(fs::last_write_time(files[0]), written) << "the capped search rebuilt the file";
+  const json d = json::parse(fourth.out).at("results");
+  ASSERT_EQ(d.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(a[i].at("segment_id"), d[i].at("segment_id")) << "rank " << i;
+
   // --no-cache keeps the copy in memory only and still answers the same.
   std::vector<std::string> no_cache = args;
   no_cache.push_back("--no-cache");

@@ -2,12 +2,15 @@
 // 1.0 on small sets with adequate ef, files round-trip and bad files are refused.
 #include "index/ann_index.h"
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 
 #include "index_test_util.h"
 #include <gtest/gtest.h>
 
 #include "clipmind/error.h"
+#include "index/ann_cache.h"
 
 namespace clipmind::index {
 namespace {
@@ -135,6 +138,49 @@ TEST(AnnIndex, RejectsZeroVectorsAndWrongQueryDims) {
   AnnIndex ann(4, 4, AnnParams{});
   const std::vector<float> q(5, 1.0f);
   EXPECT_THROW(ann.exact_search(q, 1), Error);
+}
+
+// The index-ann cap (OpenOptions::ann_cache_max_bytes): whole folders of other databases go,
+// least recently used first, until the total fits; the kept folder stays whatever its size.
+TEST(AnnCacheDir, TrimRemovesLeastRecentlyUsedOtherFoldersUntilUnderTheCap) {
+  namespace fs = std::filesystem;
+  const auto root = test::fresh_dir("ann-trim");
+  const auto now = fs::file_time_type::clock::now();
+  const auto make_folder = [&](const std::string& name, size_t bytes, int hours_ago) {
+    const fs::path folder = root / name;
+    fs::create_directories(folder / "sub");
+    std::ofstream(folder / "segments.ann-x-1.hnsw", std::ios::binary) << std::string(bytes, 'a');
+    std::ofstream(folder / "sub" / "extra", std::ios::binary) << std::string(100, 'b');
+    fs::last_write_time(folder, now - std::chrono::hours(hours_ago));
+    return folder;
+  };
+  const fs::path oldest = make_folder("pg-oldest", 4000, 30);
+  const fs::path kept = make_folder("pg-kept", 9000, 20);  // the open database: never removed
+  const fs::path middle = make_folder("pg-middle", 3000, 10);
+  const fs::path newest = make_folder("pg-newest", 2000, 1);
+  fs::create_directories(root / "not-a-db");  // only pg-* folders are the cache's
+  std::ofstream(root / "not-a-db" / "big", std::ios::binary) << std::string(50000, 'c');
+
+  // Total of the pg-* folders: 18,400 bytes. No cap, or a cap above the total: nothing goes.
+  EXPECT_EQ(trim_ann_cache_dir(root, 0, kept), 0u);
+  EXPECT_EQ(trim_ann_cache_dir(root, 18400, kept), 0u);
+  EXPECT_TRUE(fs::exists(oldest));
+
+  // 14,300: removing the oldest (4,100) is just enough.
+  EXPECT_EQ(trim_ann_cache_dir(root, 14300, kept), 4100u);
+  EXPECT_FALSE(fs::exists(oldest));
+  EXPECT_TRUE(fs::exists(middle) && fs::exists(newest) && fs::exists(kept));
+
+  // A cap below the kept folder alone: every other folder goes, the kept one stays, however
+  // its path is spelt.
+  EXPECT_EQ(trim_ann_cache_dir(root, 5000, root / "." / "pg-kept" / ""), 3100u + 2100u);
+  EXPECT_FALSE(fs::exists(middle));
+  EXPECT_FALSE(fs::exists(newest));
+  EXPECT_TRUE(fs::exists(kept / "segments.ann-x-1.hnsw"));
+  EXPECT_TRUE(fs::exists(root / "not-a-db" / "big"));
+
+  // A missing folder is no error.
+  EXPECT_EQ(trim_ann_cache_dir(root / "missing", 1, kept), 0u);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -660,6 +661,59 @@ TEST_F(PgAnnCacheTest, DatabasesWithEqualGenerationsNeverShareVectors) {
   }
   EXPECT_EQ(ann_files().size(), 3u);
   g_server->drop_database(db_c);
+  g_server->drop_database(db_b);
+}
+
+// OpenOptions::ann_cache_max_bytes: opening a database evicts the least recently opened other
+// databases' copies above the cap, never its own, and a database whose copy went just rebuilds.
+TEST_F(PgAnnCacheTest, OpeningEvictsOtherDatabasesCopiesAboveTheCap) {
+  const std::string db_b = db_ + "_b";
+  const std::string uri_b = g_server->create_database(db_b);
+  {
+    auto a = open_store(uri_, options());
+    fill(*a, 0, 6);
+    a->sync_ann();
+  }
+  // b is opened later than a, so a is the least recently used folder.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  {
+    auto b = open_store(uri_b, options());
+    fill(*b, 0, 6, 500);
+    b->sync_ann();
+  }
+  auto files = ann_files();
+  ASSERT_EQ(files.size(), 2u);
+  uint64_t total = 0;
+  for (const auto& e : fs::recursive_directory_iterator(cache_))
+    if (e.is_regular_file()) total += e.file_size();
+
+  // Reopening b under a cap of the current total minus one byte must remove a's folder.
+  OpenOptions capped = options();
+  capped.ann_cache_max_bytes = total - 1;
+  fs::path b_file;
+  {
+    auto b = open_store(uri_b, capped);
+    expect_searches_right(*b, items_of(*b), "b after the trim");
+    EXPECT_EQ(b->info().ann_vectors_from_file, 48u);  // its own copy stayed
+    b_file = b->info().ann_file;
+  }
+  files = ann_files();
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0], b_file);
+
+  // A cap of one byte, opening a (whose copy is gone): b's folder is another database's now
+  // and goes at once; a rebuilds from the table and writes its own.
+  capped.ann_cache_max_bytes = 1;
+  {
+    auto a = open_store(uri_, capped);
+    expect_searches_right(*a, items_of(*a), "a after its copy was evicted");
+    EXPECT_EQ(a->info().ann_vectors_from_file, 0u);
+    EXPECT_EQ(a->info().ann_vectors_streamed, 48u);
+    a->sync_ann();
+  }
+  files = ann_files();
+  ASSERT_EQ(files.size(), 1u) << "opening a removed b's folder; a wrote its own";
+  EXPECT_NE(files[0], b_file);
   g_server->drop_database(db_b);
 }
 
