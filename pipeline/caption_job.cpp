@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <set>
 
 #include <ATen/ATen.h>
+#include <unistd.h>
 
 #include "compress/merge/holitom.h"
 #include "compress/select/uniform.h"
@@ -275,19 +277,31 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
                                     (ec ? ": " + ec.message() : std::string()));
   }
 
+  // Fail before hours of work rather than at the first write.
+  {
+    const fs::path probe = request.out_dir / (".clipmind-write-test-" + std::to_string(::getpid()));
+    std::ofstream test(probe, std::ios::binary);
+    const bool writable = test && (test << 'x') && test.flush();
+    test.close();
+    fs::remove(probe, ec);
+    if (!writable) {
+      throw Error(ErrorKind::kIo, request.out_dir.string() +
+                                      ": cannot write in the output folder (check its "
+                                      "permissions and free space)");
+    }
+  }
+
   const std::vector<fs::path> videos = collect_videos(request.inputs);
-  std::map<std::string, int> stems;
-  for (const fs::path& v : videos)
-    ++stems[v.stem().string()];
+  const std::vector<fs::path> outputs = caption_output_paths(request.out_dir, videos, format);
 
   ProgressTracker progress(callbacks.on_progress, {"caption"});
   auto files = progress.begin("caption", static_cast<int64_t>(videos.size()), "files");
   CaptionReport report;
-  for (const fs::path& video : videos) {
+  for (size_t v = 0; v < videos.size(); ++v) {
+    const fs::path& video = videos[v];
     CaptionFileResult r;
     r.video = video;
-    r.output =
-        caption_output_path(request.out_dir, video, format, stems[video.stem().string()] > 1);
+    r.output = outputs[v];
     const auto start = Clock::now();
     if (cancel.requested()) {
       report.cancelled = true;

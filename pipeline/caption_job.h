@@ -1,8 +1,9 @@
 // Batch captioning: dense, timestamped captions for many videos, one subtitle file each.
 //
 // For every video (folders are searched recursively for video files, in name order):
-//   1. the output <out>/<stem>.<srt|vtt|jsonl> is skipped when it is already complete
-//      (caption_writer.h: exists, newer than the video, parses) unless `overwrite`;
+//   1. the output <out>/<stem>.<srt|vtt|jsonl> (made unique within the batch:
+//      caption_output_paths) is skipped when it is already complete (caption_writer.h: exists,
+//      newer than the video, parses) unless `overwrite`;
 //   2. caption spans: fixed windows (`segment` = seconds) or "auto": frames sampled over the
 //      whole video (caption.sample_fps, at most caption.max_frames) are encoded and segmented
 //      with HoliTom's temporal segmentation (caption_spans.h);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -201,14 +202,63 @@ bool caption_output_complete(const std::filesystem::path& output,
 }
 
 std::filesystem::path caption_output_path(const std::filesystem::path& out_dir,
-                                          const std::filesystem::path& video, CaptionFormat format,
-                                          bool disambiguate) {
-  std::string name = video.stem().string();
-  if (disambiguate && video.has_parent_path()) {
-    const std::string parent = video.parent_path().filename().string();
-    if (!parent.empty() && parent != "." && parent != "/") name = parent + "_" + name;
+                                          const std::filesystem::path& video,
+                                          CaptionFormat format) {
+  return out_dir / (video.stem().string() + caption_extension(format));
+}
+
+std::vector<std::filesystem::path> caption_output_paths(
+    const std::filesystem::path& out_dir, const std::vector<std::filesystem::path>& videos,
+    CaptionFormat format) {
+  constexpr int kLastLevel = 3;
+  const auto name_at = [](const std::filesystem::path& video, int level) {
+    std::string parent = video.parent_path().filename().string();
+    if (parent == "." || parent == ".." || parent == "/") parent.clear();
+    const std::string prefix = parent.empty() ? "" : parent + "_";
+    switch (level) {
+      case 0:
+        return video.stem().string();
+      case 1:
+        return prefix + video.stem().string();
+      case 2:
+        return prefix + video.filename().string();
+      default: {
+        // FNV-1a: stable across runs and builds, unlike std::hash.
+        std::error_code ec;
+        const std::filesystem::path absolute = std::filesystem::absolute(video, ec);
+        const std::string key = (ec ? video : absolute).lexically_normal().string();
+        uint64_t h = 1469598103934665603ULL;
+        for (const unsigned char c : key) {
+          h ^= c;
+          h *= 1099511628211ULL;
+        }
+        char hex[9];
+        std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(h ^ (h >> 32)));
+        return prefix + video.filename().string() + "-" + hex;
+      }
+    }
+  };
+  std::vector<int> level(videos.size(), 0);
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::map<std::string, std::vector<size_t>> by_name;
+    for (size_t i = 0; i < videos.size(); ++i)
+      by_name[name_at(videos[i], level[i])].push_back(i);
+    for (const auto& [name, users] : by_name) {
+      if (users.size() < 2) continue;
+      for (const size_t i : users) {
+        if (level[i] < kLastLevel) {
+          ++level[i];
+          changed = true;
+        }
+      }
+    }
   }
-  return out_dir / (name + caption_extension(format));
+  std::vector<std::filesystem::path> out;
+  out.reserve(videos.size());
+  for (size_t i = 0; i < videos.size(); ++i)
+    out.push_back(out_dir / (name_at(videos[i], level[i]) + caption_extension(format)));
+  return out;
 }
 
 }  // namespace clipmind::pipeline

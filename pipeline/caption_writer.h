@@ -46,11 +46,18 @@ void write_captions(const std::filesystem::path& path, const std::vector<Caption
 bool caption_output_complete(const std::filesystem::path& output,
                              const std::filesystem::path& video, CaptionFormat format);
 
-// The output path for a video: <out_dir>/<video stem><extension>. Videos from different folders
-// with the same stem would collide; callers pass `disambiguate` to add the parent folder name
-// ("<parent>_<stem>").
+// The output path for a video on its own: <out_dir>/<video stem><extension>.
 std::filesystem::path caption_output_path(const std::filesystem::path& out_dir,
-                                          const std::filesystem::path& video, CaptionFormat format,
-                                          bool disambiguate = false);
+                                          const std::filesystem::path& video, CaptionFormat format);
+
+// Output paths for a batch, one per video and all different, so no video's captions overwrite
+// or "complete" another's: <stem>; where stems clash, <parent folder>_<stem>; where that still
+// clashes (a.mp4 and a.mkv in one folder), <parent>_<file name with its extension>; as a last
+// resort (same folder name and file name in two trees) that plus 8 hex digits of a hash of the
+// video's absolute path. A name depends only on which videos of the batch share it, so the same
+// batch run again finds its outputs.
+std::vector<std::filesystem::path> caption_output_paths(
+    const std::filesystem::path& out_dir, const std::vector<std::filesystem::path>& videos,
+    CaptionFormat format);
 
 }  // namespace clipmind::pipeline

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include <ATen/ATen.h>
@@ -13,6 +14,7 @@
 #include "compress/merge/inner_reducers.h"
 #include "compress/separators/time_separators.h"
 #include "models/llm/runtime.h"
+#include "models/tokenizer/bpe_tokenizer.h"
 #include "models/vlm/llava_onevision.h"
 #include "pipeline/encode_stage.h"
 #include "pipeline/errors.h"
@@ -354,7 +356,13 @@ SessionState::SessionState(PipelineConfig c, Logger l)
 
 void SessionState::set_threads() {
   if (threads_set) return;
-  const int n = models::set_compute_threads(static_cast<int>(config.threads));
+  const int64_t asked = config.threads;
+  const int n = models::set_compute_threads(
+      static_cast<int>(std::min<int64_t>(asked, std::numeric_limits<int>::max())));
+  if (asked > n) {
+    log.warning("session", "threads " + std::to_string(asked) + " is more than the " +
+                               std::to_string(n) + " cores available; using " + std::to_string(n));
+  }
   log.debug("session", "compute threads: " + std::to_string(n));
   threads_set = true;
 }
@@ -365,13 +373,26 @@ void Session::load_models(const JobCallbacks& callbacks, const CancelToken& canc
   impl_->state->models.load(progress, cancel);
 }
 
+void check_question(const std::string& question) {
+  if (question.empty()) throw Error(ErrorKind::kInvalidArgument, "the question is empty");
+  if (const auto bad = models::find_invalid_utf8(question)) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "the question is not valid UTF-8 (bad byte at offset " + std::to_string(*bad) +
+                    " of the question); write it in UTF-8, as terminals and editors do by default");
+  }
+  const bool blank = std::all_of(question.begin(), question.end(), [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+  });
+  if (blank) throw Error(ErrorKind::kInvalidArgument, "the question is only white space");
+}
+
 AskResult Session::ask(const std::filesystem::path& video, const std::string& question,
                        const JobCallbacks& callbacks, const CancelToken& cancel) {
   SessionState& s = *impl_->state;
   s.set_threads();
   StageClock clock;
   ProgressTracker progress(callbacks.on_progress, kAskStages);
-  if (question.empty()) throw Error(ErrorKind::kInvalidArgument, "the question is empty");
+  check_question(question);
   Prepared p = prepare_video(s, video, question, /*query_free=*/false, progress, cancel, clock);
   if (callbacks.on_prepared) callbacks.on_prepared(p.summary);
 

@@ -37,6 +37,11 @@ class TokenCache;
 class Chat;
 struct SessionState;
 
+// Throws Error(kInvalidArgument) naming what is wrong with a question: empty, only white
+// space, or not UTF-8 (with the byte offset inside the question). ask() and Chat::ask() call
+// it; front ends call it before loading a model, so a bad question fails at once.
+void check_question(const std::string& question);
+
 class Session {
  public:
   explicit Session(PipelineConfig config, Logger log = {});

@@ -1,11 +1,35 @@
 // `clipmind`: ask questions about long videos, caption and index archives, from the terminal.
-#include <CLI/CLI.hpp>
-
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
 
 #include "app/clipmind/commands.h"
 #include "clipmind/error.h"
+
+namespace {
+
+// Answers, JSON and summaries go to stdout through stdio's buffer: a full disk or a closed file
+// behind `> out.json` shows only when the buffer is flushed, after the command has "succeeded".
+// Reports that failure instead of exiting 0 with an empty or cut file.
+int finish_stdout(int exit_code) {
+  errno = 0;
+  const bool flush_failed = std::fflush(stdout) != 0;
+  const int flush_errno = errno;
+  if (!flush_failed && !std::ferror(stdout)) return exit_code;
+  const std::string why =
+      flush_failed && flush_errno != 0 ? std::strerror(flush_errno) : "a write failed";
+  std::fprintf(stderr,
+               "clipmind: cannot write the output to standard output: %s; it is incomplete. "
+               "Check free disk space and permissions.\n",
+               why.c_str());
+  return exit_code != 0 ? exit_code : clipmind::exit_code_for(clipmind::ErrorKind::kIo);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"clipmind: ask questions about long videos and get timestamped answers"};
@@ -37,11 +61,11 @@ int main(int argc, char** argv) {
   } catch (const clipmind::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "clipmind: %s\n", e.what());
-    return clipmind::exit_code_for(e.kind());
+    return finish_stdout(clipmind::exit_code_for(e.kind()));
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "clipmind: internal error: %s\n", e.what());
-    return 1;
+    return finish_stdout(1);
   }
-  return 0;
+  return finish_stdout(0);
 }

@@ -5,6 +5,7 @@
 // to stderr, and the bar is drawn only when stderr is a terminal. Ctrl-C cancels the running
 // job through its CancelToken (it stops within a second and leaves no partial output; exit
 // code 130); a second Ctrl-C ends the process at once.
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -70,7 +71,13 @@ pipeline::ConfigSources sources_for(const CommonFlags& c, const SelectionFlags* 
   };
   if (s) {
     if (s->budget) set("budget.tokens", std::to_string(*s->budget));
-    if (s->ratio) set("budget.ratio", nlohmann::json(*s->ratio).dump());
+    if (s->ratio) {
+      // JSON has no NaN or infinity (they would turn into null, i.e. "no ratio"): refuse here.
+      if (!std::isfinite(*s->ratio)) {
+        throw Error(ErrorKind::kInvalidArgument, "--ratio must be a number in (0, 1]");
+      }
+      set("budget.ratio", nlohmann::json(*s->ratio).dump());
+    }
     if (s->method) set("merge.method", json_text(*s->method));
     if (s->select) set("select.method", json_text(*s->select));
     if (s->frames) set("select.max_frames", std::to_string(*s->frames));
@@ -142,6 +149,7 @@ void end_streamed_answer(const Job& job, const pipeline::AskResult& r) {
 
 void run_ask(const CommonFlags& common, const SelectionFlags& selection, const std::string& video,
              const std::string& question, bool json) {
+  pipeline::check_question(question);  // before the model loads: a bad question fails at once
   Job job = start_job(common, &selection, /*bar=*/true);
   Terminal& t = *job.terminal;
   CancelOnSignal signals(job.cancel, [&t](const std::string& m) { t.message(m); });

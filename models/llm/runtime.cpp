@@ -26,7 +26,10 @@ int available_cores() {
 }
 
 int set_compute_threads(int n) {
-  if (n <= 0) n = available_cores();
+  // More compute threads than cores only adds switching (and a huge count exhausts memory
+  // creating OpenMP threads), so the count is lowered to the cores this process may use.
+  const int cores = available_cores();
+  if (n <= 0 || n > cores) n = cores;
   at::set_num_threads(n);
   if (openblas_set_num_threads) openblas_set_num_threads(n);
   return n;

@@ -14,8 +14,8 @@
 
 namespace clipmind::models {
 
-// Sets the number of threads for tensor operations; n <= 0 means one per available core.
-// Returns the number set.
+// Sets the number of threads for tensor operations; n <= 0 means one per available core, and
+// n above the available cores is lowered to them. Returns the number set.
 int set_compute_threads(int n = 0);
 int compute_threads();
 // Cores this process may run on (sched affinity), at least 1.

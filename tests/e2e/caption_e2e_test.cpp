@@ -3,6 +3,7 @@
 // and leaves no partial output.
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
@@ -153,6 +154,45 @@ TEST(CliCaption, DamagedFileIsReportedAndTheRestCompleteThenResumeSkipsThem) {
   EXPECT_EQ(again.at("done"), 1);
   EXPECT_EQ(again.at("skipped"), 1);
   EXPECT_EQ(validate_vtt(read_file(out / "a.vtt")), "");
+}
+
+// Videos whose names clash (same stem in one folder, same name in two folders) each get their
+// own output; a second run skips all of them. An output folder that cannot be written fails
+// before any video is captioned.
+TEST(CliCaption, ClashingNamesGetTheirOwnOutputsAndUnwritableOutFailsAtOnce) {
+  const fs::path in = fresh_dir("caption-names-in");
+  fs::create_directories(in / "day1");
+  fs::create_directories(in / "day2");
+  fs::copy_file(video("cap-a", 60), in / "day1" / "clip.mp4");
+  fs::copy_file(video("cap-b", 80), in / "day1" / "clip.mkv");  // MP4 bytes; FFmpeg probes them
+  fs::copy_file(video("cap-a", 60), in / "day2" / "clip.mp4");
+  const fs::path out = fresh_dir("caption-names-out");
+  RunOptions options;
+  options.env = {{"XDG_CACHE_HOME", fresh_dir("caption-names-cache").string()}};
+  const RunResult first =
+      run_cli(caption_args(in, out, "srt", {"--segment", "3", "--json"}), options);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(json::parse(first.out).at("done"), 3);
+  const std::vector<fs::path> outputs = files_in(out);
+  ASSERT_EQ(outputs.size(), 3u);
+  std::set<std::string> names;
+  for (const fs::path& f : outputs) {
+    names.insert(f.filename().string());
+    EXPECT_EQ(validate_srt(read_file(f)), "") << f;
+  }
+  EXPECT_EQ(names,
+            (std::set<std::string>{"day1_clip.mkv.srt", "day1_clip.mp4.srt", "day2_clip.srt"}));
+  const RunResult second =
+      run_cli(caption_args(in, out, "srt", {"--segment", "3", "--json"}), options);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(json::parse(second.out).at("skipped"), 3);
+
+  // sysfs refuses new files even to root (CI may run as root, where permissions do not).
+  const RunResult unwritable = run_cli(caption_args(in, "/sys/kernel", "srt", {"--json"}), options);
+  EXPECT_EQ(unwritable.exit_code, 5) << unwritable.err;
+  EXPECT_NE(unwritable.err.find("cannot write in the output folder"), std::string::npos)
+      << unwritable.err;
+  EXPECT_TRUE(unwritable.out.empty()) << "no report: nothing was captioned";
 }
 
 TEST(CliCaption, RealSampleVideosWithTheBuggyOne) {

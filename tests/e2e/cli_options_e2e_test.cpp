@@ -234,6 +234,37 @@ TEST(CliErrors, MissingModelFolderAndDamagedVideoNameTheFile) {
   EXPECT_NE(r.err.find("absent.mp4"), std::string::npos) << r.err;
 }
 
+// Found by black-box testing: questions and flags that used to pass unchecked or fail late, and
+// output that could not be written while the command still "succeeded".
+TEST(CliErrors, BadQuestionsRatiosThreadsAndUnwritableStdout) {
+  // Checked before the model loads (a missing model would fail with exit 4 otherwise).
+  const fs::path absent_model = fresh_dir("errors-q") / "no-model";
+  for (const std::string& question : {std::string("   \t "), std::string("caf\xe9?")}) {
+    const RunResult r = run_cli({"ask", short_video().string(), question, "--model",
+                                 absent_model.string(), "--offline", "--no-cache"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("the question"), std::string::npos) << r.err;
+  }
+  // JSON has no NaN or infinity: these used to turn into "no ratio" and run.
+  for (const char* ratio : {"nan", "inf"}) {
+    const RunResult r = run_cli(ask_args(short_video(), {"--ratio", ratio, "--no-cache"}));
+    EXPECT_EQ(r.exit_code, 2) << ratio << ": " << r.err;
+    EXPECT_NE(r.err.find("--ratio"), std::string::npos) << r.err;
+  }
+  // A thread count far above the cores is lowered to them, with a warning, not obeyed.
+  RunResult r = run_cli(ask_args(
+      short_video(), {"--threads", "100000", "--no-cache", "--json", "--max-new-tokens", "2"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("cores available"), std::string::npos) << r.err;
+  EXPECT_LT(r.seconds, 120);
+  // stdout on a full disk: exit 5 and a message, not 0 with an empty file.
+  RunOptions full;
+  full.stdout_file = "/dev/full";
+  r = run_cli(ask_args(short_video(), {"--no-cache", "--json", "--max-new-tokens", "2"}), full);
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("standard output"), std::string::npos) << r.err;
+}
+
 TEST(CliPlan, ProbesTheVideoForItsDuration) {
   // 10 s: the plan for the file equals the plan for --duration 10.
   const RunResult probed = run_cli({"plan", short_video().string(), "--json"});

@@ -211,7 +211,14 @@ RunResult run_cli(const std::vector<std::string>& args, const RunOptions& option
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(in_pipe[0], STDIN_FILENO);
-    ::dup2(out_pipe[1], STDOUT_FILENO);
+    if (options.stdout_file.empty()) {
+      ::dup2(out_pipe[1], STDOUT_FILENO);
+    } else {
+      const int fd = ::open(options.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) ::_exit(126);
+      ::dup2(fd, STDOUT_FILENO);
+      ::close(fd);
+    }
     ::dup2(err_pipe[1], STDERR_FILENO);
     for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
       ::close(fd);

@@ -35,6 +35,9 @@ struct RunOptions {
   // and stdout stay pipes. What the program wrote to it comes back in `err` (the terminal
   // turns "\n" into "\r\n").
   bool stderr_tty = false;
+  // When set, stdout is this file (opened for writing, e.g. /dev/full) instead of a pipe; `out`
+  // stays empty.
+  std::string stdout_file;
 };
 
 struct RunResult {

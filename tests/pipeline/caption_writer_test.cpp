@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "tests/support/work_dir.h"
@@ -66,8 +67,38 @@ TEST(CaptionWriter, FormatsParseAndExtensions) {
   EXPECT_STREQ(caption_extension(CaptionFormat::kJsonl), ".jsonl");
   EXPECT_EQ(caption_output_path("/out", "/videos/a/clip.mp4", CaptionFormat::kSrt),
             fs::path("/out/clip.srt"));
-  EXPECT_EQ(caption_output_path("/out", "/videos/a/clip.mp4", CaptionFormat::kSrt, true),
-            fs::path("/out/a_clip.srt"));
+}
+
+// Every video of a batch gets its own output, however names clash, and a name depends only on
+// the videos that share it.
+TEST(CaptionWriter, BatchOutputNamesAreAllDifferent) {
+  const auto names = [](const std::vector<fs::path>& videos) {
+    std::vector<std::string> out;
+    for (const fs::path& p : caption_output_paths("/out", videos, CaptionFormat::kSrt)) {
+      EXPECT_EQ(p.parent_path(), fs::path("/out"));
+      out.push_back(p.filename().string());
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(names({"/v/a/clip.mp4", "/v/b/other.mp4"}), (V{"clip.srt", "other.srt"}));
+  // Same stem in two folders: the folder is prefixed (only for the clashing ones).
+  EXPECT_EQ(names({"/v/a/clip.mp4", "/v/b/clip.mp4", "/v/b/x.mp4"}),
+            (V{"a_clip.srt", "b_clip.srt", "x.srt"}));
+  // Same stem in one folder: the extension is kept.
+  EXPECT_EQ(names({"/v/x/a.avi", "/v/x/a.mkv", "/v/x/a.mp4"}),
+            (V{"x_a.avi.srt", "x_a.mkv.srt", "x_a.mp4.srt"}));
+  // A prefixed name equal to another video's plain stem escalates both.
+  const V mixed = names({"/v/x/a.mp4", "/v/y/a.mp4", "/v/z/x_a.mp4"});
+  EXPECT_EQ(std::set<std::string>(mixed.begin(), mixed.end()).size(), 3u);
+  // Same folder name and file name in two trees: a path hash tells them apart, stably.
+  const V deep = names({"/v/2024/cam/a.mp4", "/v/2025/cam/a.mp4"});
+  ASSERT_EQ(deep.size(), 2u);
+  EXPECT_NE(deep[0], deep[1]);
+  EXPECT_TRUE(deep[0].starts_with("cam_a.mp4-") && deep[0].ends_with(".srt")) << deep[0];
+  EXPECT_EQ(names({"/v/2024/cam/a.mp4", "/v/2025/cam/a.mp4"}), deep);
+  // A relative path without a folder.
+  EXPECT_EQ(names({"a.mp4", "a.mkv"}), (V{"a.mp4.srt", "a.mkv.srt"}));
 }
 
 TEST(CaptionWriter, WritesAtomicallyAndResumeSeesCompleteOutputs) {
