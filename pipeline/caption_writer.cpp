@@ -131,7 +131,10 @@ std::string clean_caption_text(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (const char c : text) {
-    if (c == '\r') continue;
+    // Control characters (a random or confused model emits them) are invisible at best and
+    // break players at worst; tabs become spaces, newlines stay.
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\n' && c != '\t') || u == 0x7f) continue;
     out += c == '\t' ? ' ' : c;
   }
   // "-->" would end a cue's time line; replace until none is left ("--->" needs two passes).

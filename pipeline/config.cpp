@@ -16,6 +16,8 @@ using nlohmann::json;
 
 namespace {
 
+constexpr double kMinCaptionWindowSeconds = 0.5;
+
 [[noreturn]] void bad_value(const std::string& source, const std::string& key,
                             const std::string& problem) {
   const ErrorKind kind = source.rfind("--", 0) == 0 || source == "flags"
@@ -210,6 +212,11 @@ void validate_as(const PipelineConfig& c, const std::string& source) {
         !std::isfinite(seconds)) {
       bad_value(source, "caption.segment",
                 "'" + c.caption.segment + "' is neither auto nor a positive number of seconds");
+    }
+    // Shorter captions could not be read, and a tiny window makes thousands of model calls.
+    if (seconds < kMinCaptionWindowSeconds) {
+      bad_value(source, "caption.segment",
+                "'" + c.caption.segment + "' is shorter than the shortest caption window (0.5 s)");
     }
   }
   positive("caption.min_segment_s", c.caption.min_segment_s);

@@ -327,9 +327,11 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
     flush();
     resolve_reused();
     if (stats.reused > 0) {
-      log.info("encode", std::to_string(stats.reused) + " of " + std::to_string(misses.size()) +
-                             " decoded frames showed the same picture as the frame before them "
-                             "and reused its tokens");
+      // Debug level: a caption batch encodes window after window and would repeat this for
+      // each; ask reports the count in --json (tokens.frames_reused).
+      log.debug("encode", std::to_string(stats.reused) + " of " + std::to_string(misses.size()) +
+                              " decoded frames showed the same picture as the frame before them "
+                              "and reused its tokens");
     }
     encode_stage.finish();
     stats.decode_seconds = decode_busy;

@@ -485,6 +485,12 @@ std::string format_index_summary(const IndexReport& report) {
 
 namespace {
 
+std::string seconds_text(double seconds) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1f s", seconds);
+  return buffer;
+}
+
 double parse_time(const std::string& text) {
   double total = 0.0;
   size_t parts = 0;
@@ -499,7 +505,9 @@ double parse_time(const std::string& text) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (piece.empty() || used != piece.size() || !std::isfinite(v) || v < 0) {
+    // In m:ss and h:mm:ss every part after the first counts minutes or seconds: below 60.
+    if (piece.empty() || used != piece.size() || !std::isfinite(v) || v < 0 ||
+        (parts > 0 && v >= 60.0)) {
       throw Error(ErrorKind::kInvalidArgument,
                   "--like: bad time \"" + text + "\" (seconds, m:ss or h:mm:ss)");
     }
@@ -517,6 +525,12 @@ double parse_time(const std::string& text) {
 // (±1 s), embedded and averaged, as segment analysis does for a segment.
 std::vector<float> embed_moment(SessionState& s, const std::string& video, double seconds,
                                 const CancelToken& cancel) {
+  const decode::VideoInfo info = in_stage("probe", video, [&] { return decode::probe(video); });
+  if (info.duration > 0 && seconds > info.duration) {
+    throw StageError(ErrorKind::kInvalidArgument, "search", video,
+                     "--like time " + seconds_text(seconds) + " is after the end of the video (" +
+                         seconds_text(info.duration) + ")");
+  }
   const models::SiglipDualEncoder& encoder = load_encoder(s, {}, cancel);
   std::vector<double> times;
   for (const double d : {-1.0, -0.5, 0.0, 0.5, 1.0})
@@ -574,6 +588,15 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
     if (!seg && video != *request.like_video)
       seg = store.segment_at(*request.like_video, request.like_seconds);
     if (seg) {
+      // The nearest segment answers any time; a time past the indexed video is a mistake.
+      double end = 0;
+      for (const index::SegmentRecord& r : store.segments_of(seg->video_path))
+        end = std::max(end, r.t_end);
+      if (request.like_seconds > end + 0.5) {
+        throw StageError(ErrorKind::kInvalidArgument, "search", seg->video_path,
+                         "--like time " + seconds_text(request.like_seconds) +
+                             " is after the end of the indexed video (" + seconds_text(end) + ")");
+      }
       q.embedding = seg->embedding;
       q.exclude_segments = {seg->id};
       out.source = std::move(seg);

@@ -176,6 +176,7 @@ CacheEntry decode_cache_file(const std::string& bytes, const std::string& expect
 struct TokenCache::Impl {
   mutable std::mutex mutex;
   Stats stats;
+  bool warned_write = false;  // one warning per cache: an unwritable folder fails every frame
 };
 
 TokenCache::TokenCache(std::filesystem::path dir, uint64_t max_bytes, Logger log)
@@ -252,12 +253,21 @@ bool TokenCache::put(const std::string& key, const CacheEntry& entry) {
     impl_->stats.bytes_written += bytes.size();
     return true;
   } catch (const Error& e) {
+    bool first = false;
     {
       std::lock_guard lock(impl_->mutex);
       ++impl_->stats.write_errors;
+      first = !impl_->warned_write;
+      impl_->warned_write = true;
     }
-    log_.warning("cache", std::string("cannot store encoded tokens (") + e.what() +
-                              "); continuing without the cache entry");
+    const std::string message = std::string("cannot store encoded tokens (") + e.what() + ")";
+    if (first) {
+      log_.warning("cache", message +
+                                "; continuing without the cache (further failures are logged "
+                                "with --verbose only)");
+    } else {
+      log_.debug("cache", message);
+    }
     return false;
   }
 }

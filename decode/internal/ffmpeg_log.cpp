@@ -61,6 +61,10 @@ void log_router(void* avcl, int level, const char* fmt, va_list args) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
     text.remove_suffix(1);
   }
+  // Some decoders start a message with a newline (ending an earlier partial line).
+  while (!text.empty() && (text.front() == '\n' || text.front() == '\r' || text.front() == ' ')) {
+    text.remove_prefix(1);
+  }
   if (!text.empty()) sink->ffmpeg_message(level, text);
 }
 

@@ -54,13 +54,22 @@ void check_input_path(const std::filesystem::path& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(status)) {
-    if (ec && ec != std::errc::no_such_file_or_directory) {
+    // "clip.mp4/x" (a file used as a folder) is a path that does not exist, not an I/O failure.
+    if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) {
       throw Error(ErrorKind::kIo, path.string() + ": cannot access: " + ec.message());
     }
     throw Error(ErrorKind::kNotFound, path.string() + ": no such file");
   }
   if (std::filesystem::is_directory(status)) {
     throw Error(ErrorKind::kInvalidInput, path.string() + ": is a directory, not a video file");
+  }
+  // Opening a FIFO blocks until something writes to it, where no cancel can reach; and the
+  // sampler seeks, which a pipe cannot.
+  if (std::filesystem::is_fifo(status) || std::filesystem::is_socket(status)) {
+    throw Error(ErrorKind::kInvalidInput,
+                path.string() +
+                    ": is a pipe or socket, not a video file (save the stream to a file "
+                    "first: clipmind needs to seek)");
   }
   if (std::filesystem::is_regular_file(status)) {
     const auto size = std::filesystem::file_size(path, ec);

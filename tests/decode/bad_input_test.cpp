@@ -3,6 +3,7 @@
 
 #include "tests/decode/decode_test_util.h"
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "clipmind/error.h"
 #include "decode/frame_sampler.h"
@@ -56,6 +57,20 @@ void expect_error(const std::filesystem::path& path, ErrorKind kind, const std::
 
 TEST(BadInput, MissingPath) {
   expect_error(bad_dir() / "does-not-exist.mp4", ErrorKind::kNotFound, "no such file");
+}
+
+TEST(BadInput, FileUsedAsAFolderIsNotFound) {
+  const auto file = bad_dir() / "plain.mp4";
+  write_bytes(file, "x");
+  expect_error(file / "inside.mp4", ErrorKind::kNotFound, "no such file");
+}
+
+// A FIFO would block the open until something writes to it, beyond the reach of Ctrl-C.
+TEST(BadInput, FifoIsRefusedWithoutOpeningIt) {
+  const auto fifo = bad_dir() / "stream.mp4";
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_error(fifo, ErrorKind::kInvalidInput, "pipe");
 }
 
 TEST(BadInput, Directory) {

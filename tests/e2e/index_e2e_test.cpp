@@ -283,6 +283,20 @@ TEST(SearchCli, LikeAMomentFindsTheSameMomentOfACopyFirst) {
   for (const std::string& m : model_args())
     args.push_back(m);
   EXPECT_EQ(run_cli(args).exit_code, 2);
+  // Times that do not exist: a minute of 99 seconds, past the end of the indexed video, past
+  // the end of a video that is not indexed.
+  const fs::path outside = dir.parent_path() / "search-like-outside.mp4";
+  fs::copy_file(index_video("idx-outside", 20), outside, fs::copy_options::overwrite_existing);
+  for (const std::string& like : {(dir / "x.mp4").string() + "@0:99",
+                                  (dir / "x.mp4").string() + "@1:40", outside.string() + "@100"}) {
+    args = {"search", "--db", db, "--like", like};
+    for (const std::string& m : model_args())
+      args.push_back(m);
+    const RunResult bad = run_cli(args);
+    EXPECT_EQ(bad.exit_code, 2) << like << ": " << bad.err;
+    EXPECT_NE(bad.err.find("--like"), std::string::npos) << bad.err;
+    EXPECT_TRUE(bad.out.empty()) << like;
+  }
 }
 
 TEST(SearchCli, CaptionsAreStoredAndMatchedByWords) {

@@ -54,6 +54,13 @@ TEST(CaptionWriter, JsonlMatchesTheHandWrittenFile) {
             "{\"end\":2.5,\"index\":1,\"start\":1.25,\"text\":\"Say \\\"hi\\\" now\"}\n");
 }
 
+TEST(CaptionWriter, ControlCharactersNeverReachTheFile) {
+  const std::vector<Caption> captions = {
+      {0.0, 2.0, "A\x06 dog\x1b[31m\tbarks\x7f.\nNext\x01 line"}};
+  EXPECT_EQ(format_captions(captions, CaptionFormat::kSrt),
+            "1\n00:00:00,000 --> 00:00:02,000\nA dog[31m barks.\nNext line\n\n");
+}
+
 TEST(CaptionWriter, TimeFormatting) {
   EXPECT_EQ(format_caption_time(0.0005, CaptionFormat::kSrt), "00:00:00,001");
   EXPECT_EQ(format_caption_time(59.9996, CaptionFormat::kVtt), "00:01:00.000");

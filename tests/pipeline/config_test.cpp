@@ -247,6 +247,9 @@ TEST(Config, WrongTypesAndRangesAreRejected) {
   EXPECT_NE(load_text(R"({"budget": {"ratio": 1.5}})").find("budget.ratio"), std::string::npos);
   EXPECT_NE(load_text(R"({"caption": {"segment": "often"}})").find("caption.segment"),
             std::string::npos);
+  EXPECT_NE(load_text(R"({"caption": {"segment": "0.001"}})").find("shortest caption window"),
+            std::string::npos);
+  EXPECT_EQ(load_text(R"({"caption": {"segment": "0.5"}})"), "<no error>");
   EXPECT_NE(load_text(R"({"device": "tpu"})").find("device"), std::string::npos);
   EXPECT_NE(load_text(R"({"merge": 3})").find("merge: expected an object"), std::string::npos);
   EXPECT_NE(load_text("{ not json").find("not valid JSON"), std::string::npos);
