@@ -29,6 +29,13 @@ std::vector<CaptionSpan> fixed_windows(double duration_s, double window_s) {
     const double begin = static_cast<double>(k) * window_s;
     spans.push_back({begin, std::min(duration_s, begin + window_s)});
   }
+  // A sliver at the end (6.006 s in 1.5 s windows leaves 6.000-6.006) would be a cue nobody
+  // can read: it joins the window before it.
+  const double sliver = std::min(0.5, window_s / 2);
+  if (spans.size() > 1 && spans.back().t_end - spans.back().t_begin < sliver) {
+    spans[spans.size() - 2].t_end = spans.back().t_end;
+    spans.pop_back();
+  }
   return spans;
 }
 

@@ -1,6 +1,7 @@
 // Where dense captions go: the time spans of a video that each get one caption.
 //
-//   fixed windows   [0, W), [W, 2W), ... [kW, D]: `--segment SECONDS`.
+//   fixed windows   [0, W), [W, 2W), ... [kW, D]: `--segment SECONDS` (a last window shorter
+//                   than min(0.5 s, W/2) joins the one before);
 //   auto            HoliTom's temporal segmentation of frames sampled over the whole video
 //                   (compress::holitom_segment): a run of frames whose tokens stay similar is
 //                   one span. A span boundary lies halfway between the last frame of one

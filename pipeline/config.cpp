@@ -231,6 +231,11 @@ void validate_as(const PipelineConfig& c, const std::string& source) {
 }
 
 std::string read_text_file(const std::filesystem::path& path) {
+  std::error_code dir_ec;
+  if (std::filesystem::is_directory(path, dir_ec)) {
+    throw Error(ErrorKind::kInvalidArgument,
+                path.string() + ": is a folder; the config is one JSON file (docs/pipeline.md)");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::error_code ec;

@@ -57,6 +57,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "clipmind: %s\nRun 'clipmind --help' (or 'clipmind COMMAND --help').\n",
                  e.what());
+    // A question such as "-where is it?" reads as an option; '--' ends the options.
+    if (std::string(e.what()).find("QUESTION") != std::string::npos) {
+      std::fprintf(stderr,
+                   "hint: a question that starts with '-' goes last, after the options and "
+                   "'--': clipmind ask VIDEO [OPTIONS] -- \"-where is it?\"\n");
+    }
     return clipmind::exit_code_for(clipmind::ErrorKind::kInvalidArgument);
   } catch (const clipmind::Error& e) {
     std::fflush(stdout);

@@ -245,6 +245,13 @@ TEST(CliErrors, BadQuestionsRatiosThreadsAndUnwritableStdout) {
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("the question"), std::string::npos) << r.err;
   }
+  // A question that looks like an option: the hint shows the way, and the way works.
+  RunResult dash = run_cli({"ask", short_video().string(), "-where is it?"});
+  EXPECT_EQ(dash.exit_code, 2) << dash.err;
+  EXPECT_NE(dash.err.find("after the options and '--'"), std::string::npos) << dash.err;
+  dash = run_cli({"ask", short_video().string(), "--model", absent_model.string(), "--offline",
+                  "--", "-where is it?"});
+  EXPECT_EQ(dash.exit_code, 4) << "parsed; failed on the missing model: " << dash.err;
   // JSON has no NaN or infinity: these used to turn into "no ratio" and run.
   for (const char* ratio : {"nan", "inf"}) {
     const RunResult r = run_cli(ask_args(short_video(), {"--ratio", ratio, "--no-cache"}));

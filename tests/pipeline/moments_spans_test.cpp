@@ -57,6 +57,12 @@ TEST(CaptionSpans, FixedWindowsCoverTheVideo) {
   EXPECT_DOUBLE_EQ(spans[2].t_end, 65.0);
   EXPECT_EQ(fixed_windows(60.0, 30.0).size(), 2u);
   EXPECT_EQ(fixed_windows(5.0, 30.0).size(), 1u);
+  // A sliver at the end joins the last full window; a readable remainder stays its own.
+  const auto joined = fixed_windows(6.006, 1.5);
+  ASSERT_EQ(joined.size(), 4u);
+  EXPECT_DOUBLE_EQ(joined.back().t_begin, 4.5);
+  EXPECT_DOUBLE_EQ(joined.back().t_end, 6.006);
+  EXPECT_EQ(fixed_windows(7.0, 2.0).size(), 4u);
   EXPECT_THROW(fixed_windows(5.0, 0.0), Error);
 }
 
