@@ -317,7 +317,10 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
           throw StageError(ErrorKind::kNotFound, "probe", video.string(), "no such file");
         }
         r.items = caption_video(s, video, segment, progress, cancel);
+        // Captions first, record second: after a crash in between, a record from an earlier
+        // video no longer matches, so the output is redone rather than trusted.
         write_captions(r.output, r.items, format);
+        record_caption_source(r.output, video);
         r.captions = static_cast<int64_t>(r.items.size());
         r.status = CaptionStatus::kDone;
         ++report.done;

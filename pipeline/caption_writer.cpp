@@ -12,6 +12,7 @@
 
 #include "clipmind/atomic_file.h"
 #include "clipmind/error.h"
+#include "pipeline/content_hash.h"
 
 namespace clipmind::pipeline {
 
@@ -192,14 +193,47 @@ void write_captions(const std::filesystem::path& path, const std::vector<Caption
   write_file_atomically(path, format_captions(captions, format));
 }
 
+std::filesystem::path caption_source_record_path(const std::filesystem::path& output) {
+  return output.parent_path() / ".clipmind" / (output.filename().string() + ".source");
+}
+
+void record_caption_source(const std::filesystem::path& output,
+                           const std::filesystem::path& video) {
+  const std::filesystem::path record = caption_source_record_path(output);
+  std::error_code ec;
+  std::filesystem::create_directories(record.parent_path(), ec);
+  if (ec) {
+    throw Error(ErrorKind::kIo, record.parent_path().string() + ": cannot create: " + ec.message());
+  }
+  const std::filesystem::path absolute = std::filesystem::absolute(video, ec);
+  const nlohmann::json doc = {{"video", (ec ? video : absolute).lexically_normal().string()},
+                              {"hash", content_hash(video).hex}};
+  write_file_atomically(record, doc.dump() + "\n");
+}
+
 bool caption_output_complete(const std::filesystem::path& output,
                              const std::filesystem::path& video, CaptionFormat format) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(output, ec)) return false;
   const auto out_time = std::filesystem::last_write_time(output, ec);
   if (ec) return false;
-  const auto video_time = std::filesystem::last_write_time(video, ec);
-  if (!ec && video_time > out_time) return false;
+  const std::filesystem::path record = caption_source_record_path(output);
+  if (std::filesystem::exists(record, ec)) {
+    std::string recorded;
+    try {
+      recorded = nlohmann::json::parse(read_file(record)).at("hash").get<std::string>();
+    } catch (const std::exception&) {
+      return false;  // a damaged record: redo rather than trust
+    }
+    try {
+      if (content_hash(video).hex != recorded) return false;
+    } catch (const Error&) {
+      return false;  // the video cannot be read: let the job report it
+    }
+  } else {
+    const auto video_time = std::filesystem::last_write_time(video, ec);
+    if (!ec && video_time > out_time) return false;
+  }
   const std::string text = read_file(output);
   return format == CaptionFormat::kJsonl ? parses_as_jsonl(text) : parses_as_cues(text, format);
 }

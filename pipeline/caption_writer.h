@@ -10,7 +10,9 @@
 //
 // write_captions() writes "<path>.part-*" and renames it into place (clipmind::AtomicFile), so
 // an existing output is always complete; caption_output_complete() is how a batch decides to
-// skip a file: the output exists, is newer than the video, and parses as its format.
+// skip a file: the output exists, parses as its format, and was made from the video as it is
+// now (its source record, see record_caption_source, names the video's current content hash;
+// an output without a record counts when it is newer than the video).
 // Throws clipmind::Error(kIo) naming the file when writing fails.
 #pragma once
 
@@ -42,9 +44,19 @@ std::string format_captions(const std::vector<Caption>& captions, CaptionFormat 
 void write_captions(const std::filesystem::path& path, const std::vector<Caption>& captions,
                     CaptionFormat format);
 
-// True when `output` exists, is at least as new as `video`, and parses as `format`.
+// True when `output` exists, parses as `format` and was made from `video` as it is now: by the
+// source record when there is one (content hash, so a video replaced by another file with an
+// older date, as `cp -p` or `rsync -a` leave it, is redone, and a video merely touched is not);
+// without a record, when the output is at least as new as the video.
 bool caption_output_complete(const std::filesystem::path& output,
                              const std::filesystem::path& video, CaptionFormat format);
+
+// The source record of an output: <output folder>/.clipmind/<output file name>.source, one
+// JSON object {"video": absolute path, "hash": content hash (content_hash.h, sampled)}.
+std::filesystem::path caption_source_record_path(const std::filesystem::path& output);
+// Writes it atomically for `video`, after write_captions. Throws clipmind::Error(kIo) naming
+// the file.
+void record_caption_source(const std::filesystem::path& output, const std::filesystem::path& video);
 
 // The output path for a video on its own: <out_dir>/<video stem><extension>.
 std::filesystem::path caption_output_path(const std::filesystem::path& out_dir,

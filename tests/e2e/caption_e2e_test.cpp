@@ -1,6 +1,7 @@
 // `clipmind caption` end to end: output validates as SRT / WebVTT / JSONL, resume skips
 // finished files, a damaged file is reported while the rest complete, Ctrl-C stops promptly
 // and leaves no partial output.
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -49,10 +50,11 @@ std::vector<std::string> caption_args(const fs::path& in, const fs::path& out,
   return a;
 }
 
+// Everything in an output folder but the source records' folder (.clipmind).
 std::vector<fs::path> files_in(const fs::path& dir) {
   std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(dir))
-    out.push_back(e.path());
+    if (e.path().filename() != ".clipmind") out.push_back(e.path());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -186,6 +188,20 @@ TEST(CliCaption, ClashingNamesGetTheirOwnOutputsAndUnwritableOutFailsAtOnce) {
       run_cli(caption_args(in, out, "srt", {"--segment", "3", "--json"}), options);
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(json::parse(second.out).at("skipped"), 3);
+  // One video replaced by another with an older date (as `cp -p` leaves it): only it is redone.
+  const auto old_date = fs::last_write_time(in / "day2" / "clip.mp4") - std::chrono::hours(48);
+  fs::copy_file(video("cap-b", 80), in / "day2" / "clip.mp4", fs::copy_options::overwrite_existing);
+  fs::last_write_time(in / "day2" / "clip.mp4", old_date);
+  const RunResult third =
+      run_cli(caption_args(in, out, "srt", {"--segment", "3", "--json"}), options);
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  const json report = json::parse(third.out);
+  EXPECT_EQ(report.at("skipped"), 2);
+  EXPECT_EQ(report.at("done"), 1);
+  for (const json& f : report.at("files")) {
+    const bool replaced = f.at("video").get<std::string>().find("day2") != std::string::npos;
+    EXPECT_EQ(f.at("status"), replaced ? "done" : "skipped") << f.dump();
+  }
 
   // sysfs refuses new files even to root (CI may run as root, where permissions do not).
   const RunResult unwritable = run_cli(caption_args(in, "/sys/kernel", "srt", {"--json"}), options);

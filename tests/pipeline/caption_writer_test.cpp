@@ -134,6 +134,34 @@ TEST(CaptionWriter, WritesAtomicallyAndResumeSeesCompleteOutputs) {
   }
 }
 
+// The source record decides by content: a video replaced by other bytes with an older date is
+// redone, a video only touched is not; a damaged record means redo.
+TEST(CaptionWriter, SourceRecordTellsAReplacedVideoFromATouchedOne) {
+  const fs::path dir = fresh_dir("source-record");
+  const fs::path video = dir / "clip.mp4";
+  std::ofstream(video) << "the first video's bytes";
+  const fs::path out = caption_output_path(dir / "out", video, CaptionFormat::kSrt);
+  fs::create_directories(out.parent_path());
+  write_captions(out, kCaptions, CaptionFormat::kSrt);
+  record_caption_source(out, video);
+  ASSERT_TRUE(fs::exists(caption_source_record_path(out)));
+  EXPECT_TRUE(caption_output_complete(out, video, CaptionFormat::kSrt));
+  // Touched: newer than the output, same bytes.
+  fs::last_write_time(video, fs::file_time_type::clock::now() + std::chrono::hours(1));
+  EXPECT_TRUE(caption_output_complete(out, video, CaptionFormat::kSrt));
+  // Replaced by other bytes with an old date (cp -p).
+  std::ofstream(video, std::ios::trunc) << "another video entirely";
+  fs::last_write_time(video, fs::file_time_type::clock::now() - std::chrono::hours(24));
+  EXPECT_FALSE(caption_output_complete(out, video, CaptionFormat::kSrt));
+  record_caption_source(out, video);
+  EXPECT_TRUE(caption_output_complete(out, video, CaptionFormat::kSrt));
+  std::ofstream(caption_source_record_path(out), std::ios::trunc) << "{broken";
+  EXPECT_FALSE(caption_output_complete(out, video, CaptionFormat::kSrt));
+  // No record (an older version's output): the dates decide, as before.
+  fs::remove(caption_source_record_path(out));
+  EXPECT_TRUE(caption_output_complete(out, video, CaptionFormat::kSrt));
+}
+
 TEST(CaptionWriter, WriteErrorNamesTheFile) {
   const fs::path out = fs::path(CLIPMIND_TEST_WORK_DIR) / "no-such-dir" / "x.srt";
   try {
