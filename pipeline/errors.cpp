@@ -56,17 +56,18 @@ std::string first_line(const char* what) {
   return text;
 }
 
-// LibTorch 1.13 reports a failed allocation as a plain c10::Error ("DefaultCPUAllocator: not
-// enough memory: you tried to allocate N bytes"), CUDA as "CUDA out of memory"; both are out of
-// memory for the user, like std::bad_alloc.
+// LibTorch 1.13 reports a failed allocation as a plain c10::Error ("DefaultCPUAllocator: can't
+// allocate memory: you tried to allocate N bytes. Error code 12 ...", or "not enough memory"),
+// CUDA as "CUDA out of memory"; all are out of memory for the user, like std::bad_alloc.
 std::optional<std::string> out_of_memory(const std::string& line) {
-  for (const char* marker : {"not enough memory: ", "out of memory. ", "out of memory: "}) {
-    const size_t at = line.find(marker);
-    if (at != std::string::npos) return "out of memory: " + line.substr(at + std::strlen(marker));
-  }
-  if (line.find("not enough memory") != std::string::npos ||
-      line.find("out of memory") != std::string::npos) {
-    return std::string("out of memory");
+  for (const char* marker :
+       {"can't allocate memory", "not enough memory", "out of memory", "Cannot allocate memory"}) {
+    size_t at = line.find(marker);
+    if (at == std::string::npos) continue;
+    at += std::strlen(marker);
+    while (at < line.size() && (line[at] == ':' || line[at] == '.' || line[at] == ' '))
+      ++at;
+    return at < line.size() ? "out of memory: " + line.substr(at) : std::string("out of memory");
   }
   return std::nullopt;
 }
