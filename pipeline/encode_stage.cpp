@@ -16,6 +16,7 @@
 #include "models/llm/runtime.h"
 #include "models/vision/video_encoder.h"
 #include "pipeline/bounded_queue.h"
+#include "pipeline/errors.h"
 #include "pipeline/video_prep.h"
 
 namespace clipmind::pipeline {
@@ -256,9 +257,13 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
       eo.input_size = request.input_size;
       eo.cancel = cancel;
       std::vector<EncodedFrame> made;
+      // The tower's failures (out of memory above all) are the encode stage's, not the decode
+      // stage's that wraps this whole function.
+      const std::string file = request.video.string();
       if (uniform) {
         eo.grid = grids.front();
-        const models::VisualTokens tokens = encoder.encode(views, frame_times, eo);
+        const models::VisualTokens tokens =
+            in_stage("encode", file, [&] { return encoder.encode(views, frame_times, eo); });
         for (size_t k = 0; k < batch.size(); ++k) {
           EncodedFrame f;
           f.tokens = tokens.tokens[static_cast<int64_t>(k)];
@@ -267,7 +272,9 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
           made.push_back(std::move(f));
         }
       } else {
-        for (models::FrameTokens& t : encoder.encode_varying(views, frame_times, grids, eo)) {
+        std::vector<models::FrameTokens> varying = in_stage(
+            "encode", file, [&] { return encoder.encode_varying(views, frame_times, grids, eo); });
+        for (models::FrameTokens& t : varying) {
           EncodedFrame f;
           f.tokens = t.tokens;
           f.attention = t.attention;

@@ -1,6 +1,8 @@
 #include "pipeline/errors.h"
 
+#include <cstring>
 #include <new>
+#include <optional>
 #include <system_error>
 
 namespace clipmind::pipeline {
@@ -43,6 +45,41 @@ std::string default_hint(ErrorKind kind, const std::string& stage) {
   }
 }
 
+// LibTorch's errors (c10::Error) carry a C++ stack trace after their first line; a person needs
+// only the first line.
+std::string first_line(const char* what) {
+  std::string text = what ? what : "";
+  const size_t end = text.find('\n');
+  if (end != std::string::npos) text.resize(end);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\r'))
+    text.pop_back();
+  return text;
+}
+
+// LibTorch 1.13 reports a failed allocation as a plain c10::Error ("DefaultCPUAllocator: can't
+// allocate memory: you tried to allocate N bytes. Error code 12 ...", or "not enough memory"),
+// CUDA as "CUDA out of memory"; all are out of memory for the user, like std::bad_alloc.
+std::optional<std::string> out_of_memory(const std::string& line) {
+  for (const char* marker :
+       {"can't allocate memory", "not enough memory", "out of memory", "Cannot allocate memory"}) {
+    size_t at = line.find(marker);
+    if (at == std::string::npos) continue;
+    at += std::strlen(marker);
+    while (at < line.size() && (line[at] == ':' || line[at] == '.' || line[at] == ' '))
+      ++at;
+    return at < line.size() ? "out of memory: " + line.substr(at) : std::string("out of memory");
+  }
+  return std::nullopt;
+}
+
+std::string memory_hint(const std::string& stage) {
+  if (stage == "encode") {
+    return "Lower encode.input_size or encode.batch_frames, or the number of frames, or close "
+           "other programs.";
+  }
+  return "Lower the token budget or the number of frames, or close other programs.";
+}
+
 }  // namespace
 
 StageError::StageError(ErrorKind kind, std::string stage, std::string file,
@@ -63,12 +100,15 @@ void rethrow_in_stage(const std::string& stage, const std::string& file) {
   } catch (const Error& e) {
     throw StageError(e.kind(), stage, file, e.what());
   } catch (const std::bad_alloc&) {
-    throw StageError(ErrorKind::kIo, stage, file, "out of memory",
-                     "Lower the token budget or the number of frames, or close other programs.");
+    throw StageError(ErrorKind::kIo, stage, file, "out of memory", memory_hint(stage));
   } catch (const std::system_error& e) {
     throw StageError(ErrorKind::kIo, stage, file, e.what());
   } catch (const std::exception& e) {
-    throw StageError(ErrorKind::kInternal, stage, file, e.what());
+    const std::string line = first_line(e.what());
+    if (const auto oom = out_of_memory(line)) {
+      throw StageError(ErrorKind::kIo, stage, file, *oom, memory_hint(stage));
+    }
+    throw StageError(ErrorKind::kInternal, stage, file, line);
   } catch (...) {
     throw StageError(ErrorKind::kInternal, stage, file, "unknown error");
   }
@@ -92,8 +132,15 @@ UserError describe_error(const std::exception_ptr& error) {
     out.message = "out of memory";
     out.hint = "Lower the token budget or the number of frames, or close other programs.";
   } catch (const std::exception& e) {
-    out.kind = ErrorKind::kInternal;
-    out.message = std::string("internal error: ") + e.what();
+    const std::string line = first_line(e.what());
+    if (const auto oom = out_of_memory(line)) {
+      out.kind = ErrorKind::kIo;
+      out.message = *oom;
+      out.hint = memory_hint({});
+    } else {
+      out.kind = ErrorKind::kInternal;
+      out.message = "internal error: " + line;
+    }
   } catch (...) {
     out.kind = ErrorKind::kInternal;
     out.message = "internal error";

@@ -4,7 +4,9 @@
 // Jobs throw StageError (a clipmind::Error) when a stage fails, so the message says where
 // ("clip.mp4: decode: no video stream") and the hint can be specific ("the model folder needs
 // config.json ..."). Errors from outside clipmind (LibTorch, std::bad_alloc) become kInternal or
-// kIo with their text kept. Cancellation is kCancelled with the message "cancelled".
+// kIo with the first line of their text (LibTorch appends a C++ stack trace); allocation
+// failures (std::bad_alloc, LibTorch's "not enough memory" / "out of memory") are kIo "out of
+// memory: ..." with a hint. Cancellation is kCancelled with the message "cancelled".
 #pragma once
 
 #include <exception>

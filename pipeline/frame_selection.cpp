@@ -14,8 +14,6 @@ namespace clipmind::pipeline {
 
 namespace {
 
-constexpr int64_t kFullTokens = 196;
-
 compress::PlanRequest make_request(const PipelineConfig& config, const SelectionInputs& in,
                                    const std::string& method, bool have_relevance) {
   compress::PlanRequest r;
@@ -32,6 +30,9 @@ compress::PlanRequest make_request(const PipelineConfig& config, const Selection
   r.prompt_tokens = in.prompt_tokens;
   r.answer_tokens = config.generate.max_new_tokens;
   r.separator_tokens = config.separators ? in.separator_tokens : 0;
+  // The model's pooled grid at the configured input size: every method's frames are at most
+  // this (a constant 14 broke --method none at encode.input_size < 384).
+  r.full_grid = in.full_grid;
   r.tome_window_frames = config.merge.tome_window_frames;
   r.inner = compress::parse_inner_method(inner_method(config, in.llm.layers));
   r.inner_layer = config.inner.layer;
@@ -91,7 +92,8 @@ FramePlan plan_frames(const PipelineConfig& config, const SelectionInputs& in, c
     int64_t grid = out.method == "uniform" ? in.full_grid : out.plan.grid;
     if (out.method == "uniform" && !merging) {
       const int64_t budget = config.budget.tokens.value_or(out.plan.merge_cap + n * c_sep);
-      const int64_t fit = std::max<int64_t>(1, budget / (kFullTokens + c_sep));
+      const int64_t full_tokens = in.full_grid * in.full_grid;
+      const int64_t fit = std::max<int64_t>(1, budget / (full_tokens + c_sep));
       if (fit < n) {
         out.notes.push_back("uniform: " + std::to_string(fit) + " full-resolution frames fit the " +
                             std::to_string(budget) + "-token budget (asked for " +

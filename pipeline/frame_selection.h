@@ -2,8 +2,9 @@
 // plan that goes with them (compress/budget/token_plan.h).
 //
 // Methods (config select.method, CLI --select):
-//   uniform    N frames at t_k = k*D/N, every one at the full grid (14x14). Without merging, N
-//              is lowered when N*(196 + separator) would exceed the visual budget.
+//   uniform    N frames at t_k = k*D/N, every one at the full grid G x G (SelectionInputs::
+//              full_grid: the model's pooled grid at its input size, 14 for LLaVA-OV at 384 px).
+//              Without merging, N is lowered when N*(G^2 + separator) would exceed the budget.
 //   anylength  TimeMarker's AnyLength as the planner reads it: fps by duration, N capped, and
 //              (without merging) one grid side g for all frames so the budget holds.
 //   scene      scene-aware: low-resolution frames at up to 1 fps (at most
@@ -73,7 +74,7 @@ struct SelectionInputs {
   // Model facts.
   int64_t context_length = 32768;
   compress::LlmDims llm = compress::LlmDims::qwen2_0_5b();
-  int64_t full_grid = 14;
+  int64_t full_grid = 14;  // G: pooled grid side at the vision input size; no frame exceeds it
   int64_t separator_tokens = 7;  // c_sep, measured with the tokenizer (0 when separators off)
   int64_t prompt_tokens = 64;    // template + header + question
   // Low-resolution RGB frames [T, H, W, 3] uint8, one per given time (scene detection; a time

@@ -165,12 +165,18 @@ int64_t full_pooled_grid(const PipelineConfig& config, const models::LlavaOnevis
   const models::SiglipVisionConfig& vision = vlm.vision().config().vision;
   const int64_t size = config.encode.input_size;
   if (size == 0) return models::default_pooled_grid(vision.grid());
-  if (size < 2 * vision.patch_size) {
+  // Bounds: two patches is the least the pooling can take; twice the tower's own size is the
+  // most we allow (4x its tokens and ~16x its attention memory: 2048 on so400m asked LibTorch
+  // for 256 GiB), beyond which upscaling adds cost and no detail.
+  const int64_t least = 2 * vision.patch_size;
+  const int64_t most = 2 * vision.image_size;
+  if (size < least || size > most) {
     throw Error(ErrorKind::kInvalidArgument,
-                "encode.input_size " + std::to_string(size) + ": the vision tower needs at least " +
-                    std::to_string(2 * vision.patch_size) + " pixels (2 patches of " +
-                    std::to_string(vision.patch_size) + "); its own size is " +
-                    std::to_string(vision.image_size));
+                "encode.input_size " + std::to_string(size) +
+                    " is out of range: the vision tower " + "takes " + std::to_string(least) +
+                    " to " + std::to_string(most) + " pixels (at least 2 patches of " +
+                    std::to_string(vision.patch_size) + ", at most twice its own size of " +
+                    std::to_string(vision.image_size) + "), or 0 for its own size");
   }
   return models::default_pooled_grid(size / vision.patch_size);
 }
@@ -502,7 +508,19 @@ AskResult Chat::ask(const std::string& question, const JobCallbacks& callbacks,
                     const CancelToken& cancel) {
   Impl& c = *impl_;
   SessionState& s = *c.session;
-  if (question.empty()) throw Error(ErrorKind::kInvalidArgument, "the question is empty");
+  // A question the model cannot take is the turn's fault, not the chat's: it is refused with a
+  // StageError of stage "question" before anything in the chat changes, so callers can go on.
+  const std::string file = c.prepared.probed.info.path.string();
+  const auto reject = [&](const std::string& why) {
+    throw StageError(ErrorKind::kInvalidArgument, "question", file, why,
+                     "The chat goes on; ask another question.");
+  };
+  if (const auto bad = models::find_invalid_utf8(question)) {
+    reject("the question is not valid UTF-8 (bad byte at offset " + std::to_string(*bad) + ")");
+  }
+  if (question.find_first_not_of(" \t\n\r\f\v") == std::string::npos) {
+    reject("the question is empty");
+  }
   const models::LlavaOnevision& vlm = s.models.vlm();
   const models::Tokenizer& tok = vlm.tokenizer();
   StageClock clock;
@@ -540,17 +558,25 @@ AskResult Chat::ask(const std::string& question, const JobCallbacks& callbacks,
       turn.input = models::PromptInput::tokens(ids);
       turn.ids = std::move(ids);
       with_history = true;
-    } else {
-      s.log.info("chat", "the conversation no longer fits the context: earlier turns are dropped");
     }
   }
   if (!with_history) {
-    c.kv.truncate(c.prefix_length);
     const auto messages = messages_for(s.config, c.prepared, question);
     const models::AssembledPrompt full = vlm.assemble(messages);
     if (!std::equal(c.prefix_ids.begin(), c.prefix_ids.end(), full.ids.begin())) {
       throw Error(ErrorKind::kInternal, "chat: the prompt no longer starts with the cached video");
     }
+    // Checked before the cache drops the earlier turns, so a refused question costs nothing.
+    if (full.length() > context) {
+      reject("the question is too long: with the video the prompt has " +
+             std::to_string(full.length()) + " tokens, more than the model's context of " +
+             std::to_string(context) + " (the video and the template take " +
+             std::to_string(c.prefix_length) + ")");
+    }
+    if (s.config.chat.history && c.have_history) {
+      s.log.info("chat", "the conversation no longer fits the context: earlier turns are dropped");
+    }
+    c.kv.truncate(c.prefix_length);
     turn.input = split_prompt(full.input, c.prefix_length).second;
     turn.ids.assign(full.ids.begin() + c.prefix_length, full.ids.end());
   }

@@ -84,6 +84,10 @@ class Chat {
   const PreparedSummary& prepared() const;
   // Answers a question about the prepared video; later questions see earlier turns when
   // chat.history is on (and the context has room; else only the video and the question).
+  // A question that is empty or whitespace, not UTF-8, or too long for the context even without
+  // the earlier turns throws StageError(kInvalidArgument) with stage() "question" before the
+  // chat changes (the cache still holds the video and the earlier turns): the caller may go on.
+  // After any other failure (generation, I/O, cancellation) the chat should not be used again.
   AskResult ask(const std::string& question, const JobCallbacks& callbacks = {},
                 const CancelToken& cancel = {});
   int64_t turns() const;

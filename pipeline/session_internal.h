@@ -49,7 +49,8 @@ struct Prepared {
 };
 
 // The pooled grid side of a frame at the configured vision input size (encode.input_size, or the
-// model's own). Throws kInvalidArgument when the size does not fit the model's patches.
+// model's own). Throws kInvalidArgument naming encode.input_size when the size is outside
+// [2 patches, 2 x the tower's own size].
 int64_t full_pooled_grid(const PipelineConfig& config, const models::LlavaOnevision& vlm);
 
 // query_free: selection must not depend on the question (a chat before its first question).

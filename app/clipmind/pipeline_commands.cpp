@@ -187,12 +187,14 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
       t.message("clipmind: ready. Ask about the video; an empty line, \"quit\" or Ctrl-D ends.");
     }
     std::string line;
+    int64_t line_number = 0;
     while (true) {
       if (interactive) {
         std::fputs("> ", stderr);
         std::fflush(stderr);
       }
       if (!std::getline(std::cin, line)) break;
+      ++line_number;
       const size_t b = line.find_first_not_of(" \t\r");
       if (b == std::string::npos) {
         if (interactive) break;
@@ -200,7 +202,27 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
       }
       const std::string question = line.substr(b, line.find_last_not_of(" \t\r") - b + 1);
       if (question == "quit" || question == "exit" || question == "/quit") break;
-      const pipeline::AskResult r = chat->ask(question, job.callbacks, job.cancel);
+      std::optional<pipeline::AskResult> answered;
+      try {
+        answered = chat->ask(question, job.callbacks, job.cancel);
+      } catch (const pipeline::StageError& e) {
+        if (e.stage() != "question") throw;
+        // One unusable line (not UTF-8, too long, blank) refuses that turn only; the chat is
+        // unchanged and reads on. Exit status stays 0 (docs/pipeline.md "CLI").
+        t.clear();
+        t.message("clipmind: " + std::string(e.what()) + " (turn skipped)");
+        if (json) {
+          const nlohmann::json event = {{"event", "error"},
+                                        {"line", line_number},
+                                        {"stage", e.stage()},
+                                        {"message", e.detail()},
+                                        {"exit_code", exit_code_for(e.kind())}};
+          std::printf("%s\n", json_text(event).c_str());
+          std::fflush(stdout);
+        }
+        continue;
+      }
+      const pipeline::AskResult& r = *answered;
       t.clear();
       if (json) {
         nlohmann::json answer = pipeline::to_json(r);

@@ -13,8 +13,6 @@
 namespace clipmind::compress {
 namespace {
 
-constexpr int64_t kFullGrid = 14;
-constexpr int64_t kFullTokens = kFullGrid * kFullGrid;
 constexpr int64_t kDefaultBudget = 6272;      // 32 frames x 196 tokens
 constexpr double kDefaultRetainRatio = 0.10;  // HoliTom / DivPrune video default
 
@@ -47,6 +45,7 @@ void check(const PlanRequest& r) {
     bad("counts must be >= 0");
   }
   if (!(r.inner_ratio >= 0.0 && r.inner_ratio <= 1.0)) bad("inner ratio must be in [0, 1]");
+  if (r.full_grid < 1) bad("the full grid side must be >= 1");
   if (r.llm.hidden < 1 || r.llm.ffn < 1 || r.llm.layers < 1) bad("bad LLM dimensions");
 }
 
@@ -120,6 +119,8 @@ TokenPlan plan_tokens(const PlanRequest& request) {
   plan.request = request;
   const double duration = request.duration_s;
   const int64_t c_sep = request.separator_tokens;
+  const int64_t full_grid = request.full_grid;
+  const int64_t full_tokens = full_grid * full_grid;
   const int64_t available =
       request.context_length - request.prompt_tokens - request.answer_tokens - plan.newline_tokens;
   if (available < 1 + c_sep) {
@@ -152,7 +153,7 @@ TokenPlan plan_tokens(const PlanRequest& request) {
   int64_t budget = request.budget_tokens.value_or(kDefaultBudget);
   if (!merging && request.retain_ratio) {
     budget = static_cast<int64_t>(
-        std::floor(*request.retain_ratio * static_cast<double>(sampled * kFullTokens) + 1e-9));
+        std::floor(*request.retain_ratio * static_cast<double>(sampled * full_tokens) + 1e-9));
   }
   if (budget > available) {
     add_note(plan, "budget of " + std::to_string(budget) + " visual tokens lowered to " +
@@ -165,18 +166,18 @@ TokenPlan plan_tokens(const PlanRequest& request) {
   if (!merging && plan.selection == FrameSelection::kKeyClips) {
     const std::vector<double> candidates = f2c_candidate_times(duration);
     plan.f2c_candidates = static_cast<int64_t>(candidates.size());
-    plan.f2c_budget_frames = std::max<int64_t>(1, budget / (kFullTokens + 4 * c_sep));
+    plan.f2c_budget_frames = std::max<int64_t>(1, budget / (full_tokens + 4 * c_sep));
     plan.frames = plan.f2c_candidates;
-    plan.grid = kFullGrid;
+    plan.grid = full_grid;
     if (plan.f2c_candidates <= plan.f2c_budget_frames) {
       for (const double t : candidates)
-        plan.planned.push_back({t, kFullGrid});
+        plan.planned.push_back({t, full_grid});
       plan.max_segments = plan.f2c_candidates;
-      plan.merge_cap = plan.f2c_candidates * kFullTokens;
+      plan.merge_cap = plan.f2c_candidates * full_tokens;
     } else {
       plan.times_final = false;
       plan.max_segments = std::min(plan.f2c_candidates, 4 * plan.f2c_budget_frames);
-      plan.merge_cap = plan.f2c_budget_frames * kFullTokens;
+      plan.merge_cap = plan.f2c_budget_frames * full_tokens;
     }
     plan.tokens_before_merge = plan.merge_cap;
     baseline_frames = std::min(plan.f2c_budget_frames, plan.f2c_candidates);
@@ -185,6 +186,7 @@ TokenPlan plan_tokens(const PlanRequest& request) {
     options.budget_tokens = budget;
     options.max_frames = max_frames;
     options.separator_tokens = c_sep;
+    options.full_grid = full_grid;
     const AnyLengthPlan any = anylength_plan(duration, options);
     plan.frames = any.frames;
     plan.grid = any.grid;
@@ -197,11 +199,11 @@ TokenPlan plan_tokens(const PlanRequest& request) {
     baseline_frames = any.frames;
   } else {
     plan.frames = sampled;
-    plan.grid = kFullGrid;
+    plan.grid = full_grid;
     for (const double t : uniform_times(duration, sampled))
-      plan.planned.push_back({t, kFullGrid});
+      plan.planned.push_back({t, full_grid});
     plan.times_final = plan.selection == FrameSelection::kUniform;
-    plan.tokens_before_merge = sampled * kFullTokens;
+    plan.tokens_before_merge = sampled * full_tokens;
     if (plan.method == MergeMethod::kTome && request.tome_window_frames > 0) {
       plan.max_segments = (sampled + request.tome_window_frames - 1) / request.tome_window_frames;
     } else if (plan.method == MergeMethod::kTome) {
@@ -262,7 +264,7 @@ TokenPlan plan_tokens(const PlanRequest& request) {
   } else {
     plan.prefill_flops = prefill_flops(plan.prefill_tokens, request.llm);
   }
-  plan.baseline_tokens = plan.prompt_tokens + baseline_frames * kFullTokens + plan.newline_tokens;
+  plan.baseline_tokens = plan.prompt_tokens + baseline_frames * full_tokens + plan.newline_tokens;
   plan.baseline_flops = prefill_flops(plan.baseline_tokens, request.llm);
   plan.flops_ratio = plan.prefill_flops / plan.baseline_flops;
   return plan;

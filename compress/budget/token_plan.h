@@ -6,17 +6,19 @@
 //   separators one per frame or merged segment, c_sep tokens each;
 //   inner LLM  optional HoliTom inner merge or FastV at layer K;
 //   cost       expected prefill tokens and paper-compatible prefill FLOPs against the unmerged
-//              baseline (the same frames at 196 tokens each, no separators, no reduction).
+//              baseline (the same frames at G^2 tokens each, no separators, no reduction).
 //
 // Rules (docs/compress.md has the reasons):
 //   frames  N = min(F_max, max(1, ceil(D * fps))), fps = 2 below 8 s else 1 (AnyLength);
 //           F_max defaults to 32 when merging (HoliTom's evaluated LLaVA-OV setting) and 128
 //           without merging (AnyLength).
-//   no merging: AnyLength picks the grid g so N * (g^2 + c_sep) fits the budget; F2C gets
-//           K = floor(budget / (196 + 4 c_sep)) full-frame equivalents (room for the up-to-4K
+//   G = request.full_grid, the model's pooled grid (14x14 = 196 tokens for LLaVA-OneVision at
+//   its own 384 px; e.g. 8 at encode.input_size 224).
+//   no merging: AnyLength picks the grid g <= G so N * (g^2 + c_sep) fits the budget; F2C gets
+//           K = floor(budget / (G^2 + 4 c_sep)) full-frame equivalents (room for the up-to-4K
 //           frames F2C may emit with s_max = 2, and their separators).
-//   merging: frames stay at 14x14; R = the ratio given, else (budget - separators) / (N * 196),
-//           else the method's default 0.10; cap = floor(R * N * 196).
+//   merging: frames stay at GxG; R = the ratio given, else (budget - separators) / (N * G^2),
+//           else the method's default 0.10; cap = floor(R * N * G^2).
 //   Everything is clamped so prompt + visual + separators + newline + answer reserve fits the
 //   model's context; a note says when a request was clamped or a mode fell back.
 // Pure; throws clipmind::Error(kInvalidArgument) for impossible requests.
@@ -52,11 +54,14 @@ struct PlanRequest {
   std::optional<double> retain_ratio;    // or: share of the baseline's visual tokens to keep
   MergeMethod method = MergeMethod::kHolitom;
   FrameSelection selection = FrameSelection::kUniform;
-  bool have_relevance = false;     // F2C needs query relevance; else scene-aware
-  int64_t max_frames = 0;          // F_max; 0 = default (32 merging, 128 not)
-  int64_t prompt_tokens = 64;      // template + question (estimate)
-  int64_t answer_tokens = 512;     // reserved for generation
-  int64_t separator_tokens = 7;    // c_sep; 0 = no separators
+  bool have_relevance = false;   // F2C needs query relevance; else scene-aware
+  int64_t max_frames = 0;        // F_max; 0 = default (32 merging, 128 not)
+  int64_t prompt_tokens = 64;    // template + question (estimate)
+  int64_t answer_tokens = 512;   // reserved for generation
+  int64_t separator_tokens = 7;  // c_sep; 0 = no separators
+  // G: the model's pooled grid side at its vision input size (14 for LLaVA-OneVision at 384 px;
+  // encode.input_size changes it). Every frame is at most G x G; nothing assumes 14.
+  int64_t full_grid = 14;
   int64_t tome_window_frames = 4;  // ToMe's segment length, for the separator count
   InnerMethod inner = InnerMethod::kNone;
   int64_t inner_layer = 0;   // K; 0 = default (HoliTom 18 of 28 layers scaled, FastV 2)
@@ -66,7 +71,7 @@ struct PlanRequest {
 
 struct PlannedFrame {
   double time = 0.0;
-  int64_t grid = 14;
+  int64_t grid = 14;  // request.full_grid or less
 };
 
 struct TokenPlan {
@@ -79,7 +84,7 @@ struct TokenPlan {
   int64_t frames = 0;                 // N (F2C: candidates considered)
   std::vector<PlannedFrame> planned;  // uniform times, or provisional ones (see times_final)
   bool times_final = true;            // false: scene-aware / F2C choose times at run time
-  int64_t grid = 14;                  // per-frame grid side (F2C: the full grid; clips vary)
+  int64_t grid = 14;                  // per-frame grid side (F2C: the full grid G; clips vary)
   int64_t f2c_budget_frames = 0;      // K for F2C
   int64_t f2c_candidates = 0;
 

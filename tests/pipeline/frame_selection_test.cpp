@@ -57,6 +57,42 @@ TEST(FrameSelection, AnylengthShrinksTheGridWithoutMerging) {
   EXPECT_DOUBLE_EQ(plan.frames[2].time, 2.0);
 }
 
+// The model's pooled grid G (SelectionInputs::full_grid) bounds every method, never a constant
+// 14: at encode.input_size 224 LLaVA-OneVision's frames pool to 8x8 (16 patches -> 8).
+TEST(FrameSelection, EveryMethodTakesTheModelsGridNotFourteen) {
+  SelectionInputs in = inputs(20.0);  // 20 s: AnyLength's 1 fps -> N = 20
+  in.full_grid = 8;
+  in.low_res_frames = [](const std::vector<double>& times) {
+    return at::zeros({static_cast<int64_t>(times.size()), 8, 8, 3}, at::kByte);
+  };
+  PipelineConfig config;
+  config.merge.method = "none";
+  for (const char* method : {"uniform", "anylength", "scene"}) {
+    config.select.method = method;
+    const FramePlan plan = plan_frames(config, in, Logger());
+    // B / N = 6272 / 20 leaves room for g = 17 > G: every frame is at G.
+    ASSERT_EQ(plan.frames.size(), 20u) << method;
+    for (const auto& f : plan.frames)
+      EXPECT_EQ(f.grid, 8) << method;
+    for (const auto& c : plan.clips)
+      EXPECT_EQ(c.grid, 8) << method;
+    EXPECT_EQ(plan.plan.tokens_before_merge, 20 * 64) << method;
+  }
+  // Uniform without merging fits N full frames of G^2 + c_sep: 710 / (64 + 7) = 10 frames.
+  config.select.method = "uniform";
+  config.budget.tokens = 710;
+  EXPECT_EQ(plan_frames(config, in, Logger()).frames.size(), 10u);
+  // With merging the frames are G x G and the cap is R * N * G^2 (R = 0.10, N = 32 of 600 s).
+  config = PipelineConfig();
+  config.select.method = "uniform";
+  SelectionInputs long_video = inputs(600.0);
+  long_video.full_grid = 8;
+  const FramePlan merged = plan_frames(config, long_video, Logger());
+  ASSERT_EQ(merged.frames.size(), 32u);
+  EXPECT_EQ(merged.frames[0].grid, 8);
+  EXPECT_EQ(merged.merge_cap, 204);  // floor(0.1 * 32 * 64)
+}
+
 TEST(FrameSelection, ShortVideoNeverRepeatsFrames) {
   PipelineConfig config;
   config.select.method = "uniform";
