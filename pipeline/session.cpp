@@ -386,10 +386,9 @@ void check_question(const std::string& question) {
                 "the question is not valid UTF-8 (bad byte at offset " + std::to_string(*bad) +
                     " of the question); write it in UTF-8, as terminals and editors do by default");
   }
-  const bool blank = std::all_of(question.begin(), question.end(), [](char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-  });
-  if (blank) throw Error(ErrorKind::kInvalidArgument, "the question is only white space");
+  if (question.find_first_not_of(" \t\n\r\f\v") == std::string::npos) {
+    throw Error(ErrorKind::kInvalidArgument, "the question is only white space");
+  }
 }
 
 AskResult Session::ask(const std::filesystem::path& video, const std::string& question,
@@ -515,11 +514,10 @@ AskResult Chat::ask(const std::string& question, const JobCallbacks& callbacks,
     throw StageError(ErrorKind::kInvalidArgument, "question", file, why,
                      "The chat goes on; ask another question.");
   };
-  if (const auto bad = models::find_invalid_utf8(question)) {
-    reject("the question is not valid UTF-8 (bad byte at offset " + std::to_string(*bad) + ")");
-  }
-  if (question.find_first_not_of(" \t\n\r\f\v") == std::string::npos) {
-    reject("the question is empty");
+  try {
+    check_question(question);
+  } catch (const Error& e) {
+    reject(e.what());
   }
   const models::LlavaOnevision& vlm = s.models.vlm();
   const models::Tokenizer& tok = vlm.tokenizer();

@@ -133,7 +133,7 @@ TEST(CliChatRobustness, AnUnusableLineIsRefusedAndTheChatGoesOnUnchanged) {
   EXPECT_EQ(events[1].at("question"), "Q1");
   EXPECT_EQ(events[1].at("turn"), 1);
   const std::vector<std::pair<int, std::string>> refused = {
-      {2, "not valid UTF-8"}, {3, "empty"}, {4, "too long"}};
+      {2, "not valid UTF-8"}, {3, "only white space"}, {4, "too long"}};
   for (size_t k = 0; k < refused.size(); ++k) {
     const json& e = events[2 + k];
     EXPECT_EQ(e.at("event"), "error") << e.dump();
