@@ -173,8 +173,8 @@ int64_t full_pooled_grid(const PipelineConfig& config, const models::LlavaOnevis
   if (size < least || size > most) {
     throw Error(ErrorKind::kInvalidArgument,
                 "encode.input_size " + std::to_string(size) +
-                    " is out of range: the vision tower " + "takes " + std::to_string(least) +
-                    " to " + std::to_string(most) + " pixels (at least 2 patches of " +
+                    " is out of range: the vision tower takes " + std::to_string(least) + " to " +
+                    std::to_string(most) + " pixels (at least 2 patches of " +
                     std::to_string(vision.patch_size) + ", at most twice its own size of " +
                     std::to_string(vision.image_size) + "), or 0 for its own size");
   }
