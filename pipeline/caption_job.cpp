@@ -320,7 +320,14 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
         // Captions first, record second: after a crash in between, a record from an earlier
         // video no longer matches, so the output is redone rather than trusted.
         write_captions(r.output, r.items, format);
-        record_caption_source(r.output, video);
+        try {
+          record_caption_source(r.output, video);
+        } catch (const Error& e) {
+          // The captions are complete; without a fresh record a re-run judges them by date, or
+          // (an older record left behind) captions the video again: never keeps wrong ones.
+          s.log.warning("caption", std::string(e.what()) + "; " + r.output.string() +
+                                       " is complete, but a re-run may caption the video again");
+        }
         r.captions = static_cast<int64_t>(r.items.size());
         r.status = CaptionStatus::kDone;
         ++report.done;
