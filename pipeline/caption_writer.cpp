@@ -208,7 +208,10 @@ void record_caption_source(const std::filesystem::path& output,
   const std::filesystem::path absolute = std::filesystem::absolute(video, ec);
   const nlohmann::json doc = {{"video", (ec ? video : absolute).lexically_normal().string()},
                               {"hash", content_hash(video).hex}};
-  write_file_atomically(record, doc.dump() + "\n");
+  // The path is for people reading the record (the hash decides): a file name that is not
+  // UTF-8 gets replacement characters rather than failing the video.
+  write_file_atomically(record,
+                        doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 bool caption_output_complete(const std::filesystem::path& output,

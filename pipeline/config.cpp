@@ -467,7 +467,7 @@ LoadedConfig load_config(const ConfigSources& sources) {
     const std::string text = read_text_file(*file);
     try {
       document = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // also numbers JSON allows but a double cannot hold
       throw Error(ErrorKind::kInvalidInput,
                   file->string() + ": not valid JSON (" + std::string(e.what()) + ")");
     }

@@ -157,6 +157,13 @@ TEST(CaptionWriter, SourceRecordTellsAReplacedVideoFromATouchedOne) {
   EXPECT_TRUE(caption_output_complete(out, video, CaptionFormat::kSrt));
   std::ofstream(caption_source_record_path(out), std::ios::trunc) << "{broken";
   EXPECT_FALSE(caption_output_complete(out, video, CaptionFormat::kSrt));
+  // A video whose file name is not UTF-8 still gets its record.
+  const fs::path latin1 = dir / "caf\xe9.mp4";
+  std::ofstream(latin1) << "latin-1 named video";
+  const fs::path latin1_out = caption_output_path(dir / "out", latin1, CaptionFormat::kSrt);
+  write_captions(latin1_out, kCaptions, CaptionFormat::kSrt);
+  record_caption_source(latin1_out, latin1);
+  EXPECT_TRUE(caption_output_complete(latin1_out, latin1, CaptionFormat::kSrt));
   // No record (an older version's output): the dates decide, as before.
   fs::remove(caption_source_record_path(out));
   EXPECT_TRUE(caption_output_complete(out, video, CaptionFormat::kSrt));

@@ -253,6 +253,7 @@ TEST(Config, WrongTypesAndRangesAreRejected) {
   EXPECT_NE(load_text(R"({"device": "tpu"})").find("device"), std::string::npos);
   EXPECT_NE(load_text(R"({"merge": 3})").find("merge: expected an object"), std::string::npos);
   EXPECT_NE(load_text("{ not json").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(load_text(R"({"threads": 1e400})").find("not valid JSON"), std::string::npos);
   const std::string folder = error_of([] {
     ConfigSources s = no_user_file();
     s.file = work_dir();
