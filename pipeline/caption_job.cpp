@@ -79,12 +79,16 @@ std::vector<EncodedFrame> spread(const std::vector<EncodedFrame>& frames, int64_
   return out;
 }
 
-std::vector<Caption> caption_video(SessionState& s, const fs::path& path,
-                                   const std::string& segment, ProgressTracker& progress,
-                                   const CancelToken& cancel) {
+struct CaptionedVideo {
+  std::vector<Caption> captions;
+  std::string content_hash;  // of the video captioned, for its source record
+};
+
+CaptionedVideo caption_video(SessionState& s, const fs::path& path, const std::string& segment,
+                             ProgressTracker& progress, const CancelToken& cancel) {
   StageClock clock;
-  const ProbedVideo probed =
-      probe_video(path, s.config, s.cache != nullptr, progress, cancel, clock);
+  // Always hashed: the token cache keys on it and the output's source record stores it.
+  const ProbedVideo probed = probe_video(path, s.config, /*hash=*/true, progress, cancel, clock);
   s.models.load(progress, cancel);
   const models::LlavaOnevision& vlm = s.models.vlm();
   const double duration = probed.info.duration;
@@ -142,7 +146,8 @@ std::vector<Caption> caption_video(SessionState& s, const fs::path& path,
     span_frames.resize(spans.size());  // encoded window by window below: memory stays bounded
   }
 
-  return caption_spans(s, probed, spans, std::move(span_frames), progress, cancel);
+  return {caption_spans(s, probed, spans, std::move(span_frames), progress, cancel),
+          probed.summary.content_hash};
 }
 
 }  // namespace
@@ -316,12 +321,13 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
         if (!fs::exists(video, ec)) {
           throw StageError(ErrorKind::kNotFound, "probe", video.string(), "no such file");
         }
-        r.items = caption_video(s, video, segment, progress, cancel);
+        CaptionedVideo captioned = caption_video(s, video, segment, progress, cancel);
+        r.items = std::move(captioned.captions);
         // Captions first, record second: after a crash in between, a record from an earlier
         // video no longer matches, so the output is redone rather than trusted.
         write_captions(r.output, r.items, format);
         try {
-          record_caption_source(r.output, video);
+          record_caption_source(r.output, video, captioned.content_hash);
         } catch (const Error& e) {
           // The captions are complete; without a fresh record a re-run judges them by date, or
           // (an older record left behind) captions the video again: never keeps wrong ones.

@@ -197,8 +197,8 @@ std::filesystem::path caption_source_record_path(const std::filesystem::path& ou
   return output.parent_path() / ".clipmind" / (output.filename().string() + ".source");
 }
 
-void record_caption_source(const std::filesystem::path& output,
-                           const std::filesystem::path& video) {
+void record_caption_source(const std::filesystem::path& output, const std::filesystem::path& video,
+                           const std::string& content_hash) {
   const std::filesystem::path record = caption_source_record_path(output);
   std::error_code ec;
   std::filesystem::create_directories(record.parent_path(), ec);
@@ -207,7 +207,7 @@ void record_caption_source(const std::filesystem::path& output,
   }
   const std::filesystem::path absolute = std::filesystem::absolute(video, ec);
   const nlohmann::json doc = {{"video", (ec ? video : absolute).lexically_normal().string()},
-                              {"hash", content_hash(video).hex}};
+                              {"hash", content_hash}};
   // The path is for people reading the record (the hash decides): a file name that is not
   // UTF-8 gets replacement characters rather than failing the video.
   write_file_atomically(record,
@@ -229,7 +229,9 @@ bool caption_output_complete(const std::filesystem::path& output,
       return false;  // a damaged record: redo rather than trust
     }
     try {
-      if (content_hash(video).hex != recorded) return false;
+      const ContentHashMode mode =
+          recorded.starts_with("f1-") ? ContentHashMode::kFull : ContentHashMode::kSampled;
+      if (content_hash(video, mode).hex != recorded) return false;
     } catch (const Error&) {
       return false;  // the video cannot be read: let the job report it
     }

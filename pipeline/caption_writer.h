@@ -54,9 +54,11 @@ bool caption_output_complete(const std::filesystem::path& output,
 // The source record of an output: <output folder>/.clipmind/<output file name>.source, one
 // JSON object {"video": absolute path, "hash": content hash (content_hash.h, sampled)}.
 std::filesystem::path caption_source_record_path(const std::filesystem::path& output);
-// Writes it atomically for `video`, after write_captions. Throws clipmind::Error(kIo) naming
-// the file.
-void record_caption_source(const std::filesystem::path& output, const std::filesystem::path& video);
+// Writes it atomically for `video` whose content hash (content_hash.h, either mode: the
+// check rehashes in the recorded one) the job already has, after write_captions. Throws
+// clipmind::Error(kIo) naming the file.
+void record_caption_source(const std::filesystem::path& output, const std::filesystem::path& video,
+                           const std::string& content_hash);
 
 // The output path for a video on its own: <out_dir>/<video stem><extension>.
 std::filesystem::path caption_output_path(const std::filesystem::path& out_dir,

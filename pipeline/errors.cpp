@@ -130,7 +130,7 @@ UserError describe_error(const std::exception_ptr& error) {
   } catch (const std::bad_alloc&) {
     out.kind = ErrorKind::kIo;
     out.message = "out of memory";
-    out.hint = "Lower the token budget or the number of frames, or close other programs.";
+    out.hint = memory_hint({});
   } catch (const std::exception& e) {
     const std::string line = first_line(e.what());
     if (const auto oom = out_of_memory(line)) {

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <set>
 
-#include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -20,14 +19,7 @@ using nlohmann::json;
 const fs::path kSamples = CLIPMIND_OPENCV_SAMPLES;
 
 fs::path video(const std::string& name, int frames, int fps = 10) {
-  test::VideoSpec spec;
-  spec.name = name;
-  spec.width = 96;
-  spec.height = 72;
-  spec.frames = frames;
-  spec.fps = fps;
-  spec.gop = fps;
-  return test::make_video(spec);
+  return e2e_video(name, frames, fps, 96, 72);
 }
 
 // A folder with two good videos and one mp4 cut off in the middle (its index is lost).

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <thread>
 
-#include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -21,31 +20,22 @@ using nlohmann::json;
 const fs::path kSamples = CLIPMIND_OPENCV_SAMPLES;
 
 fs::path short_video() {
-  test::VideoSpec spec;
-  spec.name = "e2e-short";
-  spec.width = 160;
-  spec.height = 120;
-  spec.frames = 250;  // 10 s
-  spec.fps = 25;
-  spec.gop = 25;
-  return test::make_video(spec);
+  return e2e_video("e2e-short", 250, 25, 160, 120);  // 10 s
 }
 
 struct TinyDims {
   double d = 0, m = 0, layers = 0;
-  int frame_tokens = 0;  // ceil(grid / 2)^2 after LLaVA-OneVision's pooling
+  int frame_tokens = 0;  // pooled grid squared
 };
 
 TinyDims tiny_dims() {
-  const json config = json::parse(read_file(tiny_vlm() / "config.json"));
-  const json& text = config.at("text_config");
-  const json& vision = config.at("vision_config");
+  const json text = json::parse(read_file(tiny_vlm() / "config.json")).at("text_config");
   TinyDims dims;
   dims.d = text.at("hidden_size").get<double>();
   dims.m = text.at("intermediate_size").get<double>();
   dims.layers = text.at("num_hidden_layers").get<double>();
-  const int grid = vision.at("image_size").get<int>() / vision.at("patch_size").get<int>();
-  dims.frame_tokens = ((grid + 1) / 2) * ((grid + 1) / 2);
+  const int grid = tiny_vision().pooled_grid();
+  dims.frame_tokens = grid * grid;
   return dims;
 }
 

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -18,14 +17,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 fs::path video(const std::string& name, int frames, int fps) {
-  test::VideoSpec spec;
-  spec.name = name;
-  spec.width = 128;
-  spec.height = 96;
-  spec.frames = frames;
-  spec.fps = fps;
-  spec.gop = fps;
-  return test::make_video(spec);
+  return e2e_video(name, frames, fps, 128, 96);
 }
 
 fs::path short_video() {

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/decode/test_videos.h"
 #include "tests/support/work_dir.h"
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
@@ -161,6 +162,23 @@ fs::path tiny_siglip() {
     fs::remove_all(dir);
     models::write_tiny_model("siglip-dual", dir, models::TinyModelOptions{});
   });
+}
+
+TinyVision tiny_vision() {
+  const nlohmann::json vision =
+      nlohmann::json::parse(read_file(tiny_vlm() / "config.json")).at("vision_config");
+  return {vision.at("image_size").get<int>(), vision.at("patch_size").get<int>()};
+}
+
+fs::path e2e_video(const std::string& name, int frames, int fps, int width, int height) {
+  test::VideoSpec spec;
+  spec.name = name;
+  spec.width = width;
+  spec.height = height;
+  spec.frames = frames;
+  spec.fps = fps;
+  spec.gop = fps;
+  return test::make_video(spec);
 }
 
 RunResult run_cli(const std::vector<std::string>& args, const RunOptions& options) {

@@ -13,6 +13,11 @@
 
 namespace clipmind::e2e {
 
+// A generated H.264 video (tests/decode/test_videos.h: frame codes drawn over the picture) with
+// a keyframe every second, made once per build tree.
+std::filesystem::path e2e_video(const std::string& name, int frames, int fps, int width,
+                                int height);
+
 // The test work directory for this suite (CLIPMIND_TEST_WORK_DIR/e2e).
 std::filesystem::path work_dir();
 // A fresh empty folder under work_dir().
@@ -23,6 +28,18 @@ std::filesystem::path fresh_dir(const std::string& name);
 std::filesystem::path tiny_vlm();
 // A tiny random SigLIP dual encoder (relevance model for F2C), made once per build tree.
 std::filesystem::path tiny_siglip();
+
+// tiny_vlm()'s vision input, read from its config.json (not from the code under test).
+struct TinyVision {
+  int image_size = 0;
+  int patch_size = 0;
+  // LLaVA-OneVision pools the patch grid to ceil(side / 2); input_size 0 = the tower's own.
+  int pooled_grid(int input_size = 0) const {
+    const int side = (input_size == 0 ? image_size : input_size) / patch_size;
+    return (side + 1) / 2;
+  }
+};
+TinyVision tiny_vision();
 
 struct RunOptions {
   std::string stdin_text;

@@ -13,7 +13,6 @@
 #include <tuple>
 #include <vector>
 
-#include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
 #include <fcntl.h>
 #include <signal.h>
@@ -31,14 +30,7 @@ namespace fs = std::filesystem;
 // A generated video: frame codes drawn over the picture (tests/decode/test_videos.h); `width`
 // changes the picture, so videos of different widths embed differently.
 inline fs::path index_video(const std::string& name, int frames, int width = 96, int fps = 10) {
-  test::VideoSpec spec;
-  spec.name = name;
-  spec.width = width;
-  spec.height = 72;
-  spec.frames = frames;
-  spec.fps = fps;
-  spec.gop = fps;
-  return test::make_video(spec);
+  return e2e_video(name, frames, fps, width, 72);
 }
 
 inline void write_truncated(const fs::path& from, const fs::path& to) {

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <sstream>
 
-#include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -17,30 +16,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 fs::path qa_video() {
-  test::VideoSpec spec;
-  spec.name = "qa-short";
-  spec.width = 160;
-  spec.height = 120;
-  spec.frames = 60;  // 6 s
-  spec.fps = 10;
-  spec.gop = 10;
-  return test::make_video(spec);
-}
-
-struct TinyVision {
-  int image_size = 0;
-  int patch_size = 0;
-  // LLaVA-OneVision pools the patch grid to ceil(side / 2) (read from config.json here, not
-  // from the code under test).
-  int pooled_grid(int input_size) const {
-    const int side = (input_size == 0 ? image_size : input_size) / patch_size;
-    return (side + 1) / 2;
-  }
-};
-
-TinyVision tiny_vision() {
-  const json vision = json::parse(read_file(tiny_vlm() / "config.json")).at("vision_config");
-  return {vision.at("image_size").get<int>(), vision.at("patch_size").get<int>()};
+  return e2e_video("qa-short", 60, 10, 160, 120);  // 6 s
 }
 
 std::vector<std::string> ask_args(const std::vector<std::string>& more) {

@@ -26,14 +26,7 @@ namespace fs = std::filesystem;
 using pipeline::JobProgress;
 
 fs::path test_video(const std::string& name = "session-video", int frames = 200) {
-  test::VideoSpec spec;
-  spec.name = name;
-  spec.width = 128;
-  spec.height = 96;
-  spec.frames = frames;
-  spec.fps = 20;
-  spec.gop = 20;
-  return test::make_video(spec);
+  return e2e_video(name, frames, 20, 128, 96);
 }
 
 pipeline::PipelineConfig tiny_config(const std::string& cache_name = "") {

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "clipmind/error.h"
+#include "pipeline/content_hash.h"
 
 namespace clipmind::pipeline {
 namespace {
@@ -143,7 +144,7 @@ TEST(CaptionWriter, SourceRecordTellsAReplacedVideoFromATouchedOne) {
   const fs::path out = caption_output_path(dir / "out", video, CaptionFormat::kSrt);
   fs::create_directories(out.parent_path());
   write_captions(out, kCaptions, CaptionFormat::kSrt);
-  record_caption_source(out, video);
+  record_caption_source(out, video, content_hash(video).hex);
   ASSERT_TRUE(fs::exists(caption_source_record_path(out)));
   EXPECT_TRUE(caption_output_complete(out, video, CaptionFormat::kSrt));
   // Touched: newer than the output, same bytes.
@@ -153,7 +154,7 @@ TEST(CaptionWriter, SourceRecordTellsAReplacedVideoFromATouchedOne) {
   std::ofstream(video, std::ios::trunc) << "another video entirely";
   fs::last_write_time(video, fs::file_time_type::clock::now() - std::chrono::hours(24));
   EXPECT_FALSE(caption_output_complete(out, video, CaptionFormat::kSrt));
-  record_caption_source(out, video);
+  record_caption_source(out, video, content_hash(video).hex);
   EXPECT_TRUE(caption_output_complete(out, video, CaptionFormat::kSrt));
   std::ofstream(caption_source_record_path(out), std::ios::trunc) << "{broken";
   EXPECT_FALSE(caption_output_complete(out, video, CaptionFormat::kSrt));
@@ -162,7 +163,10 @@ TEST(CaptionWriter, SourceRecordTellsAReplacedVideoFromATouchedOne) {
   std::ofstream(latin1) << "latin-1 named video";
   const fs::path latin1_out = caption_output_path(dir / "out", latin1, CaptionFormat::kSrt);
   write_captions(latin1_out, kCaptions, CaptionFormat::kSrt);
-  record_caption_source(latin1_out, latin1);
+  record_caption_source(latin1_out, latin1, content_hash(latin1).hex);
+  EXPECT_TRUE(caption_output_complete(latin1_out, latin1, CaptionFormat::kSrt));
+  // A record in the full-hash mode (cache.hash = full) is checked in that mode.
+  record_caption_source(latin1_out, latin1, content_hash(latin1, ContentHashMode::kFull).hex);
   EXPECT_TRUE(caption_output_complete(latin1_out, latin1, CaptionFormat::kSrt));
   // No record (an older version's output): the dates decide, as before.
   fs::remove(caption_source_record_path(out));
