@@ -245,10 +245,28 @@ TEST(SqliteReadOnly, ALiveWritersWalIsSharedAndNothingIsAdded) {
               expected({0, 1, 2}, random_vector(7, kDim), 18));
     reader->sync_ann();
     EXPECT_EQ(names(dir), before);
+    add_video(*writer, 3);  // the owner goes on writing, then closes while we read
+    writer.reset();
+    EXPECT_EQ(keys(reader->search(vector_query(8, SearchMode::kExact, 24))),
+              expected({0, 1, 2, 3}, random_vector(8, kDim), 24));
   }
-  EXPECT_EQ(names(dir), before);
-  add_video(*writer, 3);  // the owner goes on writing
-  EXPECT_EQ(writer->info().segment_count, 4 * kSegments);
+  for (const auto& name : names(dir))  // at most the owner's files: nothing of ours
+    EXPECT_TRUE(before.count(name)) << name;
+  writer = open_store(db.string());
+  add_video(*writer, 4);
+  EXPECT_EQ(writer->info().segment_count, 5 * kSegments);
+}
+
+TEST(SqliteReadOnly, NamesThatNeedEscapingInAUri) {
+  const fs::path dir = test::fresh_dir("ro-names");
+  const fs::path db = dir / "my clips?v=1&x%41#2.db";
+  build_index(db, 2);
+  const auto before = listing(dir);
+  auto store = open_store(db.string(), read_only(dir / "cache"));
+  EXPECT_EQ(store->info().video_count, 2);
+  EXPECT_EQ(keys(store->search(vector_query(3, SearchMode::kExact, 12))),
+            expected({0, 1}, random_vector(3, kDim), 12));
+  EXPECT_EQ(listing(dir), before);  // the owner's ANN file was current: nothing written
 }
 
 TEST(SqliteReadOnly, AWalWithoutItsShmIsRefusedWithoutCreatingIt) {
