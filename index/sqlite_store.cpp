@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -874,8 +875,14 @@ class SqliteStore final : public Store {
         open_read_only();
         if (mode_ != Mode::kImmutable) break;
       }
-      auto result = f();
-      if (immutable_valid()) return result;
+      std::optional<decltype(f())> result;
+      try {
+        result.emplace(f());
+      } catch (const Error&) {
+        // A torn read may also look like a damaged file: only an unchanged file's error counts.
+        if (immutable_valid()) throw;
+      }
+      if (result && immutable_valid()) return std::move(*result);
       ann_.reset();
       if (attempt == 5) {
         throw Error(ErrorKind::kIo, db_.file().string() +

@@ -3,6 +3,8 @@
 // after (no -wal/-shm/ANN files appear), results against an independent brute force, a writer
 // that commits while a reader is open, and an unprivileged reader (a child process that drops
 // to uid/gid 65534 when the test runs as root; chmod 0555 otherwise).
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -225,6 +228,51 @@ TEST(SqliteReadOnly, AWriterThatCommitsLaterIsSeenByAnOpenReader) {
   add_video(*writer, 5);
   EXPECT_EQ(keys(reader->search(vector_query(6, SearchMode::kAnn, 100))),
             expected({1, 2, 3, 4, 5}, random_vector(6, kDim), 100));
+}
+
+// A writer that keeps opening, committing and closing (each close checkpoints into the file
+// and removes the -wal, so the reader keeps landing on the immutable path) while a reader
+// searches: every answer is exactly the brute force of some committed prefix of the videos,
+// never a mix, and the reader ends up seeing the last one.
+TEST(SqliteReadOnly, SearchesDuringRepeatedCommitsSeeWholeCommits) {
+  const fs::path dir = test::fresh_dir("ro-race");
+  const fs::path db = dir / "clips.db";
+  build_index(db, 1);
+  constexpr int kVideos = 12;
+  std::vector<std::vector<Key>> prefixes;  // prefixes[m]: brute force over videos 0..m
+  std::vector<int> videos;
+  for (int v = 0; v < kVideos; ++v) {
+    videos.push_back(v);
+    prefixes.push_back(expected(videos, random_vector(77, kDim), 1000));
+  }
+  auto reader = open_store(db.string(), read_only(dir / "cache"));
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int v = 1; v < kVideos; ++v) {
+      auto w = open_store(db.string());
+      add_video(*w, v);
+    }
+    done = true;
+  });
+  int searches = 0, last = -1;
+  std::vector<std::string> bad;
+  while (true) {
+    const bool finished = done.load();
+    for (SearchMode mode : {SearchMode::kExact, SearchMode::kAnn}) {
+      const auto got = keys(reader->search(vector_query(77, mode, 1000)));
+      const auto it = std::find(prefixes.begin(), prefixes.end(), got);
+      if (it == prefixes.end()) {
+        bad.push_back(std::to_string(got.size()) + " hits");
+      } else {
+        last = int(it - prefixes.begin());
+      }
+      ++searches;
+    }
+    if (finished) break;
+  }
+  writer.join();
+  EXPECT_TRUE(bad.empty()) << bad.size() << " of " << searches << " answers mixed: " << bad[0];
+  EXPECT_EQ(last, kVideos - 1);
 }
 
 TEST(SqliteReadOnly, ALiveWritersWalIsSharedAndNothingIsAdded) {
