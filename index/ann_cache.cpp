@@ -267,8 +267,13 @@ uint64_t AnnCache::persist(bool force) {
   if (!force && persisted_generation_ != 0 && pending_ < threshold) return persisted_generation_;
   const fs::path file = file_for(uuid_, generation_);
   if (prefix_.has_parent_path()) {
-    std::error_code ec;  // a failure shows as save()'s clear error
+    std::error_code ec;
     fs::create_directories(prefix_.parent_path(), ec);
+    if (ec) {
+      throw Error(ErrorKind::kIo,
+                  prefix_.parent_path().string() +
+                      ": cannot create the folder for the ANN copy: " + ec.message());
+    }
   }
   index_->save(file);
   write_manifest(file);

@@ -305,6 +305,30 @@ TEST(SqliteReadOnly, ALiveWritersWalIsSharedAndNothingIsAdded) {
   EXPECT_EQ(writer->info().segment_count, 5 * kSegments);
 }
 
+TEST(SqliteReadOnly, ACacheThatCannotBeWrittenNeverFailsASearch) {
+  const fs::path dir = test::fresh_dir("ro-nocache");
+  const fs::path db_dir = dir / "db";
+  fs::create_directories(db_dir);
+  const fs::path db = db_dir / "clips.db";
+  {
+    auto store = open_store(db.string());
+    for (int v = 0; v < 3; ++v)
+      add_video(*store, v);
+  }  // no sync_ann: no ANN file beside it, the reader has to build one
+  std::ofstream(dir / "plain-file") << "x";
+  const auto before = listing(db_dir);
+  // A folder below a plain file cannot be created, by root either (ENOTDIR).
+  auto store = open_store(db.string(), read_only(dir / "plain-file" / "cache"));
+  EXPECT_EQ(keys(store->search(vector_query(4, SearchMode::kAnn, 10))),
+            expected({0, 1, 2}, random_vector(4, kDim), 10));
+  const std::string why = store->info().ann_save_error;
+  EXPECT_NE(why.find("plain-file"), std::string::npos) << why;
+  EXPECT_NO_THROW(store->sync_ann());
+  EXPECT_EQ(keys(store->search(vector_query(5, SearchMode::kExact, 10))),
+            expected({0, 1, 2}, random_vector(5, kDim), 10));
+  EXPECT_EQ(listing(db_dir), before);
+}
+
 TEST(SqliteReadOnly, NamesThatNeedEscapingInAUri) {
   const fs::path dir = test::fresh_dir("ro-names");
   const fs::path db = dir / "my clips?v=1&x%41#2.db";
