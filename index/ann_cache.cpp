@@ -67,8 +67,17 @@ std::string hex64(uint64_t v) {
 
 }  // namespace
 
-AnnCache::AnnCache(fs::path prefix, AnnParams params)
-    : prefix_(std::move(prefix)), params_(params) {}
+AnnCache::AnnCache(fs::path prefix, AnnParams params, std::vector<fs::path> read_prefixes)
+    : prefix_(std::move(prefix)), read_prefixes_(std::move(read_prefixes)), params_(params) {}
+
+void AnnCache::reset() {
+  index_.reset();
+  uuid_.clear();
+  model_id_.clear();
+  generation_ = 0;
+  persisted_generation_ = 0;
+  pending_ = 0;
+}
 
 fs::path AnnCache::file_for(const std::string& uuid, uint64_t generation) const {
   fs::path file = prefix_;
@@ -131,24 +140,32 @@ std::string AnnCache::check_manifest(const fs::path& file, uint64_t generation,
 
 std::vector<std::pair<uint64_t, fs::path>> AnnCache::files(const std::string& uuid) const {
   std::vector<std::pair<uint64_t, fs::path>> out;
-  if (prefix_.empty()) return out;
-  const fs::path dir = prefix_.has_parent_path() ? prefix_.parent_path() : fs::path(".");
-  const std::string head = prefix_.filename().string() + ".ann-" + uuid + "-";
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() <= head.size() + 5 || name.compare(0, head.size(), head) != 0 ||
-        !name.ends_with(".hnsw")) {
-      continue;
+  const auto scan = [&](const fs::path& prefix) {
+    if (prefix.empty()) return;
+    const fs::path dir = prefix.has_parent_path() ? prefix.parent_path() : fs::path(".");
+    const std::string head = prefix.filename().string() + ".ann-" + uuid + "-";
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.size() <= head.size() + 5 || name.compare(0, head.size(), head) != 0 ||
+          !name.ends_with(".hnsw")) {
+        continue;
+      }
+      const std::string_view digits(name.data() + head.size(), name.size() - head.size() - 5);
+      uint64_t generation = 0;
+      const auto [end, err] =
+          std::from_chars(digits.data(), digits.data() + digits.size(), generation);
+      if (err != std::errc() || end != digits.data() + digits.size()) continue;
+      out.emplace_back(generation, it->path());
     }
-    const std::string_view digits(name.data() + head.size(), name.size() - head.size() - 5);
-    uint64_t generation = 0;
-    const auto [end, err] =
-        std::from_chars(digits.data(), digits.data() + digits.size(), generation);
-    if (err != std::errc() || end != digits.data() + digits.size()) continue;
-    out.emplace_back(generation, entry.path());
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  };
+  scan(prefix_);
+  for (const auto& prefix : read_prefixes_)
+    scan(prefix);
+  // Newest first; at equal generations our own copy (scanned first) stays ahead.
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
   return out;
 }
 
@@ -250,8 +267,13 @@ uint64_t AnnCache::persist(bool force) {
   if (!force && persisted_generation_ != 0 && pending_ < threshold) return persisted_generation_;
   const fs::path file = file_for(uuid_, generation_);
   if (prefix_.has_parent_path()) {
-    std::error_code ec;  // a failure shows as save()'s clear error
+    std::error_code ec;
     fs::create_directories(prefix_.parent_path(), ec);
+    if (ec) {
+      throw Error(ErrorKind::kIo,
+                  prefix_.parent_path().string() +
+                      ": cannot create the folder for the ANN copy: " + ec.message());
+    }
   }
   index_->save(file);
   write_manifest(file);
@@ -293,7 +315,9 @@ uint64_t trim_ann_cache_dir(const fs::path& root, uint64_t max_bytes, const fs::
   for (auto it = fs::directory_iterator(root, ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
     std::error_code entry_ec;
-    if (!it->is_directory(entry_ec) || !it->path().filename().string().starts_with("pg-")) continue;
+    const std::string name = it->path().filename().string();
+    if (!it->is_directory(entry_ec) || !(name.starts_with("pg-") || name.starts_with("sqlite-")))
+      continue;
     Folder folder{it->path(), 0, fs::last_write_time(it->path(), entry_ec)};
     if (entry_ec) continue;
     for (auto f = fs::recursive_directory_iterator(folder.path, entry_ec);

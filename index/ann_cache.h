@@ -46,8 +46,11 @@ struct AnnDelta {
 
 class AnnCache {
  public:
-  // `prefix` empty: never persisted (memory only).
-  AnnCache(std::filesystem::path prefix, AnnParams params);
+  // `prefix` empty: never persisted (memory only). `read_prefixes`: other places whose files
+  // may be loaded (checked by their manifests like our own) but are never written or removed,
+  // e.g. the owner's file beside a database opened read-only.
+  AnnCache(std::filesystem::path prefix, AnnParams params,
+           std::vector<std::filesystem::path> read_prefixes = {});
 
   // Fills a delta with segments added after `since` (every live one when since == 0 and
   // `full` is set) and tombstones after `since`.
@@ -62,6 +65,9 @@ class AnnCache {
   // this path. Returns the generation now on disk (0 when nothing is).
   uint64_t persist(bool force);
   AnnIndex* index() { return index_.get(); }
+  // Forgets the in-memory index (the next sync loads a file or rebuilds): for when the
+  // database may have been read while it changed underneath.
+  void reset();
 
   uint64_t generation() const { return generation_; }
   // How the last sync got there: "current", "memory+delta", "file", "file+delta", "rebuild".
@@ -77,7 +83,7 @@ class AnnCache {
   // Why the last rejected file was not used (empty: none was rejected).
   const std::string& note() const { return note_; }
 
-  // ANN files beside `prefix` for `uuid`, newest generation first.
+  // ANN files beside `prefix` (and the read prefixes) for `uuid`, newest generation first.
   std::vector<std::pair<uint64_t, std::filesystem::path>> files(const std::string& uuid) const;
 
   // Copies the ANN fields of StoreInfo (ann_sync, ann_file, counters, note).
@@ -91,6 +97,7 @@ class AnnCache {
   void write_manifest(const std::filesystem::path& file) const;
 
   std::filesystem::path prefix_;
+  std::vector<std::filesystem::path> read_prefixes_;
   AnnParams params_;
   std::unique_ptr<AnnIndex> index_;
   std::string uuid_;
@@ -105,7 +112,8 @@ class AnnCache {
   std::string note_;
 };
 
-// Keeps a folder of per-database ANN copies (`<root>/pg-<identity>/`, see OpenOptions) at most
+// Keeps a folder of per-database ANN copies (`<root>/pg-<identity>/`, `<root>/sqlite-<identity>/`
+// for read-only SQLite opens, see OpenOptions) at most
 // `max_bytes` in all by removing whole folders of other databases, least recently used first
 // (by folder modification time: a store touches its own folder when it opens it, and writing a
 // file touches it too). `keep` is never removed, even when it alone is over the cap: the open

@@ -1,15 +1,19 @@
 #include "index/sqlite_store.h"
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include "clipmind/error.h"
 #include "index/ann_cache.h"
@@ -131,24 +135,31 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
-// The connection; every error becomes a clipmind::Error naming the file.
+// The connection; every error becomes a clipmind::Error naming the file. open() may be called
+// again (read-only stores reopen when the file changed under an immutable snapshot).
 class Db {
  public:
-  Db(const fs::path& file, bool create, int busy_timeout_ms) : file_(file) {
-    const int flags =
-        SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-    const int rc = sqlite3_open_v2(file.c_str(), &db_, flags, nullptr);
+  explicit Db(const fs::path& file) : file_(file) {}
+
+  // `name`: the file path, or a `file:` URI (with SQLITE_OPEN_URI in `flags`).
+  void open(const std::string& name, int flags, int busy_timeout_ms, bool missing_is_not_found) {
+    close();
+    const int rc = sqlite3_open_v2(name.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
       const std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-      sqlite3_close(db_);
-      db_ = nullptr;
-      throw Error(rc == SQLITE_CANTOPEN && !create ? ErrorKind::kNotFound : ErrorKind::kIo,
-                  file.string() + ": cannot open index database: " + msg);
+      close();
+      throw Error(
+          rc == SQLITE_CANTOPEN && missing_is_not_found ? ErrorKind::kNotFound : ErrorKind::kIo,
+          file_.string() + ": cannot open index database: " + msg);
     }
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, busy_timeout_ms);
   }
-  ~Db() { sqlite3_close(db_); }
+  void close() {
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+  ~Db() { close(); }
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
@@ -239,6 +250,68 @@ std::string random_uuid() {
   return buf;
 }
 
+// What tells us that a file changed: identity, size and both times (nanoseconds).
+struct FileStampId {
+  bool exists = false;
+  uint64_t dev = 0, ino = 0;
+  int64_t size = 0, mtime_ns = 0, ctime_ns = 0;
+  bool operator==(const FileStampId&) const = default;
+};
+
+FileStampId stat_id(const fs::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return {};
+  return {true,
+          static_cast<uint64_t>(st.st_dev),
+          static_cast<uint64_t>(st.st_ino),
+          static_cast<int64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+          static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+}
+
+fs::path with_suffix(const fs::path& file, const char* suffix) {
+  fs::path p = file;
+  p += suffix;
+  return p;
+}
+
+// `file:` URI of a path (RFC 3986: everything but unreserved characters and '/' escaped, so
+// '?', '#' and '%' in names survive) with the given query.
+std::string sqlite_uri(const fs::path& file, const std::string& query) {
+  std::error_code ec;
+  fs::path abs = fs::absolute(file, ec);
+  if (ec) abs = file;
+  std::string out = "file:";
+  const std::string raw = abs.lexically_normal().string();
+  // "file://x" would name a host; a path that starts with "//" keeps one slash.
+  for (size_t i = raw.starts_with("//") ? 1 : 0; i < raw.size(); ++i) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out + "?" + query;
+}
+
+// 64-bit FNV-1a, hex: tells apart copies of one database (same db_uuid) at different paths.
+std::string path_key(const fs::path& file) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(file, ec), ec);
+  if (p.empty()) p = file;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const unsigned char c : p.string()) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
 VideoStatus parse_status(const std::string& s) {
   if (s == "indexed") return VideoStatus::kIndexed;
   if (s == "failed") return VideoStatus::kFailed;
@@ -248,9 +321,20 @@ VideoStatus parse_status(const std::string& s) {
 class SqliteStore final : public Store {
  public:
   SqliteStore(const fs::path& file, const OpenOptions& options)
-      : options_(options),
-        db_(file, options.create, options.busy_timeout_ms),
-        ann_(file, options.ann) {
+      : options_(options), db_(file), ann_(file, options.ann) {
+    if (options.read_only) {
+      open_read_only();
+      read([&] {
+        check_database();
+        const int version = current_version();
+        if (version != kSqliteSchemaVersion) migrate();  // explains why it cannot
+        return 0;
+      });
+      setup_read_only_ann();
+      return;
+    }
+    db_.open(file.string(), SQLITE_OPEN_READWRITE | (options.create ? SQLITE_OPEN_CREATE : 0),
+             options.busy_timeout_ms, !options.create);
     check_database();
     const std::string mode = [&] {
       Stmt st(db_, "PRAGMA journal_mode=WAL");
@@ -269,38 +353,44 @@ class SqliteStore final : public Store {
 
   StoreInfo info() override {
     std::lock_guard lock(mutex_);
-    Transaction tx(db_, false);
-    StoreInfo out;
-    out.backend = "sqlite";
-    out.location = db_.file().string();
-    out.schema_version = static_cast<int>(std::stoll(meta("schema_version")));
-    out.dim = static_cast<int>(std::stoll(meta("dim")));
-    out.model_id = meta("model_id");
-    out.generation = std::stoull(meta("generation"));
-    out.segment_count = db_.scalar("SELECT count(*) FROM segments");
-    out.video_count = db_.scalar("SELECT count(*) FROM videos");
-    ann_.describe(out);
-    tx.commit();
-    return out;
+    return read([&] {
+      Transaction tx(db_, false);
+      StoreInfo out;
+      out.backend = "sqlite";
+      out.location = db_.file().string();
+      out.schema_version = static_cast<int>(std::stoll(meta("schema_version")));
+      out.dim = static_cast<int>(std::stoll(meta("dim")));
+      out.model_id = meta("model_id");
+      out.generation = std::stoull(meta("generation"));
+      out.segment_count = db_.scalar("SELECT count(*) FROM segments");
+      out.video_count = db_.scalar("SELECT count(*) FROM videos");
+      ann_.describe(out);
+      out.ann_save_error = ann_save_error_;
+      out.open_mode = mode_ == Mode::kReadWrite ? "read-write"
+                      : mode_ == Mode::kShared  ? "read-only"
+                                                : "immutable";
+      tx.commit();
+      return out;
+    });
   }
 
   std::optional<VideoRecord> find_video(const std::string& path) override {
     std::lock_guard lock(mutex_);
-    auto videos = query_videos("WHERE v.path = ?1", path);
+    auto videos = read([&] { return query_videos("WHERE v.path = ?1", path); });
     if (videos.empty()) return std::nullopt;
     return videos.front();
   }
 
   std::vector<VideoRecord> list_videos() override {
     std::lock_guard lock(mutex_);
-    return query_videos("", {});
+    return read([&] { return query_videos("", {}); });
   }
 
   Freshness freshness(const std::string& path, int64_t size_bytes, int64_t mtime_ns,
                       const std::function<std::string()>& hash) override {
     const auto video = find_video(path);
     const auto decision = decide_freshness(video, size_bytes, mtime_ns, hash);
-    if (decision.record_mtime) {
+    if (decision.record_mtime && !options_.read_only) {
       std::lock_guard lock(mutex_);
       Stmt st(db_, "UPDATE videos SET mtime_ns = ?1 WHERE path = ?2 AND content_hash = ?3");
       st.bind(1, mtime_ns).bind(2, path).bind(3, video->stamp.content_hash).run();
@@ -310,6 +400,7 @@ class SqliteStore final : public Store {
 
   void begin_video(const std::string& path, const FileStamp& stamp,
                    const std::string& model_id) override {
+    require_writable("begin_video");
     std::lock_guard lock(mutex_);
     Transaction tx(db_, true);
     upsert_video(path, stamp, "in_progress", "", model_id);
@@ -318,6 +409,7 @@ class SqliteStore final : public Store {
 
   void commit_video(const std::string& path, const FileStamp& stamp, const std::string& model_id,
                     std::span<const Segment> segments) override {
+    require_writable("commit_video");
     const auto prepared = prepare_segments(segments, db_.file().string(), path);
     std::lock_guard lock(mutex_);
     Transaction tx(db_, true);
@@ -345,6 +437,7 @@ class SqliteStore final : public Store {
 
   void fail_video(const std::string& path, const FileStamp& stamp, const std::string& model_id,
                   const std::string& error) override {
+    require_writable("fail_video");
     std::lock_guard lock(mutex_);
     Transaction tx(db_, true);
     const int64_t video_id = upsert_video(path, stamp, "failed", error, model_id);
@@ -356,6 +449,7 @@ class SqliteStore final : public Store {
   }
 
   size_t remove_videos(std::span<const std::string> paths) override {
+    require_writable("remove_videos");
     std::lock_guard lock(mutex_);
     Transaction tx(db_, true);
     const int64_t gen = bump_generation();
@@ -377,8 +471,8 @@ class SqliteStore final : public Store {
 
   std::vector<SearchHit> search(const SearchQuery& query) override {
     std::lock_guard lock(mutex_);
-    std::vector<SearchHit> hits;
-    {
+    std::vector<SearchHit> hits = read([&] {
+      std::vector<SearchHit> found;
       Transaction tx(db_, false);
       AnnIndex* ann = sync_locked();
       const VectorSource source = ann ? ann_source(*ann) : VectorSource{};
@@ -393,48 +487,59 @@ class SqliteStore final : public Store {
       for (const auto& r : ranked) {
         st.bind(1, r.id);
         if (!st.step()) continue;
-        hits.push_back(SearchHit{r.id, st.text(0), st.f64(1), st.f64(2), r.score, r.similarity,
-                                 r.vector_rank, r.text_rank, st.text(3), st.i64(4) != 0});
+        found.push_back(SearchHit{r.id, st.text(0), st.f64(1), st.f64(2), r.score, r.similarity,
+                                  r.vector_rank, r.text_rank, st.text(3), st.i64(4) != 0});
         st.reset();
       }
       tx.commit();
-    }
+      return found;
+    });
     persist_quietly(false);
     return hits;
   }
 
   std::optional<SegmentRecord> segment_at(const std::string& path, double seconds) override {
     std::lock_guard lock(mutex_);
-    auto rows = query_segments(
-        "WHERE v.path = ?1 ORDER BY CASE WHEN ?2 >= s.t_begin AND ?2 < s.t_end THEN 0 ELSE 1 END, "
-        "min(abs(?2 - s.t_begin), abs(?2 - s.t_end)), s.t_begin LIMIT 1",
-        path, seconds);
+    auto rows = read([&] {
+      return query_segments(
+          "WHERE v.path = ?1 ORDER BY CASE WHEN ?2 >= s.t_begin AND ?2 < s.t_end THEN 0 ELSE 1 "
+          "END, min(abs(?2 - s.t_begin), abs(?2 - s.t_end)), s.t_begin LIMIT 1",
+          path, seconds);
+    });
     if (rows.empty()) return std::nullopt;
     return rows.front();
   }
 
   std::vector<SegmentRecord> segments_of(const std::string& path) override {
     std::lock_guard lock(mutex_);
-    return query_segments("WHERE v.path = ?1 ORDER BY s.t_begin, s.id", path, 0.0);
+    return read(
+        [&] { return query_segments("WHERE v.path = ?1 ORDER BY s.t_begin, s.id", path, 0.0); });
   }
 
   std::vector<uint8_t> thumbnail(int64_t segment_id) override {
     std::lock_guard lock(mutex_);
-    Stmt st(db_, "SELECT jpeg FROM thumbnails WHERE segment_id = ?1");
-    st.bind(1, segment_id);
-    if (!st.step()) return {};
-    const auto b = st.blob(0);
-    std::vector<uint8_t> out(b.begin(), b.end());
-    st.reset();
-    return out;
+    return read([&] {
+      Stmt st(db_, "SELECT jpeg FROM thumbnails WHERE segment_id = ?1");
+      st.bind(1, segment_id);
+      if (!st.step()) return std::vector<uint8_t>{};
+      const auto b = st.blob(0);
+      std::vector<uint8_t> out(b.begin(), b.end());
+      st.reset();
+      return out;
+    });
   }
 
   void sync_ann() override {
     std::lock_guard lock(mutex_);
-    {
+    read([&] {
       Transaction tx(db_, false);
       sync_locked();
       tx.commit();
+      return 0;
+    });
+    if (options_.read_only) {  // our own copy only; the database stays untouched
+      persist_quietly(true);
+      return;
     }
     const uint64_t on_disk = ann_.persist(true);
     if (on_disk == 0 || !ann_.index()) return;
@@ -492,9 +597,12 @@ class SqliteStore final : public Store {
                       std::to_string(kSqliteSchemaVersion) + ")");
     }
     if (version == kSqliteSchemaVersion) return;
-    if (!options_.create) {
+    if (!options_.create || options_.read_only) {
       throw Error(ErrorKind::kInvalidInput,
-                  db_.file().string() + ": index schema needs an upgrade but opening read-only");
+                  db_.file().string() + ": index schema version " + std::to_string(version) +
+                      " needs an upgrade to " + std::to_string(kSqliteSchemaVersion) +
+                      ", which a read-only open cannot do: run clipmind index on it once with "
+                      "write access");
     }
     Transaction tx(db_, true);
     version = current_version();  // another process may have migrated meanwhile
@@ -688,24 +796,135 @@ class SqliteStore final : public Store {
     });
   }
 
-  // A read-only directory must not stop searches: the ANN file is only a cache.
+  // A read-only directory must not stop searches: the ANN file is only a cache. The reason
+  // is kept for StoreInfo::ann_save_error (front ends warn once).
   void persist_quietly(bool force) {
     try {
       ann_.persist(force);
-    } catch (const Error&) {
+      ann_save_error_.clear();
+    } catch (const std::exception& e) {
+      ann_save_error_ = e.what();
     }
   }
+
+  void require_writable(const char* what) const {
+    if (!options_.read_only) return;
+    throw Error(ErrorKind::kInvalidArgument,
+                db_.file().string() + ": opened read-only; " + what + " needs a writable open");
+  }
+
+  // Read-only opens (docs/index.md "Read-only opens"). Never creates a file beside the
+  // database:
+  //  - a -wal with frames and its -shm exist (a writer is open, or stopped without closing):
+  //    `mode=ro`, sharing them under SQLite's usual WAL locks (a -shm we may not write is read
+  //    as such, SQLite >= 3.22), so we see every committed transaction;
+  //  - no -wal, or an empty one (no writer has committed since the last full checkpoint: the
+  //    file alone holds everything): `immutable=1`, which needs no -shm and takes no locks.
+  //    SQLite then assumes the file cannot change, so read() checks the file's stamp before
+  //    and after every read and reopens (and redoes the read) when a writer came along;
+  //  - frames in a -wal but no -shm: a writer is between creating the two (retry for a second)
+  //    or stopped there; reading would need the -shm created: refused with an explanation.
+  void open_read_only() {
+    const fs::path& file = db_.file();
+    const fs::path wal = with_suffix(file, "-wal"), shm = with_suffix(file, "-shm");
+    for (int attempt = 0; attempt < 40; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      const FileStampId wal_before = stat_id(wal), shm_before = stat_id(shm);
+      if (!wal_before.exists || wal_before.size == 0) {
+        db_stamp_ = stat_id(file);
+        db_.open(sqlite_uri(file, "mode=ro&immutable=1"), SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                 options_.busy_timeout_ms, true);
+        mode_ = Mode::kImmutable;
+        if (immutable_valid()) return;
+        continue;  // a writer committed meanwhile: look again
+      }
+      if (!shm_before.exists) continue;
+      try {
+        db_.open(sqlite_uri(file, "mode=ro"), SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                 options_.busy_timeout_ms, true);
+        mode_ = Mode::kShared;
+        db_.scalar("SELECT count(*) FROM sqlite_master");  // maps the -shm, reads the -wal
+        return;
+      } catch (const Error&) {
+        // The last writer may have closed (and removed both files) in between: look again.
+        if (stat_id(wal) == wal_before && stat_id(shm) == shm_before) throw;
+      }
+    }
+    db_.close();
+    throw Error(ErrorKind::kIo,
+                file.string() + ": its write-ahead log " + wal.filename().string() +
+                    " holds changes but there is no " + shm.filename().string() +
+                    " (a writer stopped before finishing); a read-only search would have to "
+                    "create it: run clipmind index on it once with write access, or search a copy");
+  }
+
+  bool immutable_valid() const {
+    if (stat_id(db_.file()) != db_stamp_) return false;
+    const FileStampId wal = stat_id(with_suffix(db_.file(), "-wal"));
+    return !wal.exists || wal.size == 0;
+  }
+
+  // Runs one read (a read transaction or a statement) on a read-only store: in immutable mode
+  // it must see the file unchanged before and after, else it reopens and reads again (an
+  // immutable connection takes no locks: a checkpoint by the owner during the read could
+  // show a mix of two states, so the ANN built from it is dropped too).
+  template <class F>
+  auto read(F&& f) -> decltype(f()) {
+    for (int attempt = 0; mode_ == Mode::kImmutable; ++attempt) {
+      if (!immutable_valid()) {
+        open_read_only();
+        if (mode_ != Mode::kImmutable) break;
+      }
+      std::optional<decltype(f())> result;
+      try {
+        result.emplace(f());
+      } catch (const Error&) {
+        // A torn read may also look like a damaged file: only an unchanged file's error counts.
+        if (immutable_valid()) throw;
+      }
+      if (result && immutable_valid()) return std::move(*result);
+      ann_.reset();
+      if (attempt == 5) {
+        throw Error(ErrorKind::kIo, db_.file().string() +
+                                        ": kept changing while being read (its owner is "
+                                        "writing to it); try again");
+      }
+    }
+    return f();
+  }
+
+  void setup_read_only_ann() {
+    const std::string uuid = read([&] { return meta("db_uuid"); });
+    fs::path prefix;
+    // Without a cache folder (or an id) the copy stays in memory; the owner's file beside the
+    // database is still loaded when it is current.
+    if (!options_.ann_cache_dir.empty() && !uuid.empty()) {
+      const fs::path folder =
+          options_.ann_cache_dir / ("sqlite-" + uuid + "-" + path_key(db_.file()));
+      prefix = folder / "segments";
+      std::error_code ec;  // opening counts as a use for trim_ann_cache_dir's LRU order
+      if (fs::is_directory(folder, ec))
+        fs::last_write_time(folder, fs::file_time_type::clock::now(), ec);
+      trim_ann_cache_dir(options_.ann_cache_dir, options_.ann_cache_max_bytes, folder);
+    }
+    ann_ = AnnCache(prefix, options_.ann, {db_.file()});
+  }
+
+  enum class Mode { kReadWrite, kShared, kImmutable };
 
   OpenOptions options_;
   std::mutex mutex_;
   Db db_;
   AnnCache ann_;
+  Mode mode_ = Mode::kReadWrite;
+  FileStampId db_stamp_;  // immutable mode: the file as opened
+  std::string ann_save_error_;
 };
 
 }  // namespace
 
 std::unique_ptr<Store> open_sqlite_store(const fs::path& file, const OpenOptions& options) {
-  if (!options.create && !fs::exists(file)) {
+  if ((!options.create || options.read_only) && !fs::exists(file)) {
     throw Error(ErrorKind::kNotFound, file.string() + ": no such index database");
   }
   if (fs::is_directory(file)) {

@@ -132,11 +132,20 @@ struct AnnParams {
 
 struct OpenOptions {
   bool create = true;  // create the database or its tables when missing
+  // Only read (search, list): never write the database and, for SQLite, never create a file
+  // in its folder (no -wal/-shm, no ANN copy), so that searching someone else's index, or one
+  // in a read-only folder, works and leaves nothing the owner's next `index` trips over. The
+  // SQLite file is opened `mode=ro`, sharing its writers' -wal/-shm when they exist, else
+  // `immutable=1` guarded by the file's stamp (docs/index.md "Read-only opens"). The ANN copy
+  // is then read from beside the database but written only under ann_cache_dir
+  // (`sqlite-<identity>/`). Writing calls throw kInvalidArgument. Implies create = false.
+  bool read_only = false;
   AnnParams ann;
   size_t exact_search_below = 20000;  // SearchMode::kAuto uses exact search below this size
   // Where a PostgreSQL store may persist its local ANN copy; empty: in memory only. Each
   // database gets its own folder `<ann_cache_dir>/pg-<identity>` (docs/index.md); front ends
-  // pass the user cache (pipeline::index_open_options). SQLite ignores it (file beside the db).
+  // pass the user cache (pipeline::index_open_options). SQLite uses it only for read_only
+  // opens (a writable store keeps its file beside the db, where every reader finds it).
   std::filesystem::path ann_cache_dir;
   // Cap on everything under ann_cache_dir: opening a PostgreSQL store removes other databases'
   // folders there, least recently used first, above it (trim_ann_cache_dir); 0 = no cap.
@@ -163,6 +172,10 @@ struct StoreInfo {
   uint64_t ann_vectors_from_file = 0;  // vectors loaded from persisted files
   uint64_t ann_vectors_streamed = 0;   // vectors read from the database (rebuilds, catch-up)
   std::string ann_note;                // why a persisted file was rejected; empty: none was
+  std::string ann_save_error;  // why the ANN copy could not be saved (searches go on); empty: ok
+  // SQLite: "read-write"; read_only opens: "read-only" (the writers' -wal/-shm are shared) or
+  // "immutable" (no -wal: the file alone, its stamp checked around every read).
+  std::string open_mode;
 };
 
 class Store {

@@ -654,6 +654,9 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
 index::OpenOptions index_open_options(const PipelineConfig& config, bool create) {
   index::OpenOptions options;
   options.create = create;
+  // Opened for searching only: never write the database or create files beside it (it may
+  // belong to someone else or sit in a read-only folder); the ANN copy goes to our cache.
+  options.read_only = !create;
   if (config.cache.enabled) {
     options.ann_cache_dir = resolve_cache_dir(config.cache) / "index-ann";
     options.ann_cache_max_bytes =

@@ -130,7 +130,9 @@ std::pair<std::string, double> parse_like(const std::string& text);
 // How front ends open an index: a PostgreSQL store keeps its local ANN copy (when it searches
 // without pgvector) under `<cache.dir>/index-ann/` while the cache is enabled, in memory only
 // with cache.enabled = false (--no-cache), capped at cache.ann_max_gb (other databases' copies
-// are evicted). SQLite keeps its file beside the database anyway.
+// are evicted). SQLite keeps its file beside the database when writing (`create`); create =
+// false opens read-only (OpenOptions::read_only: nothing is written beside the database, the
+// SQLite ANN copy goes to `<cache.dir>/index-ann/sqlite-<identity>/`).
 index::OpenOptions index_open_options(const PipelineConfig& config, bool create);
 
 // Searches an open store. The session supplies the SigLIP dual encoder (relevance_model).

@@ -176,6 +176,9 @@ void run_search(const IndexFlags& flags, const std::optional<std::string>& query
     location = store->info().location;
     pipeline::Session session(config, log);
     outcome = pipeline::search_index(session, *store, request);
+    if (const std::string why = store->info().ann_save_error; !why.empty())
+      log.warning("search",
+                  "the search index copy was not saved (the next search builds it again): " + why);
   } catch (...) {
     fail_with_hint(std::current_exception());
   }

@@ -10,8 +10,10 @@
 #include <set>
 
 #include "tests/e2e/index_e2e_util.h"
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
 
 namespace clipmind::e2e {
 namespace {
@@ -385,6 +387,96 @@ TEST(IndexCli, JobsAndShardsCoverEveryVideoOnce) {
   IndexDb sql(db);
   EXPECT_EQ(sql.statuses().size(), 4u);
   EXPECT_EQ(run_cli(index_args({dir.string()}, db, {"--shard", "2/2"})).exit_code, 2);
+}
+
+// `clipmind search` as someone who may not write the index: the real binary, run by uid/gid
+// 65534 when the test runs as root (root ignores permission bits), else by us after chmod.
+// Exit code, stdout and stderr; 77 when that user cannot even reach the files.
+RunResult run_cli_unprivileged(const std::vector<std::string>& args, const fs::path& out_dir) {
+  if (::geteuid() != 0) return run_cli(args);
+  if (::chown(out_dir.c_str(), 65534, 65534) != 0) return {};
+  const fs::path out = out_dir / "stdout", err = out_dir / "stderr";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(90);
+    if (::access(CLIPMIND_CLI, X_OK) != 0) _exit(77);
+    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o < 0 || e < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) _exit(91);
+    std::vector<std::string> argv_s = {CLIPMIND_CLI};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_s)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    // HOME is root's: the user cache must be the unprivileged user's own (or none).
+    ::setenv("HOME", out_dir.c_str(), 1);
+    ::unsetenv("XDG_CACHE_HOME");
+    ::execv(CLIPMIND_CLI, argv.data());
+    _exit(92);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+std::set<std::string> folder_names(const fs::path& dir) {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    out.insert(e.path().filename().string());
+  return out;
+}
+
+TEST(SearchCli, AnIndexInAReadOnlyFolderIsSearchedAndNothingIsLeftBesideIt) {
+  const fs::path dir = fresh_dir("search-ro");
+  const fs::path videos = dir / "videos", db_dir = dir / "db", out_dir = dir / "out";
+  for (const fs::path& p : {videos, db_dir, out_dir})
+    fs::create_directories(p);
+  fs::copy_file(index_video("idx-s1", 60), videos / "a.mp4");
+  fs::copy_file(index_video("idx-s2", 60, 160), videos / "b.mp4");
+  const std::string db = (db_dir / "clips.db").string();
+  const RunResult indexed = run_cli(index_args({videos.string()}, db));
+  ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+
+  std::vector<std::string> args = {"search", "--db", db,      "a bright test pattern",
+                                   "-k",     "4",    "--json"};
+  for (const std::string& m : model_args())
+    args.push_back(m);
+  const RunResult owner = run_cli(args);
+  ASSERT_EQ(owner.exit_code, 0) << owner.err;
+  const json want = parse_or_fail(owner.out).at("results");
+  ASSERT_EQ(want.size(), 4u);
+
+  // The owner's folder, read-only to everyone (and the database too).
+  const auto before = folder_names(db_dir);
+  fs::permissions(db, fs::perms(0444));
+  fs::permissions(db_dir, fs::perms(0555));
+  const RunResult reader = run_cli_unprivileged(args, out_dir);
+  fs::permissions(db_dir, fs::perms(0755));
+  fs::permissions(db, fs::perms(0644));
+  if (reader.exit_code == 77) GTEST_SKIP() << "uid 65534 cannot reach " << CLIPMIND_CLI;
+  ASSERT_EQ(reader.exit_code, 0) << reader.err;
+  const json got = parse_or_fail(reader.out).at("results");
+  ASSERT_EQ(got.size(), want.size()) << reader.out;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].at("video"), want[i].at("video"));
+    EXPECT_EQ(got[i].at("start"), want[i].at("start"));
+    EXPECT_EQ(got[i].at("segment_id"), want[i].at("segment_id"));
+    EXPECT_NEAR(got[i].at("similarity").get<double>(), want[i].at("similarity").get<double>(),
+                1e-6);
+  }
+  EXPECT_EQ(folder_names(db_dir), before) << "no -wal, -shm or ANN file from the reader";
+
+  // The owner's next run (a new video) works.
+  fs::copy_file(index_video("idx-s3", 40, 128), videos / "c.mp4");
+  const RunResult again = run_cli(index_args({videos.string()}, db));
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  const json report = parse_or_fail(again.out);
+  EXPECT_EQ(report.value("indexed", 0), 1) << again.out;
 }
 
 }  // namespace
