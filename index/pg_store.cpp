@@ -139,6 +139,7 @@ class PgStore final : public Store {
     out.schema_version = static_cast<int>(std::stoll(meta("schema_version")));
     out.dim = static_cast<int>(std::stoll(meta("dim")));
     out.model_id = meta("model_id");
+    out.model_name = optional_meta("model_name");
     out.generation = std::stoull(meta("generation"));
     out.segment_count = conn_.exec("SELECT count(*) FROM clipmind_segments").i64(0, 0);
     out.video_count = conn_.exec("SELECT count(*) FROM clipmind_videos").i64(0, 0);
@@ -214,6 +215,36 @@ class PgStore final : public Store {
       conn_.exec(sql, params);
     }
     tx.commit();
+  }
+
+  bool adopt_model(const std::string& model_id, std::span<const std::string> aliases,
+                   const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    PgTransaction tx(conn_);
+    // FOR UPDATE: a worker committing its first video (check_model_and_dim) waits for us.
+    auto r = conn_.exec("SELECT value FROM clipmind_meta WHERE key = 'model_id' FOR UPDATE");
+    if (r.rows() == 0) {
+      throw Error(ErrorKind::kInvalidInput, conn_.where() + ": index metadata lacks 'model_id'");
+    }
+    const std::string stored = r.text(0, 0);
+    const bool alias = std::find(aliases.begin(), aliases.end(), stored) != aliases.end();
+    if (stored.empty() || (stored != model_id && !alias)) return false;
+    if (alias) {
+      set_meta("model_id", model_id);
+      for (const std::string& a : aliases) {
+        if (a.empty() || a == model_id) continue;
+        conn_.exec("UPDATE clipmind_videos SET model_id = $1 WHERE model_id = $2", {model_id, a});
+      }
+    }
+    if (!name.empty() && (alias || optional_meta("model_name").empty())) {
+      // Indexes made before the name existed lack its row.
+      conn_.exec(
+          "INSERT INTO clipmind_meta(key, value) VALUES ('model_name', $1) "
+          "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+          {name});
+    }
+    tx.commit();
+    return true;
   }
 
   void fail_video(const std::string& path, const FileStamp& stamp, const std::string& model_id,
@@ -331,6 +362,12 @@ class PgStore final : public Store {
       throw Error(ErrorKind::kInvalidInput, conn_.where() + ": index metadata lacks '" + key + "'");
     }
     return r.text(0, 0);
+  }
+
+  // "" when the key is absent (keys added without a schema migration).
+  std::string optional_meta(const std::string& key) {
+    auto r = conn_.exec("SELECT value FROM clipmind_meta WHERE key = $1", {key});
+    return r.rows() == 0 ? std::string() : r.text(0, 0);
   }
 
   void set_meta(const std::string& key, const std::string& value) {

@@ -1,5 +1,6 @@
 #include "index/sqlite_store.h"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -361,6 +362,7 @@ class SqliteStore final : public Store {
       out.schema_version = static_cast<int>(std::stoll(meta("schema_version")));
       out.dim = static_cast<int>(std::stoll(meta("dim")));
       out.model_id = meta("model_id");
+      out.model_name = optional_meta("model_name");
       out.generation = std::stoull(meta("generation"));
       out.segment_count = db_.scalar("SELECT count(*) FROM segments");
       out.video_count = db_.scalar("SELECT count(*) FROM videos");
@@ -446,6 +448,33 @@ class SqliteStore final : public Store {
       drop_segments(video_id, bump_generation());
     }
     tx.commit();
+  }
+
+  bool adopt_model(const std::string& model_id, std::span<const std::string> aliases,
+                   const std::string& name) override {
+    require_writable("adopt_model");
+    std::lock_guard lock(mutex_);
+    Transaction tx(db_, true);
+    const std::string stored = meta("model_id");
+    const bool alias = std::find(aliases.begin(), aliases.end(), stored) != aliases.end();
+    if (stored.empty() || (stored != model_id && !alias)) return false;
+    if (alias) {
+      set_meta("model_id", model_id);
+      Stmt st(db_, "UPDATE videos SET model_id = ?1 WHERE model_id = ?2");
+      for (const std::string& a : aliases) {
+        if (a.empty() || a == model_id) continue;
+        st.bind(1, model_id).bind(2, a).run();
+      }
+    }
+    if (!name.empty() && (alias || optional_meta("model_name").empty())) {
+      // Indexes made before the name existed lack its row.
+      Stmt st(db_,
+              "INSERT INTO clipmind_meta(key, value) VALUES ('model_name', ?1) "
+              "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+      st.bind(1, name).run();
+    }
+    tx.commit();
+    return true;
   }
 
   size_t remove_videos(std::span<const std::string> paths) override {
@@ -626,6 +655,16 @@ class SqliteStore final : public Store {
       throw Error(ErrorKind::kInvalidInput,
                   db_.file().string() + ": index metadata lacks '" + std::string(key) + "'");
     }
+    std::string v = st.text(0);
+    st.reset();
+    return v;
+  }
+
+  // "" when the key is absent (keys added after schema 1 without a migration).
+  std::string optional_meta(std::string_view key) {
+    Stmt st(db_, "SELECT value FROM clipmind_meta WHERE key = ?1");
+    st.bind(1, key);
+    if (!st.step()) return {};
     std::string v = st.text(0);
     st.reset();
     return v;

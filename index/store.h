@@ -161,6 +161,7 @@ struct StoreInfo {
   int schema_version = 0;
   int dim = 0;              // 0 until the first segment fixes it
   std::string model_id;     // empty until the first indexed video fixes it
+  std::string model_name;   // the model for people (adopt_model); empty: not recorded
   uint64_t generation = 0;  // bumped by every change to the set of segments
   int64_t segment_count = 0;
   int64_t video_count = 0;
@@ -207,6 +208,15 @@ class Store {
   // In one transaction: removes the segments of `path` and marks it failed with `error`.
   virtual void fail_video(const std::string& path, const FileStamp& stamp,
                           const std::string& model_id, const std::string& error) = 0;
+
+  // The index's embedding model for a client that knows it under `model_id` and, perhaps, under
+  // older ids (`aliases`, e.g. what an older clipmind computed for the same model). In one
+  // transaction, when the stored model id is `model_id` or an alias: rewrites an alias to
+  // `model_id` in the metadata and in every video row, and records `name` (StoreInfo::model_name,
+  // for messages) when none is recorded or an alias was rewritten. Returns true then; changes
+  // nothing and returns false when the stored id is empty or another one.
+  virtual bool adopt_model(const std::string& model_id, std::span<const std::string> aliases,
+                           const std::string& name) = 0;
 
   // Removes videos (and their segments); returns how many existed.
   virtual size_t remove_videos(std::span<const std::string> paths) = 0;

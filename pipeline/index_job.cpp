@@ -20,6 +20,7 @@
 #include "pipeline/caption_job.h"
 #include "pipeline/content_hash.h"
 #include "pipeline/errors.h"
+#include "pipeline/model_id.h"
 #include "pipeline/segment_analysis.h"
 #include "pipeline/session_internal.h"
 
@@ -42,6 +43,41 @@ const models::SiglipDualEncoder& load_encoder(SessionState& s, const JobCallback
   ProgressTracker progress(callbacks.on_progress, {"load model"});
   s.models.load_relevance(progress, cancel);
   return *s.models.relevance();
+}
+
+// A v1 id (clipmind-model-id-v1: folder path, file times) has no "m2-" prefix.
+bool legacy_id(const std::string& id) {
+  return !id.starts_with("m2-");
+}
+
+// The index's model for people: its recorded name, when any, and a short id.
+std::string stored_model_text(const index::StoreInfo& info) {
+  std::string out =
+      info.model_name.empty() ? "a model whose name the index does not record" : info.model_name;
+  out += " (id " + short_model_id(info.model_id) + ")";
+  if (legacy_id(info.model_id)) out += " recorded by an older clipmind";
+  return out;
+}
+
+StageError another_model_error(const SessionState& s, const std::string& stage,
+                               const std::string& where, const index::StoreInfo& info) {
+  std::string hint = "Index into a new database (another --db) to use " +
+                     s.models.relevance_name() +
+                     ", or set relevance_model (--relevance-model) to the model this index was "
+                     "built with" +
+                     (info.model_name.empty() ? "" : " (" + info.model_name + ")") + ".";
+  if (legacy_id(info.model_id)) {
+    hint +=
+        " An older clipmind identified a model by its folder's path and file times: if this is "
+        "the same model, run `clipmind index` once with the model at the folder the index was "
+        "built from; that upgrades the index to ids that survive copies and moves.";
+  }
+  return StageError(ErrorKind::kInvalidArgument, stage, where,
+                    "this index was built with another embedding model, " +
+                        stored_model_text(info) + ", not the configured relevance model " +
+                        s.models.relevance_name() + " (id " +
+                        short_model_id(s.models.relevance_id()) + ")",
+                    hint);
 }
 
 // Calls `tick` on a thread of its own at once and then every `every`, until destroyed (a tick
@@ -377,11 +413,19 @@ IndexReport run_index(Session& session, const IndexRequest& request, const JobCa
   }
   std::unique_ptr<index::Store> store = index::open_store(request.db, store_options);
   const index::StoreInfo info = store->info();
-  if (!info.model_id.empty() && info.model_id != model_id) {
-    throw StageError(ErrorKind::kInvalidArgument, "index", request.db,
-                     "this index was built with another embedding model (" + info.model_id +
-                         "), not the configured relevance model (" + model_id + ")",
-                     "Use the relevance model the index was built with, or a new --db.");
+  // An index made before content-based ids holds this model's v1 id: accepted, and rewritten
+  // to the v2 id (metadata and video rows in one transaction) so that copies of the folder,
+  // other caches and other machines match it from now on.
+  const std::string legacy[] = {s.models.relevance_legacy_id()};
+  if (!info.model_id.empty()) {
+    if (!store->adopt_model(model_id, legacy, s.models.relevance_name())) {
+      throw another_model_error(s, "index", info.location, info);
+    }
+    if (info.model_id != model_id) {
+      s.log.info("index", info.location + ": upgraded the model id of " +
+                              s.models.relevance_name() + " from " + info.model_id +
+                              " (clipmind-model-id-v1) to " + model_id);
+    }
   }
 
   ProgressTracker progress(callbacks.on_progress, {"index"});
@@ -433,6 +477,8 @@ IndexReport run_index(Session& session, const IndexRequest& request, const JobCa
     t.join();
   heartbeats.reset();
   if (job.failure) std::rethrow_exception(job.failure);
+  // A new index got its model with its first video: record the model's name for messages.
+  if (info.model_id.empty()) store->adopt_model(model_id, {}, s.models.relevance_name());
 
   IndexReport report = std::move(job.report);
   std::sort(report.files.begin(), report.files.end(),
@@ -624,12 +670,10 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
           "similarity");
     } else {
       load_encoder(s, {}, cancel);
-      if (!info.model_id.empty() && info.model_id != s.models.relevance_id()) {
-        throw StageError(ErrorKind::kInvalidArgument, "search", info.location,
-                         "this index was built with another embedding model (" + info.model_id +
-                             ") than the configured relevance model (" + s.models.relevance_id() +
-                             ")",
-                         "Pass the relevance model the index was built with.");
+      // A v1 id of this very folder is the same model (`index` upgrades it; search reads only).
+      if (!info.model_id.empty() && info.model_id != s.models.relevance_id() &&
+          info.model_id != s.models.relevance_legacy_id()) {
+        throw another_model_error(s, "search", info.location, info);
       }
       q.embedding = embed_query(session, request.text);
     }

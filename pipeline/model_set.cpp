@@ -1,10 +1,7 @@
 #include "pipeline/model_set.h"
 
-#include <algorithm>
 #include <chrono>
-#include <fstream>
-#include <sstream>
-#include <vector>
+#include <system_error>
 
 #include <ATen/ATen.h>
 
@@ -13,8 +10,8 @@
 #include "models/llm/runtime.h"
 #include "models/siglip/dual_encoder.h"
 #include "models/vlm/llava_onevision.h"
-#include "pipeline/content_hash.h"
 #include "pipeline/errors.h"
+#include "pipeline/model_id.h"
 
 namespace clipmind::pipeline {
 
@@ -28,34 +25,17 @@ models::VisionRuntime runtime_for(const PipelineConfig& config) {
   return runtime;
 }
 
-}  // namespace
-
-std::string model_folder_id(const std::filesystem::path& dir) {
-  namespace fs = std::filesystem;
-  std::ostringstream material;
-  material << "clipmind-model-id-v1\n" << fs::absolute(dir).lexically_normal().string() << '\n';
-  {
-    std::ifstream in(dir / "config.json", std::ios::binary);
-    material << in.rdbuf();
-  }
-  std::vector<std::string> files;
+// A local folder as its absolute path, else the Hugging Face repo id as configured.
+std::string model_name(const std::string& spec) {
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() > 12 && name.ends_with(".safetensors")) {
-      const fs::path target = fs::canonical(entry.path(), ec);
-      const auto size = fs::file_size(target, ec);
-      const auto time = fs::last_write_time(target, ec).time_since_epoch().count();
-      std::ostringstream line;
-      line << name << ' ' << size << ' ' << time;
-      files.push_back(line.str());
-    }
+  if (std::filesystem::is_directory(spec, ec)) {
+    const std::filesystem::path abs = std::filesystem::absolute(spec, ec);
+    if (!ec) return abs.lexically_normal().string();
   }
-  std::sort(files.begin(), files.end());
-  for (const std::string& f : files)
-    material << '\n' << f;
-  return sha256_hex(material.str()).substr(0, 32);
+  return spec;
 }
+
+}  // namespace
 
 ModelSet::ModelSet(const PipelineConfig& config, Logger log)
     : config_(config), log_(std::move(log)) {}
@@ -133,6 +113,8 @@ void ModelSet::load_relevance(ProgressTracker& progress, const CancelToken& canc
                       "(spiece.model), so it cannot score questions");
     }
     relevance_id_ = model_folder_id(dir);
+    relevance_legacy_id_ = legacy_model_folder_id(dir);
+    relevance_name_ = model_name(config_.relevance_model);
     stage.advance();
     stage.finish();
   });

@@ -4,9 +4,9 @@
 //
 // `model` / `relevance_model` are folders or Hugging Face repo ids, resolved by
 // models/hub/resolve_model.h (local folder, the HF cache, or a download unless offline).
-// Each model gets an id for cache keys: the resolved folder, plus SHA-256 over config.json and
-// the name, size and modification time of every weights file, so a changed model never reuses
-// tokens encoded by another. Loading reports stage "load model" (and "download" when fetching).
+// Each model gets a content-based id (pipeline/model_id.h) for cache keys and index records: the
+// same bytes give the same id in any folder, a changed model never reuses tokens encoded by
+// another. Loading reports stage "load model" (and "download" when fetching).
 // Throws clipmind::StageError("load model") with a hint when a model is missing or unusable.
 // Not thread-safe: a Session loads on its job thread.
 #pragma once
@@ -18,6 +18,7 @@
 #include "clipmind/progress.h"
 #include "pipeline/config.h"
 #include "pipeline/log.h"
+#include "pipeline/model_id.h"
 #include "pipeline/progress_tracker.h"
 
 namespace clipmind::models {
@@ -26,9 +27,6 @@ class SiglipDualEncoder;
 }  // namespace clipmind::models
 
 namespace clipmind::pipeline {
-
-// The id described above, for any model folder.
-std::string model_folder_id(const std::filesystem::path& dir);
 
 class ModelSet {
  public:
@@ -49,6 +47,10 @@ class ModelSet {
   bool has_relevance() const { return !config_.relevance_model.empty(); }
   const models::SiglipDualEncoder* relevance() const { return relevance_.get(); }
   const std::string& relevance_id() const { return relevance_id_; }
+  // The id clipmind before "clipmind-model-id-v2" gave the same folder (indexes may hold it).
+  const std::string& relevance_legacy_id() const { return relevance_legacy_id_; }
+  // For people: the folder's absolute path, or the Hugging Face repo id as configured.
+  const std::string& relevance_name() const { return relevance_name_; }
 
  private:
   std::filesystem::path resolve(const std::string& spec, ProgressTracker& progress,
@@ -61,6 +63,8 @@ class ModelSet {
   std::filesystem::path vlm_dir_;
   std::unique_ptr<models::SiglipDualEncoder> relevance_;
   std::string relevance_id_;
+  std::string relevance_legacy_id_;
+  std::string relevance_name_;
 };
 
 }  // namespace clipmind::pipeline

@@ -16,6 +16,9 @@
 #include <libpq-fe.h>
 #include <nlohmann/json.hpp>
 
+#include "models/hub/hf_cache.h"
+#include "models/tiny/tiny_model.h"
+
 namespace clipmind::e2e {
 namespace {
 
@@ -145,6 +148,76 @@ TEST(IndexPg, TwoProcessesIndexEveryVideoExactlyOnce) {
   const RunResult r = run_cli(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out).at("results").size(), 3u);
+}
+
+// huggingface_hub's layout of `source` as repo org/tiny-siglip at one commit under `cache`
+// (snapshots/<commit>/<file> -> ../../blobs/<etag>), blobs dated `age` ago.
+void hf_cache_copy(const fs::path& cache, const fs::path& source, std::chrono::hours age) {
+  const models::hub::HfCache hf(cache);
+  const std::string repo = "org/tiny-siglip", commit(40, 'c');
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(source)) {
+    const std::string etag = "blob" + std::to_string(n++);
+    const fs::path blob = hf.blob_path(repo, etag);
+    fs::create_directories(blob.parent_path());
+    fs::copy_file(e.path(), blob);
+    fs::last_write_time(blob, fs::file_time_type::clock::now() - age);
+    hf.link_snapshot_file(repo, commit, e.path().filename().string(), etag);
+  }
+  hf.write_ref(repo, "main", commit);
+}
+
+// Two machines share one PostgreSQL index, each with the relevance model in a Hugging Face
+// cache of its own (another root, other file times): the second one indexes and searches the
+// index the first one built; another model is refused, naming the index's model.
+TEST(IndexPg, MachinesWithTheirOwnModelCachesShareOneIndex) {
+  const std::string uri = g_server->create_database("cm_e2e_model_" + std::to_string(::getpid()));
+  const fs::path dir = fresh_dir("index-pg-model");
+  fs::create_directories(dir / "videos");
+  fs::copy_file(index_video("idx-pm1", 40), dir / "videos" / "m1.mp4");
+  hf_cache_copy(dir / "machine1" / "hub", tiny_siglip(), std::chrono::hours(0));
+  hf_cache_copy(dir / "machine2" / "cache" / "hub", tiny_siglip(), std::chrono::hours(30));
+  auto run = [&](std::vector<std::string> args, const std::string& machine,
+                 const std::string& model = "org/tiny-siglip") {
+    args.insert(args.end(), {"--relevance-model", model, "--set", "caption.max_segment_s=3",
+                             "--set", "caption.min_segment_s=1", "--no-cache", "-q"});
+    RunOptions options;
+    options.env = {{"HF_HUB_CACHE", (dir / machine).string()}, {"HF_HUB_OFFLINE", "1"}};
+    return run_cli(args, options);
+  };
+  const std::vector<std::string> index = {"index", (dir / "videos").string(), "--db", uri,
+                                          "--json"};
+  const RunResult first = run(index, "machine1/hub");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string id =
+      pg_rows(uri, "SELECT value FROM clipmind_meta WHERE key = 'model_id'").at(0).at(0);
+  EXPECT_EQ(id.substr(0, 3), "m2-");
+  EXPECT_EQ(pg_rows(uri, "SELECT value FROM clipmind_meta WHERE key = 'model_name'").at(0).at(0),
+            "org/tiny-siglip");
+
+  fs::copy_file(index_video("idx-pm2", 30, 128), dir / "videos" / "m2.mp4");
+  const RunResult second = run(index, "machine2/cache/hub");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  const json report = json::parse(second.out);
+  EXPECT_EQ(report.value("indexed", -1), 1) << second.out;
+  EXPECT_EQ(report.value("skipped", -1), 1) << second.out;
+  const auto ids = pg_rows(uri, "SELECT DISTINCT model_id FROM clipmind_videos");
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids[0][0], id);
+  const RunResult search =
+      run({"search", "--db", uri, "a test pattern", "-k", "2", "--json"}, "machine2/cache/hub");
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  EXPECT_EQ(json::parse(search.out).at("results").size(), 2u);
+
+  const fs::path other = dir / "other-model";
+  models::TinyModelOptions options;
+  options.seed = 77;
+  models::write_tiny_model("siglip-dual", other, options);
+  const RunResult refused =
+      run({"search", "--db", uri, "a test pattern"}, "machine2/cache/hub", other.string());
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("another embedding model, org/tiny-siglip (id"), std::string::npos)
+      << refused.err;
 }
 
 // Without pgvector, `clipmind search` keeps the index's local ANN copy in the user cache

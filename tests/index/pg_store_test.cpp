@@ -329,6 +329,35 @@ TEST_F(PgTest, DimensionMismatchAndSchemaErrors) {
   g_server->drop_database(db_ + "_x");
 }
 
+TEST_F(PgTest, AdoptModelRewritesAnAliasAndRecordsTheName) {
+  const std::string old_id = "0123456789abcdef0123456789abcdef";
+  const std::string new_id = "m2-fedcba9876543210fedcba9876543210";
+  const std::vector<std::string> aliases = {old_id};
+  auto store = open_store(uri_);
+  EXPECT_FALSE(store->adopt_model(new_id, aliases, "siglip"));
+  store->commit_video(video_path(1), stamp_for(1), old_id, make_segments(1, 2, kDim));
+  store->fail_video(video_path(2), stamp_for(2), old_id, "bad");
+  EXPECT_FALSE(store->adopt_model("m2-other", {}, "other"));
+  EXPECT_EQ(raw_query(uri_, "SELECT value FROM clipmind_meta WHERE key = 'model_id'")[0][0],
+            old_id);
+  EXPECT_TRUE(raw_query(uri_, "SELECT value FROM clipmind_meta WHERE key = 'model_name'").empty());
+
+  EXPECT_TRUE(store->adopt_model(new_id, aliases, "org/siglip"));
+  EXPECT_EQ(store->info().model_id, new_id);
+  EXPECT_EQ(store->info().model_name, "org/siglip");
+  store->commit_video(video_path(3), stamp_for(3), new_id, make_segments(3, 2, kDim));
+  EXPECT_THROW(store->commit_video(video_path(4), stamp_for(4), old_id, make_segments(4, 2, kDim)),
+               Error);
+  EXPECT_TRUE(store->adopt_model(new_id, aliases, "/elsewhere"));
+  EXPECT_EQ(store->info().model_name, "org/siglip");
+  EXPECT_EQ(
+      raw_query(uri_, "SELECT count(*) FROM clipmind_videos WHERE model_id = $1", {new_id})[0][0],
+      "3");
+  EXPECT_EQ(
+      raw_query(uri_, "SELECT count(*) FROM clipmind_videos WHERE model_id <> $1", {new_id})[0][0],
+      "0");
+}
+
 TEST_F(PgTest, BadUrisGiveClearErrors) {
   const std::string secret_uri =
       "postgresql://clipmind:hunter2@127.0.0.1:" + std::to_string(g_server->port()) +

@@ -568,5 +568,48 @@ TEST(SqliteStore, BadFilesAndLocationsGiveClearErrors) {
             "postgresql://db/idx?user=a&password=***&sslmode=require");
 }
 
+// adopt_model: an alias (an older id of the same model) is rewritten to the new id in the meta
+// row and every video row, and the name recorded; another model changes nothing.
+TEST(SqliteStore, AdoptModelRewritesAnAliasAndRecordsTheName) {
+  const auto dir = test::fresh_dir("sqlite-adopt");
+  const auto db = dir / "index.db";
+  const std::string old_id = "0123456789abcdef0123456789abcdef";
+  const std::string new_id = "m2-fedcba9876543210fedcba9876543210";
+  const std::vector<std::string> aliases = {old_id};
+  {
+    auto store = open_store(db.string());
+    // An empty index has no model to adopt.
+    EXPECT_FALSE(store->adopt_model(new_id, aliases, "siglip"));
+    store->commit_video(video_path(1), stamp_for(1), old_id, make_segments(1, 2, kDim));
+    store->fail_video(video_path(2), stamp_for(2), old_id, "bad");
+    EXPECT_EQ(store->info().model_name, "");
+    // Another model: refused, nothing written.
+    EXPECT_FALSE(store->adopt_model("m2-other", {}, "other"));
+    EXPECT_FALSE(store->adopt_model("m2-other", std::vector<std::string>{"m2-x"}, "other"));
+  }
+  {
+    RawDb raw(db);
+    EXPECT_EQ(raw.text("SELECT value FROM clipmind_meta WHERE key = 'model_id'"), old_id);
+    EXPECT_EQ(raw.text("SELECT count(*) FROM clipmind_meta WHERE key = 'model_name'"), "0");
+  }
+  {
+    auto store = open_store(db.string());
+    EXPECT_TRUE(store->adopt_model(new_id, aliases, "/models/siglip"));
+    EXPECT_EQ(store->info().model_id, new_id);
+    EXPECT_EQ(store->info().model_name, "/models/siglip");
+    // Now the new id is the index's: commits with it pass, with the old one they fail.
+    store->commit_video(video_path(3), stamp_for(3), new_id, make_segments(3, 2, kDim));
+    EXPECT_THROW(
+        store->commit_video(video_path(4), stamp_for(4), old_id, make_segments(4, 2, kDim)), Error);
+    // Same id again: the first recorded name stays.
+    EXPECT_TRUE(store->adopt_model(new_id, aliases, "/elsewhere/siglip"));
+    EXPECT_EQ(store->info().model_name, "/models/siglip");
+  }
+  RawDb raw(db);
+  EXPECT_EQ(raw.text("SELECT value FROM clipmind_meta WHERE key = 'model_id'"), new_id);
+  EXPECT_EQ(raw.text("SELECT count(*) FROM videos WHERE model_id = '" + new_id + "'"), "3");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM videos WHERE model_id <> '" + new_id + "'"), "0");
+}
+
 }  // namespace
 }  // namespace clipmind::index
