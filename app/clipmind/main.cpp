@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/clipmind/commands.h"
+#include "app/clipmind/terminal_text.h"
 #include "clipmind/error.h"
 
 namespace {
@@ -66,11 +67,13 @@ int main(int argc, char** argv) {
     return clipmind::exit_code_for(clipmind::ErrorKind::kInvalidArgument);
   } catch (const clipmind::Error& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "clipmind: %s\n", e.what());
+    // Messages name files and quote input: keep their control characters off the terminal.
+    std::fprintf(stderr, "clipmind: %s\n", clipmind::cli::terminal_safe(e.what()).c_str());
     return finish_stdout(clipmind::exit_code_for(e.kind()));
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "clipmind: internal error: %s\n", e.what());
+    std::fprintf(stderr, "clipmind: internal error: %s\n",
+                 clipmind::cli::terminal_safe(e.what()).c_str());
     return finish_stdout(1);
   }
   return finish_stdout(0);
