@@ -7,6 +7,7 @@
 // running job through its CancelToken (it stops within a second and leaves no partial output;
 // exit code 130), also while chat waits for the next question; a second Ctrl-C ends the process
 // at once.
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -179,9 +180,12 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
               bool json) {
   Job job = start_job(common, &selection, /*bar=*/true);
   Terminal& t = *job.terminal;
-  CancelOnSignal signals(job.cancel, [&t](const std::string& m) { t.message(m); });
-  if (!json) job.callbacks.on_text = [&t](std::string_view piece) { t.text(piece); };
   const bool interactive = ::isatty(STDIN_FILENO);
+  // At the "> " prompt the terminal has just echoed "^C": the notice goes on a line of its own.
+  std::atomic<bool> at_prompt = false;
+  CancelOnSignal signals(
+      job.cancel, [&t, &at_prompt](const std::string& m) { t.message(at_prompt ? "\n" + m : m); });
+  if (!json) job.callbacks.on_text = [&t](std::string_view piece) { t.text(piece); };
   // Not std::getline(std::cin): a blocked getline never sees Ctrl-C. The reader polls stdin
   // and the cancel token, so a signal while waiting for a question ends the chat (exit 130).
   LineReader questions(STDIN_FILENO, job.cancel, kMaxQuestionBytes,
@@ -204,7 +208,9 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
         std::fputs("> ", stderr);
         std::fflush(stderr);
       }
+      at_prompt = interactive;
       const std::optional<LineReader::Line> line = questions.next();
+      at_prompt = false;
       if (!line) break;
       ++line_number;
       const std::string& text = line->text;
