@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "clipmind: %s\nRun 'clipmind --help' (or 'clipmind COMMAND --help').\n",
-                 e.what());
+                 clipmind::cli::terminal_safe(e.what()).c_str());
     // A question such as "-where is it?" reads as an option; '--' ends the options.
     if (std::string(e.what()).find("QUESTION") != std::string::npos) {
       std::fprintf(stderr,

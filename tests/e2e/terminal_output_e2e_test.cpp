@@ -2,7 +2,8 @@
 // tampered with (ESC sequences, BEL, CR, a C1 CSI) and a video whose file name holds an ESC
 // are searched with the real `clipmind search`. The table shows neither raw, cuts the long
 // caption to 120 columns with "…", and stays one line per result; --json still gives the
-// stored bytes exactly ("\u001b" escapes).
+// stored bytes exactly ("\u001b" escapes). Error messages that name such a file, and the
+// argument parser's, are sanitized too.
 #include <algorithm>
 #include <filesystem>
 #include <string>
@@ -89,6 +90,20 @@ TEST(SearchCliTerminal, TamperedCaptionsAndFileNamesReachTheTableSanitizedAndJso
     EXPECT_EQ(r.at("caption").get<std::string>(), caption);
     EXPECT_EQ(fs::path(r.at("video").get<std::string>()).filename().string(), evil_name);
   }
+}
+
+TEST(ErrorTextCli, ErrorMessagesNamingAFileShowItsControlCharactersReplaced) {
+  const std::string missing = (fresh_dir("terminal-errors") / "no\x1b[2Jsuch\r.mp4").string();
+  const RunResult r =
+      run_cli({"ask", missing, "What?", "--model", tiny_vlm().string(), "--no-cache"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_FALSE(has_raw_control(r.err)) << r.err;
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_NE(r.err.find("no" + fffd + "[2Jsuch" + fffd + ".mp4"), std::string::npos) << r.err;
+  // A bad option echoed by the argument parser.
+  const RunResult parse = run_cli({"ask", "--no-such-flag\x1b[31m"});
+  EXPECT_EQ(parse.exit_code, 2) << parse.err;
+  EXPECT_FALSE(has_raw_control(parse.err)) << parse.err;
 }
 
 }  // namespace
