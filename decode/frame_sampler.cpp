@@ -184,6 +184,13 @@ FrameSampler::Impl::Impl(const std::filesystem::path& path, std::vector<double> 
         master, facts_, options_.mode != SampleMode::kAccurate, options_.cancel, {});
   }
   if (info_.frame_rate() > 0) jump_gap_ = std::max(0.25, 16.0 / info_.frame_rate());
+  if (info_.header_duration > 0 && !times_.empty() && times_.back() > info_.duration) {
+    // Said once here, from the container's index, instead of when decoding runs dry.
+    ended_early_ = true;
+    sink_.warn("the file is cut short (truncated): its header promises " +
+               format_seconds(info_.header_duration) + " s but the data ends at " +
+               format_seconds(info_.duration) + " s; later times get the last decoded frame");
+  }
 
   const int threads = options_.threads > 0
                           ? options_.threads

@@ -30,7 +30,12 @@ struct VideoInfo {
   std::string container;    // short name: "mp4", "mov", "mkv", "webm", "avi", ...
   std::string format_name;  // FFmpeg's demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
   double duration = 0.0;    // seconds; 0 when unknown
-  std::string codec;        // FFmpeg codec name of the video stream: "h264", "hevc", "vp9", ...
+  // A file cut short (a download or copy that stopped) whose container index (mp4/mov sample
+  // tables, AVI idx1) lists frames past the end of the file: what the header promised, while
+  // `duration` is where the stored video data ends. 0 when the data is all there or the
+  // container has no such index (then decoding finds the end; FrameSampler warns).
+  double header_duration = 0.0;
+  std::string codec;  // FFmpeg codec name of the video stream: "h264", "hevc", "vp9", ...
   std::string codec_long_name;
   std::string profile;       // e.g. "High"; "" when unknown
   std::string pixel_format;  // e.g. "yuv420p"

@@ -9,6 +9,7 @@
 #include <set>
 
 #include <ATen/ATen.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "compress/merge/holitom.h"
@@ -82,13 +83,16 @@ std::vector<EncodedFrame> spread(const std::vector<EncodedFrame>& frames, int64_
 struct CaptionedVideo {
   std::vector<Caption> captions;
   std::string content_hash;  // of the video captioned, for its source record
+  double duration = 0.0;
+  double header_duration = 0.0;  // > 0: the file is cut short (VideoSummary)
 };
 
 CaptionedVideo caption_video(SessionState& s, const fs::path& path, const std::string& segment,
                              ProgressTracker& progress, const CancelToken& cancel) {
   StageClock clock;
   // Always hashed: the token cache keys on it and the output's source record stores it.
-  const ProbedVideo probed = probe_video(path, s.config, /*hash=*/true, progress, cancel, clock);
+  const ProbedVideo probed =
+      probe_video(path, s.config, /*hash=*/true, progress, cancel, clock, s.log);
   s.models.load(progress, cancel);
   const models::LlavaOnevision& vlm = s.models.vlm();
   const double duration = probed.info.duration;
@@ -147,7 +151,7 @@ CaptionedVideo caption_video(SessionState& s, const fs::path& path, const std::s
   }
 
   return {caption_spans(s, probed, spans, std::move(span_frames), progress, cancel),
-          probed.summary.content_hash};
+          probed.summary.content_hash, duration, probed.summary.header_duration_s};
 }
 
 }  // namespace
@@ -211,6 +215,8 @@ const char* to_string(CaptionStatus status) {
   switch (status) {
     case CaptionStatus::kDone:
       return "done";
+    case CaptionStatus::kPartial:
+      return "partial";
     case CaptionStatus::kSkipped:
       return "skipped";
     case CaptionStatus::kFailed:
@@ -226,7 +232,7 @@ int CaptionReport::exit_code() const {
   for (const CaptionFileResult& f : files) {
     if (f.status == CaptionStatus::kFailed) return exit_code_for(f.error_kind);
   }
-  return 0;
+  return partial > 0 ? exit_code_for(ErrorKind::kInvalidInput) : 0;
 }
 
 bool is_video_file(const fs::path& path) {
@@ -241,6 +247,21 @@ bool is_video_file(const fs::path& path) {
 
 std::vector<fs::path> collect_videos(const std::vector<fs::path>& inputs) {
   std::vector<fs::path> out;
+  // A file is the same file when its device and inode match; a path that cannot be stat'ed
+  // (missing) is the same when its absolute, normalised spelling matches.
+  std::set<std::pair<dev_t, ino_t>> seen_files;
+  std::set<std::string> seen_missing;
+  const auto add = [&](const fs::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      if (!seen_files.emplace(st.st_dev, st.st_ino).second) return;
+    } else {
+      std::error_code ec;
+      const fs::path abs = fs::absolute(path, ec);
+      if (!seen_missing.insert((ec ? path : abs).lexically_normal().string()).second) return;
+    }
+    out.push_back(path);
+  };
   for (const fs::path& input : inputs) {
     std::error_code ec;
     if (fs::is_directory(input, ec)) {
@@ -251,9 +272,10 @@ std::vector<fs::path> collect_videos(const std::vector<fs::path>& inputs) {
         if (it->is_regular_file(ec) && is_video_file(it->path())) found.push_back(it->path());
       }
       std::sort(found.begin(), found.end());
-      out.insert(out.end(), found.begin(), found.end());
+      for (const fs::path& f : found)
+        add(f);
     } else {
-      out.push_back(input);
+      add(input);
     }
   }
   return out;
@@ -335,8 +357,19 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
                                        " is complete, but a re-run may caption the video again");
         }
         r.captions = static_cast<int64_t>(r.items.size());
-        r.status = CaptionStatus::kDone;
-        ++report.done;
+        if (captioned.header_duration > 0) {
+          char note[160];
+          std::snprintf(note, sizeof note,
+                        "the file is cut short: captions cover 0-%.1f s of the %.1f s its "
+                        "header promises",
+                        captioned.duration, captioned.header_duration);
+          r.note = note;
+          r.status = CaptionStatus::kPartial;
+          ++report.partial;
+        } else {
+          r.status = CaptionStatus::kDone;
+          ++report.done;
+        }
       } catch (const Cancelled&) {
         r.status = CaptionStatus::kCancelled;
         report.cancelled = true;
@@ -366,15 +399,18 @@ std::string format_caption_summary(const CaptionReport& report) {
                   static_cast<long long>(f.captions), f.seconds);
     out += line;
     out += f.video.string();
-    if (f.status == CaptionStatus::kDone || f.status == CaptionStatus::kSkipped) {
+    if (f.status == CaptionStatus::kDone || f.status == CaptionStatus::kPartial ||
+        f.status == CaptionStatus::kSkipped) {
       out += " -> " + f.output.string();
     }
     if (f.status == CaptionStatus::kFailed) out += "\n           " + f.error;
+    if (f.status == CaptionStatus::kPartial) out += "\n           " + f.note;
     out += "\n";
   }
   out += std::to_string(report.files.size()) + " file(s): " + std::to_string(report.done) +
-         " captioned, " + std::to_string(report.skipped) + " skipped, " +
-         std::to_string(report.failed) + " failed" + (report.cancelled ? ", cancelled" : "") + "\n";
+         " captioned, " + (report.partial ? std::to_string(report.partial) + " partial, " : "") +
+         std::to_string(report.skipped) + " skipped, " + std::to_string(report.failed) + " failed" +
+         (report.cancelled ? ", cancelled" : "") + "\n";
   return out;
 }
 

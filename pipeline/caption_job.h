@@ -37,7 +37,9 @@ struct CaptionRequest {
   std::optional<bool> overwrite;
 };
 
-enum class CaptionStatus { kDone, kSkipped, kFailed, kCancelled };
+// kPartial: the video file is cut short (decode::VideoInfo::header_duration); its output holds
+// captions for the part that is there, and the run's exit code says the input was damaged.
+enum class CaptionStatus { kDone, kPartial, kSkipped, kFailed, kCancelled };
 const char* to_string(CaptionStatus status);
 
 struct CaptionFileResult {
@@ -48,21 +50,26 @@ struct CaptionFileResult {
   double seconds = 0.0;
   ErrorKind error_kind = ErrorKind::kInternal;
   std::string error;  // user-facing message when failed
+  std::string note;   // why a kPartial output is partial
   std::vector<Caption> items;
 };
 
 struct CaptionReport {
   std::vector<CaptionFileResult> files;
   int64_t done = 0;
+  int64_t partial = 0;
   int64_t skipped = 0;
   int64_t failed = 0;
   bool cancelled = false;
-  // 0 when nothing failed; 130 when cancelled; else the exit code of the first failure's kind.
+  // 0 when nothing failed; 130 when cancelled; else the exit code of the first failure's kind;
+  // else 3 (invalid input) when a video was cut short.
   int exit_code() const;
 };
 
 // The video files named by `inputs` (folders searched recursively, sorted; files as given).
-// A path that does not exist is returned as is (the batch records it as failed).
+// A path that does not exist is returned as is (the batch records it as failed). The same file
+// named twice (`v.mp4 ./v.mp4 /abs/v.mp4`, a folder and a file inside it, a symlink or hard
+// link to it) is returned once, under the first name given.
 std::vector<std::filesystem::path> collect_videos(const std::vector<std::filesystem::path>& inputs);
 bool is_video_file(const std::filesystem::path& path);
 

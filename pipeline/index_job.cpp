@@ -575,6 +575,13 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
   SessionState& s = session.state();
   SearchOutcome out;
   if (request.k == 0) throw Error(ErrorKind::kInvalidArgument, "search: k must be at least 1");
+  if (!request.like_video) {
+    try {
+      check_question(request.text, "query");
+    } catch (const Error& e) {
+      throw Error(e.kind(), "search: " + std::string(e.what()));
+    }
+  }
   index::SearchQuery q;
   q.k = request.k;
   q.mode = request.mode;
@@ -610,9 +617,6 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
                           std::to_string(request.like_seconds) + " s");
     }
   } else {
-    if (request.text.empty()) {
-      throw Error(ErrorKind::kInvalidArgument, "search: the query is empty");
-    }
     q.text = request.text;
     if (s.config.relevance_model.empty()) {
       out.notes.push_back(

@@ -20,6 +20,9 @@ namespace clipmind::pipeline {
 struct VideoSummary {
   std::filesystem::path path;
   double duration_s = 0.0;
+  // What the header promised when the file is cut short (then duration_s is where its data
+  // ends, and only that part is used); 0 for a whole file.
+  double header_duration_s = 0.0;
   int width = 0;  // display size
   int height = 0;
   double fps = 0.0;

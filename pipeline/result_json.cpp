@@ -65,6 +65,7 @@ json to_json(const PreparedSummary& p) {
                 {"frame_count", p.video.frame_count},
                 {"codec", p.video.codec},
                 {"content_hash", p.video.content_hash}};
+  if (p.video.header_duration_s > 0) video["header_duration"] = ms(p.video.header_duration_s);
   json frames = json::array();
   for (const SelectedFrame& f : p.frames) {
     frames.push_back({{"requested_time", ms(f.requested_time)},
@@ -126,10 +127,12 @@ json to_json(const CaptionReport& report) {
                      {"status", to_string(f.status)},
                      {"captions", f.captions},
                      {"seconds", ms(f.seconds)},
-                     {"error", f.error}});
+                     {"error", f.error},
+                     {"note", f.note}});
   }
   return {{"files", files},
           {"done", report.done},
+          {"partial", report.partial},
           {"skipped", report.skipped},
           {"failed", report.failed},
           {"cancelled", report.cancelled},

@@ -41,7 +41,7 @@ SegmentAnalysis analyze_segments(Session& session, const std::filesystem::path& 
                            {"probe", "load model", "scenes", "embed", "thumbnails", "captions"});
   StageClock clock;
   const std::string file = video.string();
-  const ProbedVideo probed = probe_video(video, s.config, false, progress, cancel, clock);
+  const ProbedVideo probed = probe_video(video, s.config, false, progress, cancel, clock, s.log);
   const models::SiglipDualEncoder& encoder = relevance_model(s, progress, cancel);
   const double duration = probed.info.duration;
 

@@ -186,7 +186,7 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
                        const CancelToken& cancel, StageClock& clock) {
   Prepared p;
   const std::string file = path.string();
-  p.probed = probe_video(path, s.config, s.cache != nullptr, progress, cancel, clock);
+  p.probed = probe_video(path, s.config, s.cache != nullptr, progress, cancel, clock, s.log);
   {
     const auto t = Clock::now();
     s.models.load(progress, cancel);
@@ -379,15 +379,16 @@ void Session::load_models(const JobCallbacks& callbacks, const CancelToken& canc
   impl_->state->models.load(progress, cancel);
 }
 
-void check_question(const std::string& question) {
-  if (question.empty()) throw Error(ErrorKind::kInvalidArgument, "the question is empty");
+void check_question(const std::string& question, std::string_view what) {
+  const std::string the = "the " + std::string(what);
+  if (question.empty()) throw Error(ErrorKind::kInvalidArgument, the + " is empty");
   if (const auto bad = models::find_invalid_utf8(question)) {
     throw Error(ErrorKind::kInvalidArgument,
-                "the question is not valid UTF-8 (bad byte at offset " + std::to_string(*bad) +
-                    " of the question); write it in UTF-8, as terminals and editors do by default");
+                the + " is not valid UTF-8 (bad byte at offset " + std::to_string(*bad) + " of " +
+                    the + "); write it in UTF-8, as terminals and editors do by default");
   }
   if (question.find_first_not_of(" \t\n\r\f\v") == std::string::npos) {
-    throw Error(ErrorKind::kInvalidArgument, "the question is only white space");
+    throw Error(ErrorKind::kInvalidArgument, the + " is only white space");
   }
 }
 

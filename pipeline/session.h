@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "clipmind/progress.h"
@@ -39,8 +40,9 @@ struct SessionState;
 
 // Throws Error(kInvalidArgument) naming what is wrong with a question: empty, only white
 // space, or not UTF-8 (with the byte offset inside the question). ask() and Chat::ask() call
-// it; front ends call it before loading a model, so a bad question fails at once.
-void check_question(const std::string& question);
+// it; front ends call it before loading a model, so a bad question fails at once. `what` names
+// the text in the message ("question", or "query" for search).
+void check_question(const std::string& question, std::string_view what = "question");
 
 class Session {
  public:

@@ -1,6 +1,7 @@
 #include "pipeline/video_prep.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include <ATen/ATen.h>
@@ -59,7 +60,8 @@ std::vector<StageTiming> StageClock::finish() const {
 }
 
 ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig& config, bool hash,
-                        ProgressTracker& progress, const CancelToken& cancel, StageClock& clock) {
+                        ProgressTracker& progress, const CancelToken& cancel, StageClock& clock,
+                        const Logger& log) {
   ProbedVideo out;
   const std::string file = path.string();
   {
@@ -76,6 +78,15 @@ ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig&
   }
   out.summary.path = path;
   out.summary.duration_s = out.info.duration;
+  out.summary.header_duration_s = out.info.header_duration;
+  if (out.info.header_duration > 0) {
+    char text[160];
+    std::snprintf(text, sizeof text,
+                  ": the file is cut short: its header promises %.1f s of video but the data "
+                  "ends at %.1f s; only that part is used",
+                  out.info.header_duration, out.info.duration);
+    log.warning("probe", file + text);
+  }
   out.summary.width = out.info.display_width;
   out.summary.height = out.info.display_height;
   out.summary.fps = out.info.frame_rate();

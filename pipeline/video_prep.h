@@ -60,9 +60,12 @@ struct ProbedVideo {
   VideoSummary summary;
 };
 
-// Probe (stage "probe") and, with `hash`, content hash (stage "hash"). Throws StageError.
+// Probe (stage "probe") and, with `hash`, content hash (stage "hash"). Throws StageError. A file
+// cut short (decode::VideoInfo::header_duration) is used up to where its data ends, with a
+// warning on `log`.
 ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig& config, bool hash,
-                        ProgressTracker& progress, const CancelToken& cancel, StageClock& clock);
+                        ProgressTracker& progress, const CancelToken& cancel, StageClock& clock,
+                        const Logger& log);
 
 // [T, H, W, 3] uint8 frames of `size` x `size`*9/16 at `times` (one per time: a time no frame
 // could be decoded for repeats its neighbour). Throws kInvalidInput when nothing decodes.

@@ -229,6 +229,7 @@ struct PlanOptions {
   int64_t prompt_tokens = 64;
   int64_t answer_tokens = 512;
   int64_t separator_tokens = 7;
+  int64_t input_size = 384;
   bool json = false;
 };
 
@@ -352,6 +353,16 @@ void run_plan(const PlanOptions& o) {
   request.prompt_tokens = o.prompt_tokens;
   request.answer_tokens = o.answer_tokens;
   request.separator_tokens = o.separator_tokens;
+  // The same bounds and grid as the pipeline's encode.input_size for LLaVA-OneVision's so400m
+  // tower (patch 14, 384 px): floor(size / 14) patches a side, pooled to ceil(patches / 2).
+  constexpr int64_t kPatch = 14, kTowerSize = 384;
+  if (o.input_size < 2 * kPatch || o.input_size > 2 * kTowerSize) {
+    throw Error(ErrorKind::kInvalidArgument, "plan: --input-size " + std::to_string(o.input_size) +
+                                                 " is out of range: the vision tower takes " +
+                                                 std::to_string(2 * kPatch) + " to " +
+                                                 std::to_string(2 * kTowerSize) + " pixels");
+  }
+  request.full_grid = (o.input_size / kPatch + 1) / 2;
   if (o.model == "0.5b") {
     request.llm = compress::LlmDims::qwen2_0_5b();
   } else if (o.model == "7b") {
@@ -424,6 +435,8 @@ void add_compress_commands(CLI::App& app) {
   pl->add_option("--prompt-tokens", plan->prompt_tokens, "prompt estimate (default 64)");
   pl->add_option("--answer-tokens", plan->answer_tokens, "answer reserve (default 512)");
   pl->add_option("--separator-tokens", plan->separator_tokens, "tokens per separator (default 7)");
+  pl->add_option("--input-size", plan->input_size,
+                 "vision tower input in pixels, as encode.input_size (default 384)");
   pl->add_flag("--json", plan->json, "print JSON");
   pl->callback([plan] { run_plan(*plan); });
 }

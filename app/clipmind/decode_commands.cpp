@@ -38,7 +38,8 @@ void print_probe(const decode::VideoInfo& v, bool json) {
   if (json) {
     std::printf(
         "{\n  \"path\": \"%s\",\n  \"container\": \"%s\",\n  \"format_name\": \"%s\",\n"
-        "  \"duration\": %s,\n  \"codec\": \"%s\",\n  \"codec_long_name\": \"%s\",\n"
+        "  \"duration\": %s,\n  \"header_duration\": %s,\n  \"codec\": \"%s\",\n"
+        "  \"codec_long_name\": \"%s\",\n"
         "  \"profile\": \"%s\",\n  \"pixel_format\": \"%s\",\n  \"width\": %d,\n"
         "  \"height\": %d,\n  \"rotation\": %d,\n  \"sample_aspect_ratio\": \"%s\",\n"
         "  \"display_width\": %d,\n  \"display_height\": %d,\n  \"avg_frame_rate\": \"%s\",\n"
@@ -47,18 +48,23 @@ void print_probe(const decode::VideoInfo& v, bool json) {
         "  \"has_audio\": %s,\n  \"audio_codec\": \"%s\"\n}\n",
         json_escape(v.path.string()).c_str(), json_escape(v.container).c_str(),
         json_escape(v.format_name).c_str(), number(v.duration).c_str(),
-        json_escape(v.codec).c_str(), json_escape(v.codec_long_name).c_str(),
-        json_escape(v.profile).c_str(), json_escape(v.pixel_format).c_str(), v.width, v.height,
-        v.rotation, sar.c_str(), v.display_width, v.display_height, rate.c_str(),
-        number(v.frame_rate()).c_str(), static_cast<long long>(v.frame_count),
-        v.frame_count_exact ? "true" : "false", static_cast<long long>(v.bit_rate),
-        static_cast<long long>(v.video_bit_rate), v.has_b_frames ? "true" : "false",
-        v.has_audio ? "true" : "false", json_escape(v.audio_codec).c_str());
+        number(v.header_duration).c_str(), json_escape(v.codec).c_str(),
+        json_escape(v.codec_long_name).c_str(), json_escape(v.profile).c_str(),
+        json_escape(v.pixel_format).c_str(), v.width, v.height, v.rotation, sar.c_str(),
+        v.display_width, v.display_height, rate.c_str(), number(v.frame_rate()).c_str(),
+        static_cast<long long>(v.frame_count), v.frame_count_exact ? "true" : "false",
+        static_cast<long long>(v.bit_rate), static_cast<long long>(v.video_bit_rate),
+        v.has_b_frames ? "true" : "false", v.has_audio ? "true" : "false",
+        json_escape(v.audio_codec).c_str());
     return;
   }
   std::printf("file:          %s\n", v.path.string().c_str());
   std::printf("container:     %s (%s)\n", v.container.c_str(), v.format_name.c_str());
   std::printf("duration:      %.3f s\n", v.duration);
+  if (v.header_duration > 0) {
+    std::printf("cut short:     the header promises %.3f s; the data ends at %.3f s\n",
+                v.header_duration, v.duration);
+  }
   std::printf("video codec:   %s%s%s\n", v.codec.c_str(), v.profile.empty() ? "" : ", ",
               v.profile.c_str());
   std::printf("size:          %dx%d (%s), pixel aspect %s\n", v.width, v.height,
@@ -105,6 +111,10 @@ std::vector<double> parse_times(const std::string& list) {
     }
     if (used != item.size() || !std::isfinite(t)) {
       throw Error(ErrorKind::kInvalidArgument, "--at: '" + item + "' is not a time in seconds");
+    }
+    if (t < 0) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "--at: " + item + " is before the start of the video (times count from 0)");
     }
     times.push_back(t);
   }
@@ -185,6 +195,14 @@ void run_frames(const FramesArgs& a) {
   std::vector<double> times;
   if (!a.at.empty()) {
     times = parse_times(a.at);
+    // The sampler would quietly give the last frame for a time past the end.
+    const decode::VideoInfo info = decode::probe(a.video);
+    if (info.duration > 0 && times.back() > info.duration) {
+      char text[160];
+      std::snprintf(text, sizeof text, ": --at %.3f s is past the end of the video (%.3f s long)",
+                    times.back(), info.duration);
+      throw Error(ErrorKind::kInvalidArgument, a.video + text);
+    }
   } else {
     const decode::VideoInfo info = decode::probe(a.video);
     if (info.duration <= 0) {

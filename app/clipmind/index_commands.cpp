@@ -152,7 +152,14 @@ void run_search(const IndexFlags& flags, const std::optional<std::string>& query
   request.mode = mode == "exact" ? index::SearchMode::kExact
                  : mode == "ann" ? index::SearchMode::kAnn
                                  : index::SearchMode::kAuto;
-  if (query) request.text = *query;
+  if (query) {
+    try {
+      pipeline::check_question(*query, "query");  // before loading any model
+    } catch (const Error& e) {
+      throw Error(e.kind(), "search: " + std::string(e.what()));
+    }
+    request.text = *query;
+  }
   if (like) {
     const auto [video, seconds] = pipeline::parse_like(*like);
     request.like_video = video;

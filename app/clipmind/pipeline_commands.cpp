@@ -304,6 +304,12 @@ void run_caption(const CommonFlags& common, const SelectionFlags& selection,
                                     " file(s) could not be captioned (see the summary)");
     }
   }
+  if (report.partial > 0) {
+    throw Error(ErrorKind::kInvalidInput,
+                std::to_string(report.partial) + " of " + std::to_string(report.files.size()) +
+                    " file(s) are cut short: their captions cover only the part that is there "
+                    "(see the summary)");
+  }
 }
 
 }  // namespace

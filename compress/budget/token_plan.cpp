@@ -34,11 +34,20 @@ std::string fixed(double value, int decimals) {
 
 void check(const PlanRequest& r) {
   if (!std::isfinite(r.duration_s) || r.duration_s <= 0.0) bad("video duration must be positive");
+  // Far beyond any real recording (115 days); larger values only come from typos or damaged
+  // headers and would print times no one can read.
+  if (r.duration_s > kMaxPlanDurationS) {
+    char text[96];
+    std::snprintf(text, sizeof text, "video duration %.4g s is longer than the %.0f s (115 days)",
+                  r.duration_s, kMaxPlanDurationS);
+    bad(std::string(text) + " the planner accepts");
+  }
   if (r.context_length < 1) bad("context length must be positive");
   if (r.budget_tokens && r.retain_ratio) bad("give a token budget or a retain ratio, not both");
   if (r.budget_tokens && *r.budget_tokens < 0) bad("token budget must be >= 0");
-  if (r.retain_ratio && !(*r.retain_ratio >= 0.0 && *r.retain_ratio <= 1.0)) {
-    bad("retain ratio must be in [0, 1]");
+  // 0 would keep no visual tokens at all: the model would answer without seeing the video.
+  if (r.retain_ratio && !(*r.retain_ratio > 0.0 && *r.retain_ratio <= 1.0)) {
+    bad("retain ratio must be in (0, 1]");
   }
   if (r.max_frames < 0 || r.prompt_tokens < 0 || r.answer_tokens < 0 || r.separator_tokens < 0 ||
       r.tome_window_frames < 0) {

@@ -47,6 +47,9 @@ MergeMethod parse_merge_method(const std::string& text);
 FrameSelection parse_frame_selection(const std::string& text);
 InnerMethod parse_inner_method(const std::string& text);
 
+// The longest video the planner accepts, in seconds (115 days).
+inline constexpr double kMaxPlanDurationS = 1e7;
+
 struct PlanRequest {
   double duration_s = 0.0;
   int64_t context_length = 32768;        // the LLM's max positions

@@ -199,6 +199,32 @@ int display_rotation(const AVStream* stream) {
   return static_cast<int>(cw);
 }
 
+namespace {
+
+// Seconds from the stream start to the first video frame whose bytes the container's index
+// places past the end of the file; -1 when every indexed frame is inside it or there is no
+// index with positions. Index order is decode order, so B-frame files may count a frame or two
+// beyond the last one shown; the sampler's nearest-frame matching absorbs that.
+double indexed_data_end(const MediaFile& file) {
+  AVFormatContext* fmt = file.format();
+  AVStream* st = file.stream();
+  if (!fmt->pb) return -1;
+  const int64_t file_size = avio_size(fmt->pb);
+  const int entries = avformat_index_get_entries_count(st);
+  if (file_size <= 0 || entries <= 0) return -1;
+  const int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+  for (int i = 0; i < entries; ++i) {
+    const AVIndexEntry* e = avformat_index_get_entry(st, i);
+    if (!e || e->pos < 0 || e->size <= 0 || e->timestamp == AV_NOPTS_VALUE) continue;
+    if (e->pos + e->size > file_size) {
+      return std::max(0.0, static_cast<double>(e->timestamp - start) * av_q2d(st->time_base));
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
 VideoInfo describe(const MediaFile& file) {
   const AVFormatContext* fmt = file.format();
   const AVStream* st = file.stream();
@@ -212,6 +238,10 @@ VideoInfo describe(const MediaFile& file) {
     info.duration = static_cast<double>(st->duration) * av_q2d(st->time_base);
   } else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) {
     info.duration = static_cast<double>(fmt->duration) / AV_TIME_BASE;
+  }
+  if (const double data_end = indexed_data_end(file); data_end >= 0 && data_end < info.duration) {
+    info.header_duration = info.duration;
+    info.duration = data_end;
   }
 
   info.codec = avcodec_get_name(par->codec_id);

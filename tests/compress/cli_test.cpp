@@ -167,5 +167,23 @@ TEST(PlanCli, PrintsThePlan) {
   EXPECT_EQ(run.exit_code, 2);
 }
 
+TEST(PlanCli, InputSizeSetsTheGridAndAbsurdValuesAreRefused) {
+  // 224 px: 16 patches a side, pooled to 8x8 = 64 tokens a frame; 32 frames + prompt 64 + 1.
+  CliRun run = run_cli("plan --duration 600 --input-size 224 --json", "plan_224");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const nlohmann::json plan = nlohmann::json::parse(run.output);
+  EXPECT_EQ(plan["baseline_tokens"], 32 * 64 + 64 + 1);
+  EXPECT_EQ(plan["planned_frames"][0]["grid"], 8);
+
+  for (const std::string& bad :
+       {std::string("--duration 600 --ratio 0"), std::string("--duration 1e300"),
+        std::string("--duration 600 --input-size 20"),
+        std::string("--duration 600 --input-size 4096")}) {
+    run = run_cli("plan " + bad, "plan_refused");
+    EXPECT_EQ(run.exit_code, 2) << bad << ": " << run.output;
+    EXPECT_EQ(run.output.find("planned_frames"), std::string::npos) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace clipmind::compress

@@ -118,6 +118,19 @@ TEST(BadInput, Mp4CutInTheMiddleGivesAPartialResult) {
   const auto path = bad_dir() / "cut.mp4";
   write_bytes(path, bytes.substr(0, bytes.size() / 2));
   const std::vector<double> frames = frame_times(spec);
+  // The header promises the whole 4 s; probe reports where the indexed data stops, and the
+  // frame just before that point is really there.
+  const decode::VideoInfo info = decode::probe(path);
+  EXPECT_NEAR(info.header_duration, 4.0, 0.05);
+  EXPECT_GT(info.duration, 0.5);
+  EXPECT_LT(info.duration, 3.0);
+  {
+    const double last = info.duration - 0.1;
+    const auto samples = sample_all(path, {last});
+    ASSERT_EQ(samples.size(), 1u);
+    EXPECT_EQ(read_code(samples[0].frame), expected_nearest(frames, last));
+  }
+  EXPECT_EQ(decode::probe(whole).header_duration, 0.0) << "a whole file is not cut short";
   const std::vector<double> times = {0.2, 0.8, 1.2, 3.0, 3.9};
   for (decode::Strategy strategy : {decode::Strategy::kSequential, decode::Strategy::kSeek}) {
     decode::SamplerOptions o;

@@ -170,6 +170,13 @@ TEST(Cli, Errors) {
   expect_failure(clipmind({"frames", path.string(), "--count", "2", "--out",
                            fresh_dir("e").string(), "--size", "big"}),
                  2, "--size");
+  // Times outside the video are refused, not silently moved to its first or last frame.
+  expect_failure(
+      clipmind({"frames", path.string(), "--at", "-1", "--out", fresh_dir("e").string()}), 2,
+      "before the start");
+  expect_failure(
+      clipmind({"frames", path.string(), "--at", "1,100", "--out", fresh_dir("e").string()}), 2,
+      path.string() + ": --at 100.000 s is past the end of the video (4.");
   const CommandResult both = clipmind(
       {"frames", path.string(), "--count", "2", "--fps", "1", "--out", fresh_dir("e").string()});
   EXPECT_EQ(both.exit_code, 2);

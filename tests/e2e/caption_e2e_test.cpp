@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
+#include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -201,6 +203,69 @@ TEST(CliCaption, ClashingNamesGetTheirOwnOutputsAndUnwritableOutFailsAtOnce) {
   EXPECT_NE(unwritable.err.find("cannot write in the output folder"), std::string::npos)
       << unwritable.err;
   EXPECT_TRUE(unwritable.out.empty()) << "no report: nothing was captioned";
+}
+
+TEST(CliCaption, OneVideoNamedThreeWaysIsCaptionedOnce) {
+  const fs::path in = fresh_dir("caption-same-in");
+  fs::copy_file(video("cap-a", 60), in / "v.mp4");
+  fs::create_symlink(in / "v.mp4", in / "alias.mp4");
+  const fs::path out = fresh_dir("caption-same-out");
+  RunOptions options;
+  options.env = {{"XDG_CACHE_HOME", fresh_dir("caption-same-cache").string()}};
+  std::vector<std::string> args =
+      caption_args(in / "v.mp4", out, "srt", {"--segment", "3", "--json"});
+  // The same file again through "./", "..", a symlink and its folder.
+  for (const fs::path& again :
+       {in / "." / "v.mp4", in / ".." / in.filename() / "v.mp4", in / "alias.mp4", in})
+    args.push_back(again.string());
+  const RunResult r = run_cli(args, options);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  EXPECT_EQ(report.at("done"), 1) << r.out;
+  EXPECT_EQ(report.at("files").size(), 1u) << r.out;
+  EXPECT_EQ(files_in(out), (std::vector<fs::path>{out / "v.srt"}));
+}
+
+TEST(CliCaption, AVideoCutShortIsCaptionedAsFarAsItGoesAndReported) {
+  // moov first (as web uploads are written), then cut: the header still promises 6 s.
+  test::VideoSpec spec;
+  spec.name = "cap-cut-faststart";
+  spec.width = 96;
+  spec.height = 72;
+  spec.frames = 60;
+  spec.fps = 10;
+  spec.gop = 10;
+  spec.extra = {"-movflags", "+faststart"};
+  const std::string bytes = read_file(test::make_video(spec));
+  const fs::path in = fresh_dir("caption-cut-in") / "cut.mp4";
+  std::ofstream(in, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  const fs::path out = fresh_dir("caption-cut-out");
+  RunOptions options;
+  options.env = {{"XDG_CACHE_HOME", fresh_dir("caption-cut-cache").string()}};
+  const RunResult r =
+      run_cli(caption_args(in, out, "jsonl", {"--segment", "1", "--json"}), options);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("cut short"), std::string::npos) << r.err;
+  const json report = json::parse(r.out);
+  EXPECT_EQ(report.at("partial"), 1);
+  EXPECT_EQ(report.at("done"), 0);
+  ASSERT_EQ(report.at("files").size(), 1u);
+  const json& file = report.at("files")[0];
+  EXPECT_EQ(file.at("status"), "partial");
+  EXPECT_NE(file.at("note").get<std::string>().find("of the 6.0 s its header promises"),
+            std::string::npos)
+      << file.dump();
+  // The captions stop where the data does, not at the promised 6 s.
+  const std::string text = read_file(out / "cut.jsonl");
+  EXPECT_EQ(validate_jsonl(text), "");
+  double last_end = 0;
+  int lines = 0;
+  std::istringstream stream(text);
+  for (std::string line; std::getline(stream, line); ++lines)
+    last_end = json::parse(line).at("end").get<double>();
+  EXPECT_GE(lines, 1);
+  EXPECT_GT(last_end, 0.5);
+  EXPECT_LT(last_end, 5.0);
 }
 
 TEST(CliCaption, RealSampleVideosWithTheBuggyOne) {

@@ -345,6 +345,22 @@ TEST(SearchCli, CaptionsAreStoredAndMatchedByWords) {
   EXPECT_TRUE(found) << word << "\n" << r.out;
 }
 
+TEST(SearchCli, UnusableQueriesAreRefusedBeforeAnythingIsOpened) {
+  // The database does not exist: a refusal naming the query (exit 2, as ask gives for a bad
+  // question) shows the query was checked before the database and the models.
+  const std::string db = (fresh_dir("search-bad-query") / "missing.db").string();
+  for (const auto& [query, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"", "the query is empty"},
+           {" \t ", "the query is only white space"},
+           {"dog \xff\xfe", "the query is not valid UTF-8 (bad byte at offset 4"}}) {
+    const RunResult r = run_cli({"search", "--db", db, query});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  EXPECT_FALSE(fs::exists(db));
+}
+
 TEST(IndexCli, JobsAndShardsCoverEveryVideoOnce) {
   const fs::path dir = fresh_dir("index-jobs");
   for (int i = 0; i < 4; ++i)
