@@ -24,9 +24,10 @@ void Terminal::log(const pipeline::LogRecord& r) {
   std::lock_guard lock(mutex_);
   clear_bar();
   if (r.level == pipeline::LogLevel::kInfo) {
-    std::fprintf(stderr, "clipmind: %s\n", r.message.c_str());
+    std::fprintf(stderr, "clipmind: %s\n", terminal_safe(r.message).c_str());
   } else {
-    std::fprintf(stderr, "clipmind: %s: %s\n", pipeline::to_string(r.level), r.message.c_str());
+    std::fprintf(stderr, "clipmind: %s: %s\n", pipeline::to_string(r.level),
+                 terminal_safe(r.message).c_str());
   }
 }
 
@@ -46,13 +47,17 @@ void Terminal::text(std::string_view piece) {
   std::lock_guard lock(mutex_);
   clear_bar();
   streaming_ = true;
-  std::fwrite(piece.data(), 1, piece.size(), stdout);
+  const std::string safe = answer_.feed(piece);
+  std::fwrite(safe.data(), 1, safe.size(), stdout);
   std::fflush(stdout);
-  last_char_ = piece.empty() ? last_char_ : piece.back();
+  last_char_ = safe.empty() ? last_char_ : safe.back();
 }
 
 void Terminal::end_answer() {
   std::lock_guard lock(mutex_);
+  const std::string rest = answer_.finish();
+  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  if (!rest.empty()) last_char_ = rest.back();
   if (streaming_ && last_char_ != '\n') std::fputc('\n', stdout);
   std::fflush(stdout);
   streaming_ = false;
@@ -67,7 +72,7 @@ void Terminal::clear() {
 void Terminal::message(const std::string& text) {
   std::lock_guard lock(mutex_);
   clear_bar();
-  std::fprintf(stderr, "%s\n", text.c_str());
+  std::fprintf(stderr, "%s\n", terminal_safe(text).c_str());
 }
 
 void Terminal::clear_bar() {

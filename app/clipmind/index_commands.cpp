@@ -20,6 +20,7 @@
 #include "app/clipmind/cli_terminal.h"
 #include "app/clipmind/commands.h"
 #include "app/clipmind/pipeline_flags.h"
+#include "app/clipmind/terminal_text.h"
 #include "clipmind/error.h"
 #include "index/shard.h"
 #include "index/store.h"
@@ -34,6 +35,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// Display columns of a caption in the search table (longer ones end with "…"; --json has all).
+constexpr int kCaptionColumns = 120;
 
 struct IndexFlags {
   CommonFlags common;
@@ -109,7 +113,7 @@ void run_index(const IndexFlags& flags, const std::vector<std::string>& inputs, 
   if (flags.json) {
     std::printf("%s\n", json_text(report_json(report), 2).c_str());
   } else {
-    std::fputs(pipeline::format_index_summary(report).c_str(), stdout);
+    std::fputs(terminal_safe(pipeline::format_index_summary(report)).c_str(), stdout);
   }
   std::fflush(stdout);
   if (report.cancelled) throw Cancelled();
@@ -214,10 +218,13 @@ void run_search(const IndexFlags& flags, const std::optional<std::string>& query
     if (outcome.results.empty()) std::printf("no results\n");
     int rank = 0;
     for (const pipeline::SearchResult& r : outcome.results) {
-      std::printf("%2d  %.4f  %s  [%s]", ++rank, r.score, r.video_path.c_str(),
+      // Paths and captions come from the index (a tampered one too): no raw control
+      // characters, one line per result, captions cut to kCaptionColumns.
+      std::printf("%2d  %.4f  %s  [%s]", ++rank, r.score,
+                  terminal_safe(r.video_path, TextContext::kCell).c_str(),
                   span_text(r.t_begin, r.t_end).c_str());
       if (r.similarity) std::printf("  sim %.3f", *r.similarity);
-      if (!r.caption.empty()) std::printf("  %s", r.caption.c_str());
+      if (!r.caption.empty()) std::printf("  %s", table_cell(r.caption, kCaptionColumns).c_str());
       std::printf("\n");
     }
   }

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/clipmind/commands.h"
+#include "app/clipmind/terminal_text.h"
 #include "clipmind/error.h"
 
 namespace {
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "clipmind: %s\nRun 'clipmind --help' (or 'clipmind COMMAND --help').\n",
-                 e.what());
+                 clipmind::cli::terminal_safe(e.what()).c_str());
     // A question such as "-where is it?" reads as an option; '--' ends the options.
     if (std::string(e.what()).find("QUESTION") != std::string::npos) {
       std::fprintf(stderr,
@@ -66,11 +67,13 @@ int main(int argc, char** argv) {
     return clipmind::exit_code_for(clipmind::ErrorKind::kInvalidArgument);
   } catch (const clipmind::Error& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "clipmind: %s\n", e.what());
+    // Messages name files and quote input: keep their control characters off the terminal.
+    std::fprintf(stderr, "clipmind: %s\n", clipmind::cli::terminal_safe(e.what()).c_str());
     return finish_stdout(clipmind::exit_code_for(e.kind()));
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "clipmind: internal error: %s\n", e.what());
+    std::fprintf(stderr, "clipmind: internal error: %s\n",
+                 clipmind::cli::terminal_safe(e.what()).c_str());
     return finish_stdout(1);
   }
   return finish_stdout(0);

@@ -2,14 +2,16 @@
 // terminal output and signal wiring around pipeline/. All work happens in the library.
 //
 // Output discipline: answers (or --json documents) go to stdout; logs and the progress bar go
-// to stderr, and the bar is drawn only when stderr is a terminal. Ctrl-C cancels the running
-// job through its CancelToken (it stops within a second and leaves no partial output; exit
-// code 130); a second Ctrl-C ends the process at once.
+// to stderr, and the bar is drawn only when stderr is a terminal. Text output passes through
+// terminal_text.h (no raw control characters); --json is printed exactly. Ctrl-C cancels the
+// running job through its CancelToken (it stops within a second and leaves no partial output;
+// exit code 130), also while chat waits for the next question; a second Ctrl-C ends the process
+// at once.
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,7 +24,9 @@
 #include "app/clipmind/cli_signals.h"
 #include "app/clipmind/cli_terminal.h"
 #include "app/clipmind/commands.h"
+#include "app/clipmind/line_reader.h"
 #include "app/clipmind/pipeline_flags.h"
+#include "app/clipmind/terminal_text.h"
 #include "clipmind/error.h"
 #include "pipeline/caption_job.h"
 #include "pipeline/config.h"
@@ -167,13 +171,25 @@ void run_ask(const CommonFlags& common, const SelectionFlags& selection, const s
   }
 }
 
+// Questions longer than this are refused (the turn is skipped) without being kept whole: far
+// more than any model context holds (32 k tokens of Qwen2 are about 128 KiB of text), and it
+// bounds what a runaway pipe can make the chat buffer.
+constexpr size_t kMaxQuestionBytes = 1 << 20;
+
 void run_chat(const CommonFlags& common, const SelectionFlags& selection, const std::string& video,
               bool json) {
   Job job = start_job(common, &selection, /*bar=*/true);
   Terminal& t = *job.terminal;
-  CancelOnSignal signals(job.cancel, [&t](const std::string& m) { t.message(m); });
-  if (!json) job.callbacks.on_text = [&t](std::string_view piece) { t.text(piece); };
   const bool interactive = ::isatty(STDIN_FILENO);
+  // At the "> " prompt the terminal has just echoed "^C": the notice goes on a line of its own.
+  std::atomic<bool> at_prompt = false;
+  CancelOnSignal signals(
+      job.cancel, [&t, &at_prompt](const std::string& m) { t.message(at_prompt ? "\n" + m : m); });
+  if (!json) job.callbacks.on_text = [&t](std::string_view piece) { t.text(piece); };
+  // Not std::getline(std::cin): a blocked getline never sees Ctrl-C. The reader polls stdin
+  // and the cancel token, so a signal while waiting for a question ends the chat (exit 130).
+  LineReader questions(STDIN_FILENO, job.cancel, kMaxQuestionBytes,
+                       "the questions on standard input");
   try {
     std::unique_ptr<pipeline::Chat> chat = job.session->open_chat(video, job.callbacks, job.cancel);
     t.clear();
@@ -186,24 +202,36 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
     if (interactive) {
       t.message("clipmind: ready. Ask about the video; an empty line, \"quit\" or Ctrl-D ends.");
     }
-    std::string line;
     int64_t line_number = 0;
     while (true) {
       if (interactive) {
         std::fputs("> ", stderr);
         std::fflush(stderr);
       }
-      if (!std::getline(std::cin, line)) break;
+      at_prompt = interactive;
+      const std::optional<LineReader::Line> line = questions.next();
+      at_prompt = false;
+      if (!line) break;
       ++line_number;
-      const size_t b = line.find_first_not_of(" \t\r");
-      if (b == std::string::npos) {
+      const std::string& text = line->text;
+      const size_t b = text.find_first_not_of(" \t\r");
+      if (b == std::string::npos && !line->too_long) {
         if (interactive) break;
         continue;  // blank lines in piped input are skipped
       }
-      const std::string question = line.substr(b, line.find_last_not_of(" \t\r") - b + 1);
+      const std::string question =
+          b == std::string::npos ? text : text.substr(b, text.find_last_not_of(" \t\r") - b + 1);
       if (question == "quit" || question == "exit" || question == "/quit") break;
       std::optional<pipeline::AskResult> answered;
       try {
+        if (line->too_long) {
+          throw pipeline::StageError(ErrorKind::kInvalidArgument, "question", video,
+                                     "the question is too long: " + std::to_string(line->bytes) +
+                                         " bytes on one line, more than the " +
+                                         std::to_string(kMaxQuestionBytes) +
+                                         " a chat line may have",
+                                     "The chat goes on; ask another question.");
+        }
         answered = chat->ask(question, job.callbacks, job.cancel);
       } catch (const pipeline::StageError& e) {
         if (e.stage() != "question") throw;
@@ -265,7 +293,7 @@ void run_caption(const CommonFlags& common, const SelectionFlags& selection,
   if (json) {
     std::printf("%s\n", json_text(pipeline::to_json(report), 2).c_str());
   } else {
-    std::fputs(pipeline::format_caption_summary(report).c_str(), stdout);
+    std::fputs(terminal_safe(pipeline::format_caption_summary(report)).c_str(), stdout);
   }
   std::fflush(stdout);
   if (report.cancelled) throw Cancelled();

@@ -181,11 +181,11 @@ fs::path e2e_video(const std::string& name, int frames, int fps, int width, int 
   return test::make_video(spec);
 }
 
-RunResult run_cli(const std::vector<std::string>& args, const RunOptions& options) {
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (::pipe(in_pipe) != 0 || ::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) {
-    throw std::runtime_error("pipe failed");
-  }
+namespace {
+
+// The test's environment with XDG_CONFIG_HOME at an empty folder, no CLIPMIND_CONFIG, and
+// `extra` added, as "KEY=VALUE" strings.
+std::vector<std::string> child_env(const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e; ++e) {
     const std::string kv = *e;
@@ -194,21 +194,35 @@ RunResult run_cli(const std::vector<std::string>& args, const RunOptions& option
   }
   env["XDG_CONFIG_HOME"] = (work_dir() / "no-user-config").string();
   env.erase("CLIPMIND_CONFIG");
-  for (const auto& [k, v] : options.env)
+  for (const auto& [k, v] : extra)
     env[k] = v;
-  std::vector<std::string> env_strings;
+  std::vector<std::string> out;
   for (const auto& [k, v] : env)
-    env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (std::string& s : env_strings)
-    envp.push_back(s.data());
-  envp.push_back(nullptr);
+    out.push_back(k + "=" + v);
+  return out;
+}
+
+// argv/envp for execve: pointers into `strings`, then nullptr.
+std::vector<char*> c_strings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (std::string& s : strings)
+    out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+RunResult run_cli(const std::vector<std::string>& args, const RunOptions& options) {
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (::pipe(in_pipe) != 0 || ::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) {
+    throw std::runtime_error("pipe failed");
+  }
+  std::vector<std::string> env_strings = child_env(options.env);
+  std::vector<char*> envp = c_strings(env_strings);
   std::vector<std::string> argv_strings = {CLIPMIND_CLI};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& s : argv_strings)
-    argv.push_back(s.data());
-  argv.push_back(nullptr);
+  std::vector<char*> argv = c_strings(argv_strings);
 
   // A pseudo-terminal for stderr: the read end (master) replaces the pipe's read end, the
   // terminal (slave) its write end.
@@ -301,6 +315,122 @@ RunResult run_cli(const std::vector<std::string>& args, const RunOptions& option
     result.interrupt_to_exit_s = std::chrono::duration<double>(end - interrupted_at).count();
   }
   return result;
+}
+
+InteractiveCli::InteractiveCli(const std::vector<std::string>& args,
+                               const std::map<std::string, std::string>& env) {
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (::pipe(in_pipe) != 0 || ::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) {
+    throw std::runtime_error("pipe failed");
+  }
+  std::vector<std::string> env_strings = child_env(env);
+  std::vector<char*> envp = c_strings(env_strings);
+  std::vector<std::string> argv_strings = {CLIPMIND_CLI};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv = c_strings(argv_strings);
+  ::signal(SIGPIPE, SIG_IGN);  // a write to a program that already exited fails, not kills
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(in_pipe[0], STDIN_FILENO);
+    ::dup2(out_pipe[1], STDOUT_FILENO);
+    ::dup2(err_pipe[1], STDERR_FILENO);
+    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
+      ::close(fd);
+    }
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  in_ = in_pipe[1];
+  out_fd_ = out_pipe[0];
+  err_fd_ = err_pipe[0];
+}
+
+InteractiveCli::~InteractiveCli() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  for (int fd : {in_, out_fd_, err_fd_}) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+bool InteractiveCli::write(const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(in_, text.data() + done, text.size() - done);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void InteractiveCli::close_stdin() {
+  if (in_ >= 0) ::close(in_);
+  in_ = -1;
+}
+
+void InteractiveCli::signal(int sig) {
+  ::kill(pid_, sig);
+  signalled_at_ = std::chrono::steady_clock::now();
+}
+
+bool InteractiveCli::pump(int timeout_ms) {
+  pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
+  ::poll(fds, 2, timeout_ms);
+  bool open = false;
+  char buffer[65536];
+  for (int k = 0; k < 2; ++k) {
+    int& fd = k == 0 ? out_fd_ : err_fd_;
+    if (fd < 0) continue;
+    if (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) {
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n > 0) {
+        (k == 0 ? out_ : err_).append(buffer, static_cast<size_t>(n));
+      } else {
+        ::close(fd);
+        fd = -1;
+      }
+    }
+    open = open || fd >= 0;
+  }
+  return open;
+}
+
+bool InteractiveCli::wait_for(
+    const std::function<bool(const std::string& out, const std::string& err)>& ready,
+    double timeout_s) {
+  const auto start = std::chrono::steady_clock::now();
+  while (!ready(out_, err_)) {
+    if (!pump(10)) return ready(out_, err_);  // the program closed its output: no more comes
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >
+        timeout_s) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int InteractiveCli::wait_exit(double timeout_s) {
+  const auto start = std::chrono::steady_clock::now();
+  while (pump(10)) {
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >
+        timeout_s) {
+      ::kill(pid_, SIGKILL);
+      err_ += "\n[test: killed after timeout]";
+      break;
+    }
+  }
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  signal_to_exit_s_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled_at_).count();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 std::string validate_srt(const std::string& text, std::vector<Cue>* cues) {

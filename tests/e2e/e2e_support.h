@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 namespace clipmind::e2e {
 
 // A generated H.264 video (tests/decode/test_videos.h: frame codes drawn over the picture) with
@@ -69,6 +71,45 @@ struct RunResult {
 // Runs CLIPMIND_CLI with `args`. The environment always gets XDG_CONFIG_HOME pointing at an
 // empty folder (no user config leaks in) unless `env` says otherwise.
 RunResult run_cli(const std::vector<std::string>& args, const RunOptions& options = {});
+
+// The real `clipmind` with pipes on stdin, stdout and stderr, driven step by step: write a
+// question, wait for its answer, keep stdin open, send a signal, time the exit. The destructor
+// kills a program that is still running.
+class InteractiveCli {
+ public:
+  explicit InteractiveCli(const std::vector<std::string>& args,
+                          const std::map<std::string, std::string>& env = {});
+  ~InteractiveCli();
+  InteractiveCli(const InteractiveCli&) = delete;
+  InteractiveCli& operator=(const InteractiveCli&) = delete;
+
+  // false when the program no longer reads (it exited).
+  bool write(const std::string& text);
+  void close_stdin();
+  // Collects output until `ready(out, err)` holds (true) or `timeout_s` passed / the program
+  // closed its output first (false).
+  bool wait_for(const std::function<bool(const std::string& out, const std::string& err)>& ready,
+                double timeout_s);
+  // kill(pid, sig); the time is noted for signal_to_exit_s().
+  void signal(int sig);
+  // Collects the rest of the output and waits for the exit (SIGKILL after timeout_s); the exit
+  // code, or 128 + the signal that ended it.
+  int wait_exit(double timeout_s);
+
+  const std::string& out() const { return out_; }
+  const std::string& err() const { return err_; }
+  // From the last signal() to the exit seen by wait_exit().
+  double signal_to_exit_s() const { return signal_to_exit_s_; }
+
+ private:
+  bool pump(int timeout_ms);  // reads what is there; false once stdout and stderr are closed
+
+  pid_t pid_ = -1;
+  int in_ = -1, out_fd_ = -1, err_fd_ = -1;
+  std::string out_, err_;
+  std::chrono::steady_clock::time_point signalled_at_{};
+  double signal_to_exit_s_ = 0;
+};
 
 // Validators: "" when `text` is a valid file of the format, else what is wrong. They also
 // return the cues they read so tests can check times.
