@@ -15,6 +15,7 @@
 
 #include "app/clipmind/commands.h"
 #include "app/clipmind/json_escape.h"
+#include "app/clipmind/terminal_text.h"
 #include "clipmind/error.h"
 #include "decode/frame_sampler.h"
 #include "decode/image_writer.h"
@@ -58,7 +59,7 @@ void print_probe(const decode::VideoInfo& v, bool json) {
         json_escape(v.audio_codec).c_str());
     return;
   }
-  std::printf("file:          %s\n", v.path.string().c_str());
+  std::printf("file:          %s\n", cli::terminal_safe(v.path.string()).c_str());
   std::printf("container:     %s (%s)\n", v.container.c_str(), v.format_name.c_str());
   std::printf("duration:      %.3f s\n", v.duration);
   if (v.header_duration > 0) {
