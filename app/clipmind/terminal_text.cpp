@@ -43,6 +43,14 @@ int sequence_at(std::string_view s, char32_t& cp) {
   return length;
 }
 
+// Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder
+// everything after them up to the end of the line, so a name or caption could show text in an
+// order other than the bytes' ("Trojan Source"). The marks U+200E/U+200F only set the direction
+// of neutral characters next to them and are kept: real right-to-left text uses them.
+bool bidi_override(char32_t cp) {
+  return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 // Appends the safe form of `s` to `out`; with `hold_back`, an unfinished sequence at the end is
 // not consumed. Returns how many bytes of `s` were consumed.
 size_t append_safe(std::string_view s, TextContext context, bool hold_back, std::string& out) {
@@ -62,7 +70,7 @@ size_t append_safe(std::string_view s, TextContext context, bool hold_back, std:
     }
     if (cp == '\n' || cp == '\t') {
       out += context == TextContext::kCell ? ' ' : static_cast<char>(cp);
-    } else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+    } else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || bidi_override(cp)) {
       out += kReplacement;
     } else {
       out.append(s.substr(i, static_cast<size_t>(n)));

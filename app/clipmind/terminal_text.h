@@ -6,9 +6,12 @@
 //
 // Rules: C0 controls (U+0000-U+001F) except "\n" and "\t", DEL (U+007F), C1 controls
 // (U+0080-U+009F, i.e. their two-byte UTF-8 form) and bytes that are not valid UTF-8 become
-// U+FFFD (one per maximal invalid subsequence, as Unicode recommends); valid UTF-8 (CJK,
-// emoji) passes through unchanged. In a table cell "\n" and "\t" become a space too, so a row
-// stays one line. Pure functions on strings: no I/O, throw nothing but std::bad_alloc.
+// U+FFFD (one per maximal invalid subsequence, as Unicode recommends), and so do the
+// bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which would
+// reorder the rest of the line; valid UTF-8 (CJK, emoji, right-to-left text and its
+// direction marks U+200E/U+200F) passes through unchanged. In a table cell "\n" and "\t" become a
+// space too, so a row stays one line. Pure functions on strings: no I/O, throw nothing but
+// std::bad_alloc.
 #pragma once
 
 #include <string>

@@ -37,6 +37,17 @@ TEST(TerminalSafe, ReplacesDelAndC1Controls) {
   EXPECT_EQ(terminal_safe("\xC2\xA0"), "\xC2\xA0");  // U+00A0 no-break space is text
 }
 
+TEST(TerminalSafe, ReplacesBidiOverridesButKeepsDirectionMarks) {
+  // U+202E RIGHT-TO-LEFT OVERRIDE (E2 80 AE) would show "gpj.exe" as "exe.jpg".
+  EXPECT_EQ(terminal_safe("clip\xE2\x80\xAEgpj.mp4"), "clip" + R + "gpj.mp4");
+  EXPECT_EQ(terminal_safe("\xE2\x80\xAA"), R);                         // U+202A first embedding
+  EXPECT_EQ(terminal_safe("\xE2\x81\xA6x\xE2\x81\xA9"), R + "x" + R);  // U+2066 .. U+2069
+  // U+200F RIGHT-TO-LEFT MARK and Hebrew letters are ordinary text.
+  const std::string hebrew = "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D\xE2\x80\x8F";
+  EXPECT_EQ(terminal_safe(hebrew), hebrew);
+  EXPECT_EQ(terminal_safe("\xE2\x80\xA9"), "\xE2\x80\xA9");  // U+2029 paragraph separator
+}
+
 TEST(TerminalSafe, KeepsValidUtf8) {
   const std::string text = "caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 \xF0\x9F\x98\x80 \xE2\x80\xA6";
   EXPECT_EQ(terminal_safe(text), text);
