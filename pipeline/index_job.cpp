@@ -375,13 +375,11 @@ int IndexReport::exit_code() const {
 
 std::vector<std::string> index_paths(const std::vector<fs::path>& inputs) {
   std::vector<std::string> out;
-  std::set<std::string> seen;
-  for (const fs::path& v : collect_videos(inputs)) {
+  for (const fs::path& v : collect_videos(inputs)) {  // each file once (collect_videos)
     std::error_code ec;
     fs::path abs = fs::absolute(v, ec);
     if (ec) abs = v;
-    std::string p = abs.lexically_normal().string();
-    if (seen.insert(p).second) out.push_back(std::move(p));
+    out.push_back(abs.lexically_normal().string());
   }
   return out;
 }
@@ -616,18 +614,20 @@ std::pair<std::string, double> parse_like(const std::string& text) {
   return {text.substr(0, at), parse_time(text.substr(at + 1))};
 }
 
+void check_search_query(const std::string& text) {
+  try {
+    check_question(text, "query");
+  } catch (const Error& e) {
+    throw Error(e.kind(), "search: " + std::string(e.what()));
+  }
+}
+
 SearchOutcome search_index(Session& session, index::Store& store, const SearchRequest& request,
                            const CancelToken& cancel) {
   SessionState& s = session.state();
   SearchOutcome out;
   if (request.k == 0) throw Error(ErrorKind::kInvalidArgument, "search: k must be at least 1");
-  if (!request.like_video) {
-    try {
-      check_question(request.text, "query");
-    } catch (const Error& e) {
-      throw Error(e.kind(), "search: " + std::string(e.what()));
-    }
-  }
+  if (!request.like_video) check_search_query(request.text);
   index::SearchQuery q;
   q.k = request.k;
   q.mode = request.mode;

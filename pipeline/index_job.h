@@ -86,7 +86,8 @@ struct IndexReport {
   int exit_code() const;
 };
 
-// The videos named by `inputs` as the index stores them: absolute, normalised, in order.
+// The videos named by `inputs` as the index stores them: absolute, normalised, in order, each
+// file once (collect_videos).
 std::vector<std::string> index_paths(const std::vector<std::filesystem::path>& inputs);
 
 IndexReport run_index(Session& session, const IndexRequest& request,
@@ -126,6 +127,10 @@ struct SearchOutcome {
 // Parses "VIDEO@SECONDS" (seconds, m:ss or h:mm:ss; the last '@' splits). Throws
 // Error(kInvalidArgument).
 std::pair<std::string, double> parse_like(const std::string& text);
+
+// check_question() for a search text ("search: the query is empty", ...; kInvalidArgument).
+// search_index() calls it; front ends call it before opening the index or loading a model.
+void check_search_query(const std::string& text);
 
 // How front ends open an index: a PostgreSQL store keeps its local ANN copy (when it searches
 // without pgvector) under `<cache.dir>/index-ann/` while the cache is enabled, in memory only

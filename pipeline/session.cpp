@@ -11,6 +11,7 @@
 
 #include "clipmind/error.h"
 #include "compress/budget/prefill_flops.h"
+#include "compress/budget/token_plan.h"
 #include "compress/merge/inner_reducers.h"
 #include "compress/separators/time_separators.h"
 #include "models/llm/runtime.h"
@@ -163,22 +164,8 @@ std::vector<models::VlmMessage> messages_for(const PipelineConfig& config, const
 
 int64_t full_pooled_grid(const PipelineConfig& config, const models::LlavaOnevision& vlm) {
   const models::SiglipVisionConfig& vision = vlm.vision().config().vision;
-  const int64_t size = config.encode.input_size;
-  if (size == 0) return models::default_pooled_grid(vision.grid());
-  // Bounds: two patches is the least the pooling can take; twice the tower's own size is the
-  // most we allow (4x its tokens and ~16x its attention memory: 2048 on so400m asked LibTorch
-  // for 256 GiB), beyond which upscaling adds cost and no detail.
-  const int64_t least = 2 * vision.patch_size;
-  const int64_t most = 2 * vision.image_size;
-  if (size < least || size > most) {
-    throw Error(ErrorKind::kInvalidArgument,
-                "encode.input_size " + std::to_string(size) +
-                    " is out of range: the vision tower takes " + std::to_string(least) + " to " +
-                    std::to_string(most) + " pixels (at least 2 patches of " +
-                    std::to_string(vision.patch_size) + ", at most twice its own size of " +
-                    std::to_string(vision.image_size) + "), or 0 for its own size");
-  }
-  return models::default_pooled_grid(size / vision.patch_size);
+  return compress::pooled_grid_at_input(config.encode.input_size, vision.patch_size,
+                                        vision.image_size, "encode.input_size");
 }
 
 Prepared prepare_video(SessionState& s, const std::filesystem::path& path,

@@ -353,16 +353,8 @@ void run_plan(const PlanOptions& o) {
   request.prompt_tokens = o.prompt_tokens;
   request.answer_tokens = o.answer_tokens;
   request.separator_tokens = o.separator_tokens;
-  // The same bounds and grid as the pipeline's encode.input_size for LLaVA-OneVision's so400m
-  // tower (patch 14, 384 px): floor(size / 14) patches a side, pooled to ceil(patches / 2).
-  constexpr int64_t kPatch = 14, kTowerSize = 384;
-  if (o.input_size < 2 * kPatch || o.input_size > 2 * kTowerSize) {
-    throw Error(ErrorKind::kInvalidArgument, "plan: --input-size " + std::to_string(o.input_size) +
-                                                 " is out of range: the vision tower takes " +
-                                                 std::to_string(2 * kPatch) + " to " +
-                                                 std::to_string(2 * kTowerSize) + " pixels");
-  }
-  request.full_grid = (o.input_size / kPatch + 1) / 2;
+  // LLaVA-OneVision's so400m tower: 14-pixel patches, 384 px natively (as encode.input_size).
+  request.full_grid = compress::pooled_grid_at_input(o.input_size, 14, 384, "plan: --input-size");
   if (o.model == "0.5b") {
     request.llm = compress::LlmDims::qwen2_0_5b();
   } else if (o.model == "7b") {

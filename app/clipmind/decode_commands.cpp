@@ -196,14 +196,6 @@ void run_frames(const FramesArgs& a) {
   std::vector<double> times;
   if (!a.at.empty()) {
     times = parse_times(a.at);
-    // The sampler would quietly give the last frame for a time past the end.
-    const decode::VideoInfo info = decode::probe(a.video);
-    if (info.duration > 0 && times.back() > info.duration) {
-      char text[160];
-      std::snprintf(text, sizeof text, ": --at %.3f s is past the end of the video (%.3f s long)",
-                    times.back(), info.duration);
-      throw Error(ErrorKind::kInvalidArgument, a.video + text);
-    }
   } else {
     const decode::VideoInfo info = decode::probe(a.video);
     if (info.duration <= 0) {
@@ -227,6 +219,18 @@ void run_frames(const FramesArgs& a) {
     }
   }
 
+  const bool given_times = !a.at.empty();
+  const double last_time = times.back();
+  decode::FrameSampler sampler(a.video, std::move(times), options);
+  // The sampler would quietly give the last frame for a time past the end.
+  if (const double duration = sampler.info().duration;
+      given_times && duration > 0 && last_time > duration) {
+    char text[160];
+    std::snprintf(text, sizeof text, ": --at %.3f s is past the end of the video (%.3f s long)",
+                  last_time, duration);
+    throw Error(ErrorKind::kInvalidArgument, a.video + text);
+  }
+
   const std::filesystem::path out(a.out);
   std::error_code ec;
   std::filesystem::create_directories(out, ec);
@@ -238,7 +242,6 @@ void run_frames(const FramesArgs& a) {
   image.format = a.format == "png" ? decode::ImageFormat::kPng : decode::ImageFormat::kJpeg;
   image.jpeg_quality = a.quality;
 
-  decode::FrameSampler sampler(a.video, std::move(times), options);
   std::set<std::string> written;
   int64_t count = 0;
   while (std::optional<decode::Sample> sample = sampler.next()) {

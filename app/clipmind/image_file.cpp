@@ -27,7 +27,8 @@ RgbImage read_rgb_image(const std::filesystem::path& path) {
   image.pixels.resize(static_cast<size_t>(rgb.rows) * static_cast<size_t>(rgb.cols) * 3);
   for (int y = 0; y < rgb.rows; ++y) {
     const uint8_t* row = rgb.ptr<uint8_t>(y);
-    std::copy(row, row + rgb.cols * 3, image.pixels.begin() + static_cast<std::ptrdiff_t>(y) * rgb.cols * 3);
+    std::copy(row, row + rgb.cols * 3,
+              image.pixels.begin() + static_cast<std::ptrdiff_t>(y) * rgb.cols * 3);
   }
   return image;
 }

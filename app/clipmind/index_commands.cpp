@@ -153,11 +153,7 @@ void run_search(const IndexFlags& flags, const std::optional<std::string>& query
                  : mode == "ann" ? index::SearchMode::kAnn
                                  : index::SearchMode::kAuto;
   if (query) {
-    try {
-      pipeline::check_question(*query, "query");  // before loading any model
-    } catch (const Error& e) {
-      throw Error(e.kind(), "search: " + std::string(e.what()));
-    }
+    pipeline::check_search_query(*query);  // before opening the index or loading a model
     request.text = *query;
   }
   if (like) {

@@ -1,13 +1,12 @@
 // `clipmind embed`: SigLIP dual-encoder embeddings of images and texts, or their similarities,
 // for debugging and scripting. Registered by add_model_commands (model_commands.cpp).
-#include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "app/clipmind/image_file.h"
@@ -35,7 +34,8 @@ std::vector<float> row_of(const at::Tensor& m, int64_t i) {
 
 void print_vector(const std::string& label, const std::vector<float>& v) {
   std::printf("%s:", label.c_str());
-  for (const float x : v) std::printf(" %.6f", static_cast<double>(x));
+  for (const float x : v)
+    std::printf(" %.6f", static_cast<double>(x));
   std::printf("\n");
 }
 
@@ -49,9 +49,11 @@ void run_embed(const EmbedArgs& args) {
 
   // Read every image before any model work so a bad file fails fast.
   std::vector<RgbImage> pictures;
-  for (const auto& file : args.images) pictures.push_back(read_rgb_image(file));
+  for (const auto& file : args.images)
+    pictures.push_back(read_rgb_image(file));
   std::vector<models::RgbImageView> views;
-  for (const auto& p : pictures) views.push_back({p.pixels.data(), p.height, p.width, 0});
+  for (const auto& p : pictures)
+    views.push_back({p.pixels.data(), p.height, p.width, 0});
 
   const at::Tensor image_embeds = model.embed_images(views);
   const at::Tensor text_embeds = model.embed_texts(args.texts);

@@ -122,6 +122,22 @@ InnerMethod parse_inner_method(const std::string& text) {
   bad("unknown inner-LLM method '" + text + "' (none, holitom, fastv)");
 }
 
+int64_t pooled_grid_at_input(int64_t input_size, int64_t patch_size, int64_t image_size,
+                             const std::string& setting) {
+  const int64_t size = input_size == 0 ? image_size : input_size;
+  const int64_t least = 2 * patch_size;
+  const int64_t most = 2 * image_size;
+  if (size < least || size > most) {
+    throw Error(ErrorKind::kInvalidArgument,
+                setting + " " + std::to_string(input_size) +
+                    " is out of range: the vision tower takes " + std::to_string(least) + " to " +
+                    std::to_string(most) + " pixels (at least 2 patches of " +
+                    std::to_string(patch_size) + ", at most twice its own size of " +
+                    std::to_string(image_size) + "), or 0 for its own size");
+  }
+  return (size / patch_size + 1) / 2;
+}
+
 TokenPlan plan_tokens(const PlanRequest& request) {
   check(request);
   TokenPlan plan;

@@ -119,6 +119,14 @@ struct TokenPlan {
   double flops_ratio = 0.0;  // prefill_flops / baseline_flops
 };
 
+// G for a vision tower of `patch_size` pixels a patch and `image_size` pixels natively run at
+// `input_size` pixels (0: its own size): floor(size / patch) patches a side, pooled by
+// LLaVA-OneVision to ceil(patches / 2). Sizes below two patches or above twice the native size
+// (4x its tokens, ~16x its attention memory, and no detail gained) throw kInvalidArgument
+// naming `setting` ("encode.input_size", "--input-size") with the allowed range.
+int64_t pooled_grid_at_input(int64_t input_size, int64_t patch_size, int64_t image_size,
+                             const std::string& setting);
+
 TokenPlan plan_tokens(const PlanRequest& request);
 
 }  // namespace clipmind::compress

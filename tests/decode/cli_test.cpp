@@ -68,6 +68,33 @@ TEST(Cli, ProbeJson) {
   EXPECT_EQ(j["has_audio"], true);
 }
 
+TEST(Cli, ProbeSaysWhenTheFileIsCutShort) {
+  // moov first, then cut in half: the header still promises 4 s.
+  VideoSpec spec = cli_spec();
+  spec.name = "cli-cut";
+  spec.extra = {"-movflags", "+faststart"};
+  std::string bytes;
+  {
+    std::ifstream in(make_video(spec), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const auto path = video_dir() / "cli-cut-half.mp4";
+  std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+
+  const CommandResult json = clipmind({"probe", path.string(), "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const nlohmann::json j = nlohmann::json::parse(json.out);
+  EXPECT_NEAR(j["header_duration"].get<double>(), 4.0, 0.05);
+  EXPECT_GT(j["duration"].get<double>(), 0.5);
+  EXPECT_LT(j["duration"].get<double>(), 3.0);
+  const CommandResult text = clipmind({"probe", path.string()});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("cut short:     the header promises 4.0"), std::string::npos) << text.out;
+  // A whole file has no such line, and header_duration 0.
+  const CommandResult whole = clipmind({"probe", make_video(spec).string(), "--json"});
+  EXPECT_EQ(nlohmann::json::parse(whole.out)["header_duration"], 0.0);
+}
+
 // Each written file must be named by the time of the frame it holds.
 void check_written(const CommandResult& r, const std::vector<double>& frames, size_t count,
                    const std::string& ext) {

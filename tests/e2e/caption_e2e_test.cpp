@@ -7,7 +7,6 @@
 #include <set>
 #include <sstream>
 
-#include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -228,15 +227,8 @@ TEST(CliCaption, OneVideoNamedThreeWaysIsCaptionedOnce) {
 
 TEST(CliCaption, AVideoCutShortIsCaptionedAsFarAsItGoesAndReported) {
   // moov first (as web uploads are written), then cut: the header still promises 6 s.
-  test::VideoSpec spec;
-  spec.name = "cap-cut-faststart";
-  spec.width = 96;
-  spec.height = 72;
-  spec.frames = 60;
-  spec.fps = 10;
-  spec.gop = 10;
-  spec.extra = {"-movflags", "+faststart"};
-  const std::string bytes = read_file(test::make_video(spec));
+  const std::string bytes =
+      read_file(e2e_video("cap-cut-faststart", 60, 10, 96, 72, {"-movflags", "+faststart"}));
   const fs::path in = fresh_dir("caption-cut-in") / "cut.mp4";
   std::ofstream(in, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   const fs::path out = fresh_dir("caption-cut-out");
@@ -266,6 +258,15 @@ TEST(CliCaption, AVideoCutShortIsCaptionedAsFarAsItGoesAndReported) {
   EXPECT_GE(lines, 1);
   EXPECT_GT(last_end, 0.5);
   EXPECT_LT(last_end, 5.0);
+
+  // ask uses the same part and says what the header promised.
+  const RunResult asked = run_cli({"ask", in.string(), "What happens?", "--model",
+                                   tiny_vlm().string(), "--json", "--max-new-tokens", "2"},
+                                  options);
+  ASSERT_EQ(asked.exit_code, 0) << asked.err;
+  const json video = json::parse(asked.out).at("video");
+  EXPECT_NEAR(video.at("header_duration").get<double>(), 6.0, 0.05);
+  EXPECT_LT(video.at("duration").get<double>(), 5.0);
 }
 
 TEST(CliCaption, RealSampleVideosWithTheBuggyOne) {

@@ -3,7 +3,6 @@
 // message (it used to hang until Enter and then exit 0); the end of stdin still ends it with 0,
 // a last question without "\n" is answered, and a line of more than 1 MiB is refused alone.
 #include <csignal>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,15 +26,6 @@ std::vector<std::string> chat_args() {
           "4",
           "--set",
           "dtype=\"float32\""};
-}
-
-std::vector<json> json_lines(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line))
-    out.push_back(json::parse(line));
-  return out;
 }
 
 size_t lines_in(const std::string& text) {

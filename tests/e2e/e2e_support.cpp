@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -170,7 +171,8 @@ TinyVision tiny_vision() {
   return {vision.at("image_size").get<int>(), vision.at("patch_size").get<int>()};
 }
 
-fs::path e2e_video(const std::string& name, int frames, int fps, int width, int height) {
+fs::path e2e_video(const std::string& name, int frames, int fps, int width, int height,
+                   const std::vector<std::string>& ffmpeg_options) {
   test::VideoSpec spec;
   spec.name = name;
   spec.width = width;
@@ -178,7 +180,17 @@ fs::path e2e_video(const std::string& name, int frames, int fps, int width, int 
   spec.frames = frames;
   spec.fps = fps;
   spec.gop = fps;
+  spec.extra = ffmpeg_options;
   return test::make_video(spec);
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line))
+    out.push_back(nlohmann::json::parse(line));
+  return out;
 }
 
 namespace {
@@ -209,6 +221,19 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
     out.push_back(s.data());
   out.push_back(nullptr);
   return out;
+}
+
+// In the forked child: stdin, stdout and stderr from the given descriptors, every descriptor in
+// `close_after` closed, then the program; exit 127 when it cannot start.
+[[noreturn]] void exec_child(int in, int out, int err, std::initializer_list<int> close_after,
+                             std::vector<char*>& argv, std::vector<char*>& envp) {
+  ::dup2(in, STDIN_FILENO);
+  ::dup2(out, STDOUT_FILENO);
+  ::dup2(err, STDERR_FILENO);
+  for (int fd : close_after)
+    ::close(fd);
+  ::execve(argv[0], argv.data(), envp.data());
+  ::_exit(127);
 }
 
 }  // namespace
@@ -242,21 +267,14 @@ RunResult run_cli(const std::vector<std::string>& args, const RunOptions& option
   const auto start = std::chrono::steady_clock::now();
   const pid_t pid = ::fork();
   if (pid == 0) {
-    ::dup2(in_pipe[0], STDIN_FILENO);
-    if (options.stdout_file.empty()) {
-      ::dup2(out_pipe[1], STDOUT_FILENO);
-    } else {
-      const int fd = ::open(options.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd < 0) ::_exit(126);
-      ::dup2(fd, STDOUT_FILENO);
-      ::close(fd);
+    int out = out_pipe[1];
+    if (!options.stdout_file.empty()) {
+      out = ::open(options.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (out < 0) ::_exit(126);
     }
-    ::dup2(err_pipe[1], STDERR_FILENO);
-    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
-      ::close(fd);
-    }
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
+    exec_child(in_pipe[0], out, err_pipe[1],
+               {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1], out},
+               argv, envp);
   }
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
@@ -331,14 +349,9 @@ InteractiveCli::InteractiveCli(const std::vector<std::string>& args,
   ::signal(SIGPIPE, SIG_IGN);  // a write to a program that already exited fails, not kills
   pid_ = ::fork();
   if (pid_ == 0) {
-    ::dup2(in_pipe[0], STDIN_FILENO);
-    ::dup2(out_pipe[1], STDOUT_FILENO);
-    ::dup2(err_pipe[1], STDERR_FILENO);
-    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
-      ::close(fd);
-    }
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
+    exec_child(in_pipe[0], out_pipe[1], err_pipe[1],
+               {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}, argv,
+               envp);
   }
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);

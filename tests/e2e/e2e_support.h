@@ -11,14 +11,19 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
 #include <sys/types.h>
 
 namespace clipmind::e2e {
 
 // A generated H.264 video (tests/decode/test_videos.h: frame codes drawn over the picture) with
-// a keyframe every second, made once per build tree.
-std::filesystem::path e2e_video(const std::string& name, int frames, int fps, int width,
-                                int height);
+// a keyframe every second, made once per build tree. `ffmpeg_options` go to ffmpeg's output
+// (e.g. {"-movflags", "+faststart"}).
+std::filesystem::path e2e_video(const std::string& name, int frames, int fps, int width, int height,
+                                const std::vector<std::string>& ffmpeg_options = {});
+
+// One JSON document per line of `text` (a --json event stream); throws on a line that is not.
+std::vector<nlohmann::json> json_lines(const std::string& text);
 
 // The test work directory for this suite (CLIPMIND_TEST_WORK_DIR/e2e).
 std::filesystem::path work_dir();

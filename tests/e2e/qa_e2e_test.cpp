@@ -3,7 +3,6 @@
 // encode.input_size above twice the tower's size is refused before decoding; one unusable chat
 // line (not UTF-8, blank, too long for the context) is refused and the chat goes on unchanged.
 #include <filesystem>
-#include <sstream>
 
 #include "tests/e2e/e2e_support.h"
 #include <gtest/gtest.h>
@@ -25,15 +24,6 @@ std::vector<std::string> ask_args(const std::vector<std::string>& more) {
                                 "--no-cache", "--max-new-tokens",  "2"};
   a.insert(a.end(), more.begin(), more.end());
   return a;
-}
-
-std::vector<json> json_lines(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line))
-    out.push_back(json::parse(line));
-  return out;
 }
 
 TEST(CliSelectionGrid, MethodNoneTakesTheModelsPooledGridUnderEverySelection) {
