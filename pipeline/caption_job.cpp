@@ -110,10 +110,8 @@ CaptionedVideo caption_video(SessionState& s, const fs::path& path, const std::s
     std::vector<PlannedFrame> planned;
     for (const double t : compress::uniform_times(duration, count))
       planned.push_back({t, grid});
-    const std::vector<EncodedFrame> frames = in_stage("decode", file, [&] {
-      return encode_frames(encode_request(s, probed, planned), vlm.vision(), s.cache.get(),
-                           progress, cancel, s.log);
-    });
+    const std::vector<EncodedFrame> frames = encode_frames(
+        encode_request(s, probed, planned), vlm.vision(), s.cache.get(), progress, cancel, s.log);
     std::vector<double> times;
     std::vector<at::Tensor> tokens;
     for (const EncodedFrame& f : frames) {
@@ -124,10 +122,12 @@ CaptionedVideo caption_video(SessionState& s, const fs::path& path, const std::s
         {0, static_cast<int64_t>(frames.size()) - 1}};
     if (frames.size() > 1) {
       // Caption spans want HoliTom's finer segmentation whatever the merge keeps.
-      segments =
-          compress::holitom_segment(at::stack(tokens), s.config.merge.tau.value_or(kHolitomTau),
-                                    s.config.merge.max_window)
-              .segments;
+      segments = in_stage("merge", file, [&] {
+        return compress::holitom_segment(at::stack(tokens),
+                                         s.config.merge.tau.value_or(kHolitomTau),
+                                         s.config.merge.max_window)
+            .segments;
+      });
     }
     spans = spans_from_segments(times, segments, duration, s.config.caption.min_segment_s,
                                 s.config.caption.max_segment_s);
@@ -180,10 +180,8 @@ std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
                                                   static_cast<double>(per_span),
                            grid});
       }
-      frames = in_stage("decode", file, [&] {
-        return encode_frames(encode_request(s, probed, planned), vlm.vision(), s.cache.get(),
+      frames = encode_frames(encode_request(s, probed, planned), vlm.vision(), s.cache.get(),
                              progress, cancel, s.log);
-      });
     }
     const int64_t input = static_cast<int64_t>(frames.size()) * grid * grid;
     const compress::MergeResult merged = in_stage(

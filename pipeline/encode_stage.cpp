@@ -51,15 +51,21 @@ at::Tensor from_array(const CacheArray& a, at::Device device) {
 }
 
 std::optional<EncodedFrame> from_cache(TokenCache& cache, const std::string& key,
-                                       const PlannedFrame& planned, at::Device device,
-                                       const Logger& log) {
+                                       const PlannedFrame& planned, int64_t hidden,
+                                       at::Device device, at::ScalarType dtype, const Logger& log) {
   std::optional<CacheEntry> entry = cache.get(key);
   if (!entry) return std::nullopt;
   const CacheArray* tokens = entry->find("tokens");
   const CacheArray* attention = entry->find("attention");
   const auto meta = nlohmann::json::parse(entry->meta, nullptr, false);
+  // The key holds the model and dtype, so only a tampered or colliding entry fails these; like a
+  // damaged file (token_cache.h) it is a miss, never the job's failure.
+  const bool attention_ok =
+      !attention || (attention->dtype == "float32" && attention->shape.size() == 1 &&
+                     attention->shape[0] == planned.grid * planned.grid);
   if (!tokens || tokens->shape.size() != 2 || tokens->shape[0] != planned.grid * planned.grid ||
-      meta.is_discarded() || !meta.contains("time")) {
+      tokens->shape[1] != hidden || tokens->dtype != models::dtype_name(dtype) || !attention_ok ||
+      !meta.is_object() || !meta.contains("time") || !meta["time"].is_number()) {
     log.warning("cache", "an entry has an unexpected layout; recomputing it");
     return std::nullopt;
   }
@@ -131,18 +137,23 @@ std::string frame_cache_key(const EncodeRequest& request, const PlannedFrame& fr
                          {"dtype", dtype}});
 }
 
-std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
-                                        const models::LlavaVisionEncoder& encoder,
-                                        TokenCache* cache, ProgressTracker& progress,
-                                        const CancelToken& cancel, const Logger& log,
-                                        EncodeStats* stats_out) {
+namespace {
+
+std::vector<EncodedFrame> encode_labelled(const EncodeRequest& request,
+                                          const models::LlavaVisionEncoder& encoder,
+                                          TokenCache* cache, ProgressTracker& progress,
+                                          const CancelToken& cancel, const Logger& log,
+                                          EncodeStats* stats_out) {
   const auto start = std::chrono::steady_clock::now();
+  const std::string file = request.video.string();
   EncodeStats stats;
   stats.planned = static_cast<int64_t>(request.frames.size());
   const int64_t input_size =
       request.input_size > 0 ? request.input_size : encoder.preprocess_config().height;
   const std::string dtype = models::dtype_name(encoder.runtime().dtype);
   const at::Device device = encoder.runtime().device;
+  const at::ScalarType tower_dtype = encoder.runtime().dtype;
+  const int64_t hidden = encoder.llm_hidden();
 
   // Requests sorted by time (the sampler wants ascending times); results come back in time
   // order.
@@ -158,9 +169,13 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
   std::vector<std::string> keys(request.frames.size());
   for (const size_t i : order) {
     cancel.throw_if_cancelled();
-    keys[i] = frame_cache_key(request, request.frames[i], input_size, dtype);
+    keys[i] = in_stage("cache", file, [&] {
+      return frame_cache_key(request, request.frames[i], input_size, dtype);
+    });
     if (cache) {
-      results[i] = from_cache(*cache, keys[i], request.frames[i], device, log);
+      results[i] = in_stage("cache", file, [&] {
+        return from_cache(*cache, keys[i], request.frames[i], hidden, device, tower_dtype, log);
+      });
       if (results[i]) {
         ++stats.from_cache;
         continue;
@@ -193,11 +208,13 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
 
     auto store = [&](size_t i, EncodedFrame&& f) {
       if (cache) {
-        CacheEntry entry;
-        entry.meta = nlohmann::json{{"time", f.time}}.dump();
-        entry.arrays.push_back(to_array("tokens", f.tokens));
-        if (f.attention.defined()) entry.arrays.push_back(to_array("attention", f.attention));
-        cache->put(keys[i], entry);
+        in_stage("cache", file, [&] {
+          CacheEntry entry;
+          entry.meta = nlohmann::json{{"time", f.time}}.dump();
+          entry.arrays.push_back(to_array("tokens", f.tokens));
+          if (f.attention.defined()) entry.arrays.push_back(to_array("attention", f.attention));
+          cache->put(keys[i], entry);
+        });
       }
       results[i] = std::move(f);
     };
@@ -224,13 +241,16 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
           continue;
         }
         const EncodedFrame& from = *results[r.source];
-        EncodedFrame f;
-        f.requested_time = request.frames[r.index].time;
-        f.time = r.time;
-        f.grid = from.grid;
-        f.tokens = from.tokens.clone();
-        if (from.attention.defined()) f.attention = from.attention.clone();
-        f.reused = true;
+        EncodedFrame f = in_stage("encode", file, [&] {
+          EncodedFrame copy;
+          copy.requested_time = request.frames[r.index].time;
+          copy.time = r.time;
+          copy.grid = from.grid;
+          copy.tokens = from.tokens.clone();
+          if (from.attention.defined()) copy.attention = from.attention.clone();
+          copy.reused = true;
+          return copy;
+        });
         store(r.index, std::move(f));
         encode_stage.advance();
       }
@@ -257,9 +277,6 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
       eo.input_size = request.input_size;
       eo.cancel = cancel;
       std::vector<EncodedFrame> made;
-      // The tower's failures (out of memory above all) are the encode stage's, not the decode
-      // stage's that wraps this whole function.
-      const std::string file = request.video.string();
       if (uniform) {
         eo.grid = grids.front();
         const models::VisualTokens tokens =
@@ -300,32 +317,41 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
     run_stages<Decoded>(
         static_cast<size_t>(std::max<int64_t>(1, request.queue_frames)), cancel,
         [&](BoundedQueue<Decoded>& queue) {
-          options.on_warning = [&](const std::string& w) { warnings.push_back(w); };
-          auto t0 = std::chrono::steady_clock::now();
-          decode::FrameSampler sampler(request.video, times, options);
-          while (true) {
-            std::optional<decode::Sample> sample = sampler.next();
-            if (!sample) break;
+          in_stage("decode", file, [&] {
+            options.on_warning = [&](const std::string& w) { warnings.push_back(w); };
+            auto t0 = std::chrono::steady_clock::now();
+            decode::FrameSampler sampler(request.video, times, options);
+            while (true) {
+              std::optional<decode::Sample> sample = sampler.next();
+              if (!sample) break;
+              decode_busy += seconds_since(t0);
+              decode_stage.advance();
+              if (!queue.push(Decoded{sample->request, std::move(sample->frame)})) return;
+              peak = std::max(peak, queue.size());
+              t0 = std::chrono::steady_clock::now();
+            }
             decode_busy += seconds_since(t0);
-            decode_stage.advance();
-            if (!queue.push(Decoded{sample->request, std::move(sample->frame)})) return;
-            peak = std::max(peak, queue.size());
-            t0 = std::chrono::steady_clock::now();
-          }
-          decode_busy += seconds_since(t0);
-          decode_stage.finish();
+            decode_stage.finish();
+          });
         },
         [&](Decoded&& decoded) {
           const size_t i = misses[decoded.index];
           const int64_t grid = request.frames[i].grid;
-          if (source && source->grid == grid &&
-              same_picture(source->rgb, decoded.frame.rgb, request.reuse_psnr_db)) {
+          // Reuse stands in for the tower: its failures are the encode stage's.
+          const bool reuse = in_stage("encode", file, [&] {
+            if (source && source->grid == grid &&
+                same_picture(source->rgb, decoded.frame.rgb, request.reuse_psnr_db)) {
+              return true;
+            }
+            if (request.reuse_psnr_db > 0.0) source = Source{i, grid, decoded.frame.rgb};
+            return false;
+          });
+          if (reuse) {
             waiting.push_back({i, source->index, decoded.frame.time});
             ++stats.reused;
             resolve_reused();
             return;
           }
-          if (request.reuse_psnr_db > 0.0) source = Source{i, grid, decoded.frame.rgb};
           batch.push_back(std::move(decoded));
           if (static_cast<int64_t>(batch.size()) >= std::max<int64_t>(1, request.batch_frames)) {
             flush();
@@ -358,8 +384,8 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
     }
   }
   if (out.empty()) {
-    throw Error(ErrorKind::kInvalidInput,
-                request.video.string() + ": no frame could be decoded at the selected times");
+    throw StageError(ErrorKind::kInvalidInput, "decode", file,
+                     "no frame could be decoded at the selected times");
   }
   if (stats.dropped > 0) {
     log.warning("decode", request.video.string() + ": " + std::to_string(stats.dropped) +
@@ -368,6 +394,20 @@ std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
   stats.wall_seconds = seconds_since(start);
   if (stats_out) *stats_out = std::move(stats);
   return out;
+}
+
+}  // namespace
+
+std::vector<EncodedFrame> encode_frames(const EncodeRequest& request,
+                                        const models::LlavaVisionEncoder& encoder,
+                                        TokenCache* cache, ProgressTracker& progress,
+                                        const CancelToken& cancel, const Logger& log,
+                                        EncodeStats* stats_out) {
+  // The parts label their own failures; what is left (a thread that cannot start, the queue's
+  // memory) belongs to the decode + encode stage as a whole, reported as "encode".
+  return in_stage("encode", request.video.string(), [&] {
+    return encode_labelled(request, encoder, cache, progress, cancel, log, stats_out);
+  });
 }
 
 }  // namespace clipmind::pipeline

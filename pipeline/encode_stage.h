@@ -21,7 +21,12 @@
 //      reuse_psnr_db <= 0 turns reuse off. The comparison is always against the source (not a
 //      chain of reused frames), so a slow fade cannot drift away from the tokens it reuses.
 // Requests no frame could be decoded for (damaged stretches) are dropped with a warning; if
-// nothing could be decoded the stage throws kInvalidInput naming the file. Progress: stages
+// nothing could be decoded the stage throws kInvalidInput naming the file.
+// Failures are StageErrors (errors.h) naming the part that failed, so the person reading them
+// gets the right hint: "decode" for FFmpeg and sampling (and nothing decodable), "encode" for
+// the vision tower (out of memory included, with the encode memory hint) and frame reuse,
+// "cache" for cache keys and entries (a damaged or odd entry is a miss with a warning, never
+// a failure). Callers need no in_stage() around this call. Progress: stages
 // "decode" and "encode" (frames). Cancellation: between frames, between micro-batches and
 // between the vision tower's layers inside a micro-batch (models/vision checks the token per
 // layer), so a cancel lands within about one tower layer.

@@ -33,6 +33,11 @@ std::string default_hint(ErrorKind kind, const std::string& stage) {
         return "The video looks damaged or is not a video; try playing it, or re-encode it "
                "with ffmpeg.";
       }
+      if (stage == "encode") {
+        // The tower refuses its own output (models/vision/video_encoder.h), never the video.
+        return "The model's weights look damaged: download it again or pass another --model "
+               "(with dtype float16, try --set dtype=\"bfloat16\" or \"float32\").";
+      }
       return {};
     case ErrorKind::kUnsupported:
       return "See README, \"Models\", for the architectures and formats clipmind supports.";

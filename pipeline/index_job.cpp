@@ -598,7 +598,8 @@ std::vector<float> embed_moment(SessionState& s, const std::string& video, doubl
     throw StageError(ErrorKind::kInvalidInput, "decode", video,
                      "no frame near " + std::to_string(seconds) + " s could be decoded");
   }
-  const at::Tensor mean = embed_frames(encoder, frames, cancel).mean(0);
+  const at::Tensor mean =
+      in_stage("embed", video, [&] { return embed_frames(encoder, frames, cancel).mean(0); });
   const at::Tensor unit = (mean / mean.norm().clamp_min(1e-12)).contiguous();
   return std::vector<float>(unit.data_ptr<float>(), unit.data_ptr<float>() + unit.numel());
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include <ATen/ATen.h>
 
@@ -89,16 +90,17 @@ SegmentAnalysis analyze_segments(Session& session, const std::filesystem::path& 
     so.cancel = cancel;
     so.on_warning = [&](const std::string& w) { s.log.debug("decode", w); };
     in_stage("embed", file, [&] {
-      embed_sampled_frames(
-          encoder, video, times, so, [&](const at::Tensor& e, std::span<const size_t> requests) {
-            for (size_t k = 0; k < requests.size(); ++k) {
-              const size_t seg = requests[k] / static_cast<size_t>(per);
-              sums[seg] = sums[seg].defined() ? sums[seg] + e[static_cast<int64_t>(k)]
-                                              : e[static_cast<int64_t>(k)].clone();
-              ++counts[seg];
-            }
-            stage.advance(static_cast<int64_t>(requests.size()));
-          });
+      embed_sampled_frames(encoder, video, times, so, "embed",
+                           [&](const at::Tensor& e, std::span<const size_t> requests) {
+                             for (size_t k = 0; k < requests.size(); ++k) {
+                               const size_t seg = requests[k] / static_cast<size_t>(per);
+                               sums[seg] = sums[seg].defined()
+                                               ? sums[seg] + e[static_cast<int64_t>(k)]
+                                               : e[static_cast<int64_t>(k)].clone();
+                               ++counts[seg];
+                             }
+                             stage.advance(static_cast<int64_t>(requests.size()));
+                           });
     });
     stage.finish();
   }
@@ -119,7 +121,7 @@ SegmentAnalysis analyze_segments(Session& session, const std::filesystem::path& 
     kept.push_back(i);
   }
   if (out.segments.empty()) {
-    throw StageError(ErrorKind::kInvalidInput, "embed", file, "no frame could be decoded");
+    throw StageError(ErrorKind::kInvalidInput, "decode", file, "no frame could be decoded");
   }
 
   // Thumbnails at each segment's middle.
@@ -137,13 +139,17 @@ SegmentAnalysis analyze_segments(Session& session, const std::filesystem::path& 
     so.cancel = cancel;
     decode::ImageOptions jpeg;
     jpeg.jpeg_quality = options.jpeg_quality;
-    in_stage("thumbnails", file, [&] {
-      decode::FrameSampler sampler(video, middles, so);
-      while (auto sample = sampler.next()) {
-        out.segments[sample->request].thumbnail_jpeg = decode::encode_image(sample->frame, jpeg);
-        stage.advance();
-      }
-    });
+    // Reading the frames is the decode stage's; only making the JPEGs is this one's.
+    std::optional<decode::FrameSampler> sampler;
+    in_stage("decode", file, [&] { sampler.emplace(video, middles, so); });
+    while (true) {
+      std::optional<decode::Sample> sample =
+          in_stage("decode", file, [&] { return sampler->next(); });
+      if (!sample) break;
+      out.segments[sample->request].thumbnail_jpeg =
+          in_stage("thumbnails", file, [&] { return decode::encode_image(sample->frame, jpeg); });
+      stage.advance();
+    }
     stage.finish();
   }
 

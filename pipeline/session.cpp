@@ -262,10 +262,8 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
     request.batch_frames = config.encode.batch_frames;
     request.input_size = config.encode.input_size;
     request.reuse_psnr_db = config.encode.reuse_psnr_db;
-    p.frames = in_stage("decode", file, [&] {
-      return encode_frames(request, vlm.vision(), s.cache.get(), progress, cancel, s.log,
-                           &p.encode_stats);
-    });
+    p.frames = encode_frames(request, vlm.vision(), s.cache.get(), progress, cancel, s.log,
+                             &p.encode_stats);
     clock.add("decode", p.encode_stats.decode_seconds);
     clock.add("encode", p.encode_stats.encode_seconds);
     clock.add("decode+encode", p.encode_stats.wall_seconds);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include <ATen/ATen.h>
 
@@ -119,13 +120,17 @@ at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<d
   options.on_warning = [&](const std::string& w) { log.debug("decode", w); };
   at::Tensor out = at::zeros({static_cast<int64_t>(times.size()), height, width, 3}, at::kByte);
   std::vector<bool> have(times.size(), false);
-  decode::FrameSampler sampler(path, times, options);
-  while (auto sample = sampler.next()) {
-    const decode::Frame& f = sample->frame;
-    if (f.width != width || f.height != height) continue;
-    std::memcpy(out[static_cast<int64_t>(sample->request)].data_ptr(), f.rgb.data(), f.rgb.size());
-    have[sample->request] = true;
-  }
+  const std::string file = path.string();
+  in_stage("decode", file, [&] {
+    decode::FrameSampler sampler(path, times, options);
+    while (auto sample = sampler.next()) {
+      const decode::Frame& f = sample->frame;
+      if (f.width != width || f.height != height) continue;
+      std::memcpy(out[static_cast<int64_t>(sample->request)].data_ptr(), f.rgb.data(),
+                  f.rgb.size());
+      have[sample->request] = true;
+    }
+  });
   // Fill gaps from the nearest decoded neighbour (earlier first).
   int64_t last = -1;
   for (size_t i = 0; i < times.size(); ++i) {
@@ -136,7 +141,7 @@ at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<d
     }
   }
   if (last < 0) {
-    throw Error(ErrorKind::kInvalidInput, path.string() + ": no frame could be decoded");
+    throw StageError(ErrorKind::kInvalidInput, "decode", file, "no frame could be decoded");
   }
   for (size_t i = 0; i < times.size() && !have[i]; ++i) {
     out[static_cast<int64_t>(i)].copy_(out[last]);  // leading gap: the first decoded one
@@ -156,18 +161,26 @@ at::Tensor embed_frames(const models::SiglipDualEncoder& encoder,
 
 void embed_sampled_frames(const models::SiglipDualEncoder& encoder,
                           const std::filesystem::path& path, const std::vector<double>& times,
-                          const decode::SamplerOptions& options, const EmbeddedBatch& take) {
+                          const decode::SamplerOptions& options, const std::string& embed_stage,
+                          const EmbeddedBatch& take) {
   constexpr size_t kBatch = 8;
+  const std::string file = path.string();
   std::vector<decode::Frame> batch;
   std::vector<size_t> requests;
   auto flush = [&] {
     if (batch.empty()) return;
-    take(embed_frames(encoder, batch, options.cancel), requests);
+    const at::Tensor embeddings =
+        in_stage(embed_stage, file, [&] { return embed_frames(encoder, batch, options.cancel); });
+    take(embeddings, requests);
     batch.clear();
     requests.clear();
   };
-  decode::FrameSampler sampler(path, times, options);
-  while (auto sample = sampler.next()) {
+  std::optional<decode::FrameSampler> sampler;
+  in_stage("decode", file, [&] { sampler.emplace(path, times, options); });
+  while (true) {
+    std::optional<decode::Sample> sample =
+        in_stage("decode", file, [&] { return sampler->next(); });
+    if (!sample) break;
     batch.push_back(std::move(sample->frame));
     requests.push_back(sample->request);
     if (batch.size() >= kBatch) flush();
@@ -212,7 +225,7 @@ RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
     options.cancel = cancel;
     options.on_warning = [&](const std::string& w) { log.debug("decode", w); };
     std::vector<at::Tensor> rows(times.size());
-    embed_sampled_frames(encoder, path, times, options,
+    embed_sampled_frames(encoder, path, times, options, "relevance",
                          [&](const at::Tensor& e, std::span<const size_t> requests) {
                            for (size_t k = 0; k < requests.size(); ++k)
                              rows[requests[k]] = e[static_cast<int64_t>(k)];
@@ -224,8 +237,10 @@ RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
     for (size_t i = 0; i < rows.size(); ++i) {
       if (rows[i].defined()) last = static_cast<int64_t>(i);
     }
-    if (last < 0)
-      throw Error(ErrorKind::kInvalidInput, path.string() + ": no frame could be decoded");
+    if (last < 0) {
+      throw StageError(ErrorKind::kInvalidInput, "decode", path.string(),
+                       "no frame could be decoded");
+    }
     at::Tensor previous = rows[static_cast<size_t>(last)];
     for (size_t i = 0; i < rows.size(); ++i) {
       if (rows[i].defined()) {

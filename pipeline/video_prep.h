@@ -68,7 +68,8 @@ ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig&
                         const Logger& log);
 
 // [T, H, W, 3] uint8 frames of `size` x `size`*9/16 at `times` (one per time: a time no frame
-// could be decoded for repeats its neighbour). Throws kInvalidInput when nothing decodes.
+// could be decoded for repeats its neighbour). Failures are StageErrors of stage "decode"
+// (kInvalidInput when nothing decodes).
 at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<double>& times,
                           const CancelToken& cancel, const Logger& log, int width = 64,
                           int height = 36);
@@ -84,10 +85,12 @@ using EmbeddedBatch =
 
 // Samples `times` from `path` with `options` (sized for the encoder; its cancel token also stops
 // the encoder) and embeds the frames in micro-batches of 8, handing each to `take`. A time no
-// frame could be decoded for is never handed on. Throws what the sampler and encoder throw.
+// frame could be decoded for is never handed on. The sampler's failures are StageErrors of stage
+// "decode", the encoder's of `embed_stage`; what `take` throws passes through.
 void embed_sampled_frames(const models::SiglipDualEncoder& encoder,
                           const std::filesystem::path& path, const std::vector<double>& times,
-                          const decode::SamplerOptions& options, const EmbeddedBatch& take);
+                          const decode::SamplerOptions& options, const std::string& embed_stage,
+                          const EmbeddedBatch& take);
 
 // Relevance of candidate frames to `question` with the dual encoder: image embeddings (cached
 // per video, relevance model and candidate times) and the cosine with the question.

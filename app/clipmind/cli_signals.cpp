@@ -1,7 +1,9 @@
 #include "app/clipmind/cli_signals.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <utility>
 
 #include <unistd.h>
@@ -15,12 +17,25 @@ namespace {
 // The one piece of process-global state: a signal handler has nowhere else to write.
 int g_signal_pipe[2] = {-1, -1};
 
+// What goes through the pipe: a signal and when it came, or the destructor's stop. Smaller
+// than PIPE_BUF, so each write arrives whole.
+struct PipeNote {
+  int64_t monotonic_ns = 0;  // CLOCK_MONOTONIC
+  bool stop = false;
+};
+
+int64_t monotonic_ns() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe (POSIX.1-2008)
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
 }  // namespace
 
 extern "C" void clipmind_on_signal(int) {
   const int saved = errno;
-  const char byte = 1;
-  [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &byte, 1);
+  const PipeNote note{monotonic_ns(), false};
+  [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &note, sizeof note);
   errno = saved;
 }
 
@@ -47,8 +62,8 @@ CancelOnSignal::~CancelOnSignal() {
   for (int i = 0; i < 2; ++i) {
     if (installed_[i]) ::sigaction(i == 0 ? SIGINT : SIGTERM, &previous_[i], nullptr);
   }
-  const char stop = 0;
-  [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &stop, 1);
+  const PipeNote stop{0, true};
+  [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &stop, sizeof stop);
   watcher_.join();
   ::close(g_signal_pipe[0]);
   ::close(g_signal_pipe[1]);
@@ -57,15 +72,37 @@ CancelOnSignal::~CancelOnSignal() {
 
 void CancelOnSignal::watch() {
   int count = 0;
-  char byte = 0;
-  while (::read(g_signal_pipe[0], &byte, 1) == 1 || errno == EINTR) {
-    if (byte == 0) return;
+  PipeNote note;
+  while (true) {
+    const ssize_t n = ::read(g_signal_pipe[0], &note, sizeof note);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != static_cast<ssize_t>(sizeof note) || note.stop) return;
     if (++count == 1) {
+      requested_ns_ = note.monotonic_ns;
       if (notify_) notify_("clipmind: cancelling (press Ctrl-C again to quit at once)");
       token_.request();
     } else {
       std::_Exit(130);
     }
+  }
+}
+
+std::optional<double> CancelOnSignal::seconds_since_request() const {
+  const int64_t requested = requested_ns_.load();
+  if (requested < 0) return std::nullopt;
+  return static_cast<double>(monotonic_ns() - requested) / 1e9;
+}
+
+void CancelOnSignal::report_stop(const pipeline::Logger& log) {
+  const std::optional<double> seconds = seconds_since_request();
+  if (!seconds || reported_) return;
+  reported_ = true;
+  try {
+    char text[96];
+    std::snprintf(text, sizeof text, "the job stopped %.3f s after the cancel request", *seconds);
+    log.debug("cancel", text);
+  } catch (...) {
+    // Only a measurement: failing to log it must not replace the job's own outcome.
   }
 }
 

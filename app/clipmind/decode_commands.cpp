@@ -1,4 +1,9 @@
 // `clipmind probe` and `clipmind frames`: argument parsing and printing around decode/.
+//
+// `frames` prints the paths it wrote for programs to read: one per line, exactly as written
+// (any bytes but "\n", which the one name a user chooses, --out, may not then contain), or
+// NUL-terminated with -0 (any --out). On a terminal the paths are shown terminal-safe instead
+// (terminal_text.h), like every other text the CLI prints there.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -95,7 +100,21 @@ struct FramesArgs {
   int quality = 90;
   int threads = 0;
   std::string hwaccel = "none";
+  bool null_terminated = false;  // -0
 };
+
+// `text` with its line breaks shown as "\n", for a message about them.
+std::string show_line_breaks(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 
 std::vector<double> parse_times(const std::string& list) {
   std::vector<double> times;
@@ -155,6 +174,12 @@ void run_frames(const FramesArgs& a) {
   if (chosen != 1) {
     throw Error(ErrorKind::kInvalidArgument, "frames: give exactly one of --fps, --count or --at");
   }
+  if (!a.null_terminated && a.out.find('\n') != std::string::npos) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "--out '" + show_line_breaks(a.out) +
+                    "': the folder name has a line break, which would split the paths printed one "
+                    "per line; pass -0 for NUL-terminated paths, or choose another folder");
+  }
   if (a.format != "jpg" && a.format != "png") {
     throw Error(ErrorKind::kInvalidArgument, "--format: use jpg or png");
   }
@@ -182,7 +207,7 @@ void run_frames(const FramesArgs& a) {
     throw Error(ErrorKind::kInvalidArgument, "--hwaccel: use none, auto, vaapi or cuda");
   }
   options.on_warning = [](const std::string& w) {
-    std::fprintf(stderr, "clipmind: warning: %s\n", w.c_str());
+    std::fprintf(stderr, "clipmind: warning: %s\n", terminal_safe(w).c_str());
   };
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   if (tty) {
@@ -242,6 +267,9 @@ void run_frames(const FramesArgs& a) {
   image.format = a.format == "png" ? decode::ImageFormat::kPng : decode::ImageFormat::kJpeg;
   image.jpeg_quality = a.quality;
 
+  // On a terminal the paths are for eyes: control bytes and line breaks are replaced.
+  const bool stdout_tty = ::isatty(STDOUT_FILENO) != 0;
+  const char terminator = a.null_terminated ? '\0' : '\n';
   std::set<std::string> written;
   int64_t count = 0;
   while (std::optional<decode::Sample> sample = sampler.next()) {
@@ -252,7 +280,10 @@ void run_frames(const FramesArgs& a) {
     written.insert(name);
     const std::filesystem::path path = out / name;
     decode::write_image(sample->frame, path, image);
-    std::printf("%s\n", path.string().c_str());
+    const std::string shown =
+        stdout_tty ? terminal_safe(path.string(), TextContext::kCell) : path.string();
+    std::fwrite(shown.data(), 1, shown.size(), stdout);
+    std::fputc(terminator, stdout);
     ++count;
   }
   if (tty) std::fprintf(stderr, "\n");
@@ -275,10 +306,11 @@ void add_decode_commands(CLI::App& app) {
     cmd->callback([video, json] { print_probe(decode::probe(*video), *json); });
   }
   {
-    auto* cmd =
-        app.add_subcommand("frames",
-                           "Write the frames nearest to chosen times as images named by their time "
-                           "(tSSSSSS.mmm.jpg, one per distinct frame; the paths go to stdout)");
+    auto* cmd = app.add_subcommand(
+        "frames",
+        "Write the frames nearest to chosen times as images named by their time "
+        "(tSSSSSS.mmm.jpg, one per distinct frame). The paths go to stdout, one per line and "
+        "exact (an --out with a line break needs -0), or shown terminal-safe on a terminal");
     auto a = std::make_shared<FramesArgs>();
     cmd->add_option("VIDEO", a->video, "Video file")->required();
     auto* fps = cmd->add_option("--fps", a->fps, "Times every 1/F seconds from 0");
@@ -301,6 +333,9 @@ void add_decode_commands(CLI::App& app) {
     cmd->add_option(
         "--hwaccel", a->hwaccel,
         "Hardware decoding: none (default), auto, vaapi or cuda; falls back to software");
+    cmd->add_flag("-0,--null", a->null_terminated,
+                  "End each printed path with a NUL byte instead of a newline (for xargs -0); "
+                  "any --out folder name is then accepted");
     cmd->callback([a] { run_frames(*a); });
   }
 }

@@ -106,9 +106,11 @@ void run_index(const IndexFlags& flags, const std::vector<std::string>& inputs, 
   try {
     report = pipeline::run_index(session, request, callbacks, cancel);
   } catch (...) {
+    signals.report_stop(log);
     t.clear();
     fail_with_hint(std::current_exception());
   }
+  signals.report_stop(log);
   t.clear();
   if (flags.json) {
     std::printf("%s\n", json_text(report_json(report), 2).c_str());

@@ -103,6 +103,7 @@ void run_config(const CommonFlags& common, bool defaults) {
 struct Job {
   pipeline::PipelineConfig config;
   std::unique_ptr<Terminal> terminal;
+  pipeline::Logger log;
   std::unique_ptr<pipeline::Session> session;
   CancelToken cancel;
   pipeline::JobCallbacks callbacks;
@@ -115,6 +116,7 @@ Job start_job(const CommonFlags& common, const SelectionFlags* selection, bool b
   job.terminal = std::make_unique<Terminal>(bar && level != pipeline::LogLevel::kError);
   Terminal* t = job.terminal.get();
   pipeline::Logger log([t](const pipeline::LogRecord& r) { t->log(r); }, level);
+  job.log = log;
   job.session = std::make_unique<pipeline::Session>(job.config, log);
   job.callbacks.on_progress = [t](const pipeline::JobProgress& p) { t->progress(p); };
   return job;
@@ -160,6 +162,7 @@ void run_ask(const CommonFlags& common, const SelectionFlags& selection, const s
   if (!json) job.callbacks.on_text = [&t](std::string_view piece) { t.text(piece); };
   try {
     const pipeline::AskResult r = job.session->ask(video, question, job.callbacks, job.cancel);
+    signals.report_stop(job.log);
     t.clear();
     if (json) {
       std::printf("%s\n", json_text(pipeline::to_json(r), 2).c_str());
@@ -167,6 +170,7 @@ void run_ask(const CommonFlags& common, const SelectionFlags& selection, const s
       end_streamed_answer(job, r);
     }
   } catch (...) {
+    signals.report_stop(job.log);
     fail_mid_answer(t);
   }
 }
@@ -263,6 +267,7 @@ void run_chat(const CommonFlags& common, const SelectionFlags& selection, const 
       }
     }
   } catch (...) {
+    signals.report_stop(job.log);
     fail_mid_answer(t);
   }
 }
@@ -286,9 +291,11 @@ void run_caption(const CommonFlags& common, const SelectionFlags& selection,
   try {
     report = pipeline::run_captions(*job.session, request, job.callbacks, job.cancel);
   } catch (...) {
+    signals.report_stop(job.log);
     t.clear();
     fail_with_hint(std::current_exception());
   }
+  signals.report_stop(job.log);
   t.clear();
   if (json) {
     std::printf("%s\n", json_text(pipeline::to_json(report), 2).c_str());

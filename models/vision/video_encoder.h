@@ -18,6 +18,7 @@
 // whole micro-batch (~19 s). The encoder owns its weights on the runtime device
 // and dtype; encode calls are const and may run concurrently. Set the ATen thread count
 // (at::set_num_threads) in the application; this library does not change global state.
+// Output holding NaN or infinity (damaged weights that load fine) throws kInvalidInput.
 #pragma once
 
 #include <cstdint>

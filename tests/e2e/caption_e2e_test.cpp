@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -297,14 +298,20 @@ TEST(CliCaption, CtrlCStopsPromptlyAndLeavesNoPartialOutput) {
   options.interrupt_when = [](const std::string& err) {
     return err.find("loaded ") != std::string::npos;
   };
-  const RunResult r =
-      run_cli(caption_args(in, out, "srt",
-                           {"--segment", "1", "--no-cache", "--set", "caption.max_new_tokens=32"}),
-              options);
+  const RunResult r = run_cli(caption_args(in, out, "srt",
+                                           {"--segment", "1", "--no-cache", "--set",
+                                            "caption.max_new_tokens=32", "--verbose"}),
+                              options);
   ASSERT_TRUE(r.interrupted) << r.err;
   EXPECT_EQ(r.exit_code, 130) << r.err << r.out;
-  // The whole process (cancel, summary, LibTorch teardown) is gone within a second or two.
-  EXPECT_LT(r.interrupt_to_exit_s, 2.0);
+  // The batch stops within a second of the signal (the program's own reading, from the handler
+  // to the unwound job); the whole process (summary, LibTorch teardown) is gone soon after,
+  // even on a loaded machine.
+  const std::optional<double> stopped = job_stop_seconds(r.err);
+  ASSERT_TRUE(stopped.has_value()) << r.err;
+  EXPECT_LT(*stopped, 1.0) << r.err;
+  EXPECT_LE(*stopped, r.interrupt_to_exit_s + 0.05) << "the job stops before the process exits";
+  EXPECT_LT(r.interrupt_to_exit_s, 10.0);
   EXPECT_TRUE(files_in(out).empty()) << "no partial or temporary output";
   EXPECT_NE(r.out.find("cancelled"), std::string::npos) << r.out << r.err;
 }

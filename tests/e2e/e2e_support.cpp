@@ -193,6 +193,14 @@ std::vector<nlohmann::json> json_lines(const std::string& text) {
   return out;
 }
 
+std::optional<double> job_stop_seconds(const std::string& err) {
+  const std::regex line(
+      R"(clipmind: debug: the job stopped ([0-9]+\.[0-9]+) s after the cancel request)");
+  std::smatch m;
+  if (!std::regex_search(err, m, line)) return std::nullopt;
+  return std::stod(m[1]);
+}
+
 namespace {
 
 // The test's environment with XDG_CONFIG_HOME at an empty folder, no CLIPMIND_CONFIG, and
@@ -249,20 +257,22 @@ RunResult run_cli(const std::vector<std::string>& args, const RunOptions& option
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv = c_strings(argv_strings);
 
-  // A pseudo-terminal for stderr: the read end (master) replaces the pipe's read end, the
-  // terminal (slave) its write end.
-  if (options.stderr_tty) {
+  // A pseudo-terminal for stderr or stdout: the read end (master) replaces the pipe's read
+  // end, the terminal (slave) its write end.
+  const auto use_pty = [](int(&fds)[2]) {
     const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
     if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) {
       throw std::runtime_error("no pseudo-terminal");
     }
     const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
     if (slave < 0) throw std::runtime_error("cannot open the pseudo-terminal");
-    ::close(err_pipe[0]);
-    ::close(err_pipe[1]);
-    err_pipe[0] = master;
-    err_pipe[1] = slave;
-  }
+    ::close(fds[0]);
+    ::close(fds[1]);
+    fds[0] = master;
+    fds[1] = slave;
+  };
+  if (options.stderr_tty) use_pty(err_pipe);
+  if (options.stdout_tty) use_pty(out_pipe);
 
   const auto start = std::chrono::steady_clock::now();
   const pid_t pid = ::fork();

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,8 @@ struct RunOptions {
   // and stdout stay pipes. What the program wrote to it comes back in `err` (the terminal
   // turns "\n" into "\r\n").
   bool stderr_tty = false;
+  // The same for stdout (its "\n" comes back as "\r\n").
+  bool stdout_tty = false;
   // When set, stdout is this file (opened for writing, e.g. /dev/full) instead of a pipe; `out`
   // stays empty.
   std::string stdout_file;
@@ -72,6 +75,11 @@ struct RunResult {
   double interrupt_to_exit_s = 0;  // from SIGINT to the process's exit
   double seconds = 0;
 };
+
+// The figure of the "--verbose" line "clipmind: debug: the job stopped S s after the cancel
+// request" (app/clipmind/cli_signals.h) in `err`: seconds from the signal handler's clock reading
+// to the moment the job unwound. nullopt when there is no such line.
+std::optional<double> job_stop_seconds(const std::string& err);
 
 // Runs CLIPMIND_CLI with `args`. The environment always gets XDG_CONFIG_HOME pointing at an
 // empty folder (no user config leaks in) unless `env` says otherwise.
