@@ -4,7 +4,8 @@
 // own (unprivileged user namespaces: Debian 12 and most distributions allow them), held by a
 // child process for as long as the SmallDisk lives. The mount is invisible to everyone else:
 // a program runs inside it by joining the holder's namespaces (enter(), between fork and exec),
-// and the test reads and changes the same files through outside(), /proc/<holder>/root/...
+// and the test reads and changes the same files through outside(), /proc/<holder>/root/..., or
+// in a forked child inside the namespaces (run_inside()).
 // Sizes are in the filesystem's blocks (pages): a file of 1 byte takes one block.
 // Header-only; any test target may include it.
 #pragma once
@@ -230,6 +231,10 @@ class SmallDisk {
       ::close(fd);
       return ok;
     };
+    // Nothing else of the test stays open here (another disk's `keep` would never close).
+    for (int fd = 3; fd < 1024; ++fd) {
+      if (fd != status && fd != keep) ::close(fd);
+    }
     if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) fail("unshare(CLONE_NEWUSER | CLONE_NEWNS)");
     // Needed before an unprivileged gid_map; missing on kernels before 3.19 (then not needed).
     if (!write_file("/proc/self/setgroups", "deny") && errno != ENOENT) fail("setgroups");
