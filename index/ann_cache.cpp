@@ -276,7 +276,15 @@ uint64_t AnnCache::persist(bool force) {
     }
   }
   index_->save(file);
-  write_manifest(file);
+  try {
+    write_manifest(file);
+  } catch (...) {
+    // A file without its manifest is never loaded: it would only hold space (a full disk is
+    // the likely reason the manifest failed).
+    std::error_code ignored;
+    fs::remove(file, ignored);
+    throw;
+  }
   persisted_generation_ = generation_;
   last_file_ = file;
   pending_ = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -205,8 +206,11 @@ void AnnIndex::save(const fs::path& file) const {
   fs::path temp = file;
   temp += ".part-" + std::to_string(std::random_device{}());
   try {
-    // saveIndex only reads, but hnswlib 0.6 does not declare it const.
+    // saveIndex only reads, but hnswlib 0.6 does not declare it const. It reports nothing, but
+    // the errno of a failed write survives it (nothing after that write sets errno).
+    errno = 0;
     const_cast<hnswlib::HierarchicalNSW<float>&>(h).saveIndex(temp.string());
+    const int write_errno = errno;
     // hnswlib does not check its writes; compare the size it must have (full disk).
     size_t expected = kHeaderBytes + h.cur_element_count * h.size_data_per_element_;
     for (size_t i = 0; i < h.cur_element_count; ++i) {
@@ -216,12 +220,16 @@ void AnnIndex::save(const fs::path& file) const {
     std::error_code ec;
     const auto written = fs::file_size(temp, ec);
     if (ec || written != expected) {
-      throw Error(ErrorKind::kIo, file.string() + ": cannot write ANN index (disk full?)");
+      throw Error(ErrorKind::kIo, file.string() + ": cannot write the ANN index: " +
+                                      (write_errno != 0 ? std::strerror(write_errno)
+                                                        : "the file came out short (disk full?)"));
     }
     const int fd = ::open(temp.c_str(), O_RDONLY);
     if (fd < 0 || ::fsync(fd) != 0) {
+      const int err = errno;
       if (fd >= 0) ::close(fd);
-      throw Error(ErrorKind::kIo, file.string() + ": cannot flush ANN index");
+      throw Error(ErrorKind::kIo,
+                  file.string() + ": cannot flush the ANN index: " + std::strerror(err));
     }
     ::close(fd);
     fs::rename(temp, file, ec);

@@ -175,7 +175,7 @@ class Db {
       kind = ErrorKind::kInvalidInput;
       detail += " (the file is damaged or not a clipmind index)";
     } else if (primary == SQLITE_FULL) {
-      detail += " (disk full)";
+      detail += " (no space left on its disk)";
     } else if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
       detail += " (another process holds the database)";
     }
@@ -570,7 +570,9 @@ class SqliteStore final : public Store {
       persist_quietly(true);
       return;
     }
-    const uint64_t on_disk = ann_.persist(true);
+    // The file beside the database is a copy of what the database holds: a full disk costs
+    // the next search a rebuild, never the index run (ann_save_error says why).
+    const uint64_t on_disk = persist_quietly(true);
     if (on_disk == 0 || !ann_.index()) return;
     // Tombstones up to the file's generation are no longer needed by anyone who starts from
     // that file; older files are gone (persist removed them).
@@ -835,14 +837,17 @@ class SqliteStore final : public Store {
     });
   }
 
-  // A read-only directory must not stop searches: the ANN file is only a cache. The reason
-  // is kept for StoreInfo::ann_save_error (front ends warn once).
-  void persist_quietly(bool force) {
+  // A read-only directory or a full disk must not stop searches or an index run: the ANN file
+  // is only a copy. The reason is kept for StoreInfo::ann_save_error (front ends warn once).
+  // Returns the generation on disk (0: none, or not saved).
+  uint64_t persist_quietly(bool force) {
     try {
-      ann_.persist(force);
+      const uint64_t on_disk = ann_.persist(force);
       ann_save_error_.clear();
+      return on_disk;
     } catch (const std::exception& e) {
       ann_save_error_ = e.what();
+      return 0;
     }
   }
 

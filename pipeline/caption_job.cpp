@@ -1,14 +1,16 @@
 #include "pipeline/caption_job.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <map>
 #include <set>
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,6 +80,25 @@ std::vector<EncodedFrame> spread(const std::vector<EncodedFrame>& frames, int64_
   for (int64_t k = 0; k < n; ++k)
     out.push_back(frames[static_cast<size_t>((2 * k + 1) * m / (2 * n))]);
   return out;
+}
+
+// Writes one byte into `dir` and removes it, so that a folder we cannot write in (permissions,
+// a full disk) fails before the work. Throws kIo naming `target` (the folder, or the output
+// about to be made there) and the system's reason.
+void check_writable(const fs::path& dir, const fs::path& target) {
+  const fs::path probe = dir / (".clipmind-write-test-" + std::to_string(::getpid()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0) {
+    if (::write(fd, "x", 1) != 1) err = errno;
+    if (::close(fd) != 0 && err == 0) err = errno;
+    std::error_code ignored;
+    fs::remove(probe, ignored);
+  }
+  if (err != 0) {
+    throw Error(ErrorKind::kIo,
+                target.string() + ": cannot write in the output folder: " + std::strerror(err));
+  }
 }
 
 struct CaptionedVideo {
@@ -303,18 +324,7 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
   }
 
   // Fail before hours of work rather than at the first write.
-  {
-    const fs::path probe = request.out_dir / (".clipmind-write-test-" + std::to_string(::getpid()));
-    std::ofstream test(probe, std::ios::binary);
-    const bool writable = test && (test << 'x') && test.flush();
-    test.close();
-    fs::remove(probe, ec);
-    if (!writable) {
-      throw Error(ErrorKind::kIo, request.out_dir.string() +
-                                      ": cannot write in the output folder (check its "
-                                      "permissions and free space)");
-    }
-  }
+  check_writable(request.out_dir, request.out_dir);
 
   const std::vector<fs::path> videos = collect_videos(request.inputs);
   const std::vector<fs::path> outputs = caption_output_paths(request.out_dir, videos, format);
@@ -341,6 +351,9 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
         if (!fs::exists(video, ec)) {
           throw StageError(ErrorKind::kNotFound, "probe", video.string(), "no such file");
         }
+        // A disk that filled up during the batch fails the video before its model time, not
+        // after; when space comes back, the next video is written again.
+        check_writable(request.out_dir, r.output);
         CaptionedVideo captioned = caption_video(s, video, segment, progress, cancel);
         r.items = std::move(captioned.captions);
         // Captions first, record second: after a crash in between, a record from an earlier

@@ -219,6 +219,19 @@ const char* freshness_reason(index::Freshness f) {
   return "?";
 }
 
+// Runs one write of `path`'s rows. The store failing (a full disk, a lost connection) stays the
+// job's failure, since every later video would meet it too, but its message names the video.
+template <class F>
+void store_write(const std::string& path, F&& write) {
+  try {
+    write();
+  } catch (const Cancelled&) {
+    throw;
+  } catch (const Error& e) {
+    throw Error(e.kind(), std::string(e.what()) + "; while storing " + path);
+  }
+}
+
 // Indexes one video. Per-video failures are recorded (in the store and the result); job-level
 // failures (the store, cancellation) propagate.
 IndexFileResult index_one(Session& session, JobState& job, const std::string& path) {
@@ -262,7 +275,7 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
   } catch (...) {
     return failed(describe_error(std::current_exception()));
   }
-  job.store.begin_video(path, stamp, job.model_id);
+  store_write(path, [&] { job.store.begin_video(path, stamp, job.model_id); });
   SegmentAnalysis analysis;
   try {
     SegmentAnalysisOptions options;
@@ -276,11 +289,11 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
   } catch (...) {
     if (cancel.requested()) throw Cancelled();
     const UserError e = describe_error(std::current_exception());
-    job.store.fail_video(path, stamp, job.model_id, e.message);
+    store_write(path, [&] { job.store.fail_video(path, stamp, job.model_id, e.message); });
     s.log.warning("index", e.message);
     return failed(e);
   }
-  job.store.commit_video(path, stamp, job.model_id, analysis.segments);
+  store_write(path, [&] { job.store.commit_video(path, stamp, job.model_id, analysis.segments); });
   r.status = IndexStatus::kIndexed;
   r.segments = static_cast<int64_t>(analysis.segments.size());
   r.seconds = seconds_since(start);
@@ -494,6 +507,13 @@ IndexReport run_index(Session& session, const IndexRequest& request, const JobCa
       report.pruned = index::prune_missing(*store, roots);
     }
     store->sync_ann();
+    report.ann_save_error = store->info().ann_save_error;
+    if (!report.ann_save_error.empty()) {
+      s.log.warning("index",
+                    "the search index copy was not saved (the next search builds it "
+                    "again): " +
+                        report.ann_save_error);
+    }
   }
   report.seconds = seconds_since(start);
   return report;

@@ -82,6 +82,9 @@ struct IndexReport {
   std::vector<std::string> pruned;
   bool cancelled = false;
   double seconds = 0.0;
+  // Why the ANN file (a copy of the database's vectors, for fast searches) could not be saved
+  // after the batch, e.g. a full disk; empty: saved. Not a failure: the next search rebuilds it.
+  std::string ann_save_error;
   // 0 when nothing failed; 130 when cancelled; else the exit code of the first failure's kind.
   int exit_code() const;
 };

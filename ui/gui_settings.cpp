@@ -1,5 +1,10 @@
 #include "ui/gui_settings.h"
 
+#include <QFile>
+#include <QFileInfo>
+
+#include <sys/statvfs.h>
+
 namespace clipmind::ui {
 
 GuiSettings load_settings(QSettings& store) {
@@ -19,18 +24,30 @@ GuiSettings load_settings(QSettings& store) {
   return s;
 }
 
-void save_settings(QSettings& store, const GuiSettings& s) {
-  store.setValue("model/model", s.model);
-  store.setValue("model/relevance_model", s.relevance_model);
-  store.setValue("model/device", s.device);
-  store.setValue("budget/mode", s.budget_mode);
-  store.setValue("budget/tokens", s.budget_tokens);
-  store.setValue("budget/ratio", s.budget_ratio);
-  store.setValue("method/select", s.select_method);
-  store.setValue("method/merge", s.merge_method);
-  store.setValue("search/index_db", s.index_db);
-  store.setValue("files/recent", s.recent_files);
-  store.sync();
+QString save_settings(QSettings& store, const GuiSettings& s) {
+  // A QSettings keeps reporting its first failed sync for ever; a fresh one on the same file
+  // (QSettings shares a file's state within the process) tells whether this save worked.
+  QSettings file(store.fileName(), store.format());
+  file.setValue("model/model", s.model);
+  file.setValue("model/relevance_model", s.relevance_model);
+  file.setValue("model/device", s.device);
+  file.setValue("budget/mode", s.budget_mode);
+  file.setValue("budget/tokens", s.budget_tokens);
+  file.setValue("budget/ratio", s.budget_ratio);
+  file.setValue("method/select", s.select_method);
+  file.setValue("method/merge", s.merge_method);
+  file.setValue("search/index_db", s.index_db);
+  file.setValue("files/recent", s.recent_files);
+  file.sync();
+  if (file.status() == QSettings::NoError) return {};
+  // QSettings says only "access error": tell a full disk from a folder we may not write.
+  const QFileInfo info(store.fileName());
+  struct statvfs disk {};
+  const bool full = ::statvfs(QFile::encodeName(info.absolutePath()).constData(), &disk) == 0 &&
+                    disk.f_bavail == 0;
+  return info.absoluteFilePath() + ": the settings were not saved: " +
+         (full ? QStringLiteral("no space left on the disk")
+               : QStringLiteral("cannot write there (check the folder's permissions)"));
 }
 
 void add_recent_file(GuiSettings& settings, const QString& path) {

@@ -30,7 +30,10 @@ struct GuiSettings {
 inline constexpr int kMaxRecentFiles = 10;
 
 GuiSettings load_settings(QSettings& store);
-void save_settings(QSettings& store, const GuiSettings& settings);
+// Writes the settings and syncs the file (QSettings replaces it atomically, so a failed write
+// keeps the previous file whole). Returns "" when saved, else a message naming the file and
+// the reason ("no space left on the disk" when its filesystem is full).
+QString save_settings(QSettings& store, const GuiSettings& settings);
 
 // Puts `path` first in the recent list (deduplicated, at most kMaxRecentFiles).
 void add_recent_file(GuiSettings& settings, const QString& path);

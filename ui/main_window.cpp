@@ -126,7 +126,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   });
   connect(search_, &SearchPanel::databaseChanged, this, [this](const QString& location) {
     settings_.index_db = location;
-    save_settings(*options_.settings, settings_);
+    save_current_settings();
   });
 
   connect(worker_, &PipelineWorker::jobStarted, this, &MainWindow::on_job_started);
@@ -229,7 +229,7 @@ void MainWindow::rebuild_recent_menu() {
     recent_menu_->addSeparator();
     recent_menu_->addAction(tr("Clear"), this, [this] {
       settings_.recent_files.clear();
-      save_settings(*options_.settings, settings_);
+      save_current_settings();
       rebuild_recent_menu();
     });
   }
@@ -267,7 +267,7 @@ bool MainWindow::openVideo(const QString& path, double seconds) {
   chat_->clear();
   if (seconds > 0) player_->seek(seconds);
   add_recent_file(settings_, QFileInfo(path).absoluteFilePath());
-  save_settings(*options_.settings, settings_);
+  save_current_settings();
   rebuild_recent_menu();
   prepare_current();
   return true;
@@ -325,7 +325,7 @@ void MainWindow::applySettings(const GuiSettings& settings) {
       settings.select_method != settings_.select_method ||
       settings.merge_method != settings_.merge_method;
   settings_ = settings;
-  save_settings(*options_.settings, settings_);
+  save_current_settings();
   search_->setDatabase(settings_.index_db);
   try {
     search_->setConfig(jobConfig());
@@ -349,6 +349,13 @@ void MainWindow::set_preparing(bool preparing) {
     progress_->setRange(0, 0);
     progress_label_->setText(tr("Preparing…"));
   }
+}
+
+void MainWindow::save_current_settings() {
+  const QString error = save_settings(*options_.settings, settings_);
+  // Saved on every opened file: say it once, not at each, while the disk stays full.
+  if (!error.isEmpty() && error != settings_error_) statusBar()->showMessage(error, 15000);
+  settings_error_ = error;
 }
 
 void MainWindow::on_job_started(int job, JobKind kind) {
@@ -485,7 +492,7 @@ void MainWindow::dropEvent(QDropEvent* event) {
 void MainWindow::closeEvent(QCloseEvent* event) {
   worker_->cancel();
   player_->pause();
-  save_settings(*options_.settings, settings_);
+  save_current_settings();
   QMainWindow::closeEvent(event);
 }
 

@@ -74,6 +74,8 @@ class MainWindow : public QMainWindow {
   QString lastError() const { return last_error_; }
   bool lastErrorWasModelMissing() const { return last_error_model_missing_; }
   QMessageBox* errorBox() const { return error_box_; }
+  // Why the settings could not be saved the last time (a full disk), "" when they were.
+  QString settingsError() const { return settings_error_; }
 
  signals:
   void answerFinished(const clipmind::pipeline::AskResult& result);
@@ -99,6 +101,8 @@ class MainWindow : public QMainWindow {
   void on_cancelled(int job, JobKind kind);
   void on_answered(int job, const pipeline::AskResult& result);
   void set_preparing(bool preparing);
+  // Saves settings_; a failure is shown in the status bar (once per distinct reason).
+  void save_current_settings();
 
   MainWindowOptions options_;
   pipeline::PipelineConfig base_config_;
@@ -123,6 +127,7 @@ class MainWindow : public QMainWindow {
   bool chat_ready_ = false;
   QString last_error_;
   bool last_error_model_missing_ = false;
+  QString settings_error_;
 };
 
 }  // namespace clipmind::ui

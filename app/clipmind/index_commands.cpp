@@ -68,15 +68,17 @@ json report_json(const pipeline::IndexReport& r) {
     if (f.status == pipeline::IndexStatus::kFailed) j["error"] = f.error;
     files.push_back(std::move(j));
   }
-  return {{"db", r.db},
-          {"indexed", r.indexed},
-          {"skipped", r.skipped},
-          {"failed", r.failed},
-          {"segments", r.segments},
-          {"pruned", r.pruned},
-          {"cancelled", r.cancelled},
-          {"seconds", r.seconds},
-          {"files", files}};
+  json out = {{"db", r.db},
+              {"indexed", r.indexed},
+              {"skipped", r.skipped},
+              {"failed", r.failed},
+              {"segments", r.segments},
+              {"pruned", r.pruned},
+              {"cancelled", r.cancelled},
+              {"seconds", r.seconds},
+              {"files", files}};
+  if (!r.ann_save_error.empty()) out["ann_save_error"] = r.ann_save_error;
+  return out;
 }
 
 void run_index(const IndexFlags& flags, const std::vector<std::string>& inputs, bool captions,

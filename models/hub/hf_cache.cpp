@@ -179,7 +179,11 @@ void HfCache::link_snapshot_file(std::string_view repo_id, std::string_view comm
     // File systems without symlinks (some network and FAT mounts): copy the blob instead.
     ec.clear();
     fs::copy_file(blob_path(repo_id, etag), temp, fs::copy_options::overwrite_existing, ec);
-    if (ec) io_error(link, "cannot link or copy the downloaded file", ec);
+    if (ec) {
+      std::error_code ignored;  // a copy cut short by a full disk must not stay behind
+      fs::remove(temp, ignored);
+      io_error(link, "cannot link or copy the downloaded file", ec);
+    }
   }
   fs::rename(temp, link, ec);
   if (ec) {

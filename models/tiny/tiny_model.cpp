@@ -108,6 +108,13 @@ void write_tiny_model(const std::string& arch, const fs::path& out_dir,
     if (ec)
       throw Error(ErrorKind::kIo,
                   out_dir.string() + ": cannot move the model into place: " + ec.message());
+  } catch (const Error& e) {
+    fs::remove_all(temp, ec);
+    // A failed write names a file in the temporary folder, which is gone now: name the target.
+    const std::string what = e.what();
+    if (what.starts_with(out_dir.string() + ":")) throw;
+    throw Error(e.kind(),
+                out_dir.string() + ": cannot write the model (nothing was left behind): " + what);
   } catch (...) {
     fs::remove_all(temp, ec);
     throw;

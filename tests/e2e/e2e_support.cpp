@@ -1,5 +1,6 @@
 #include "tests/e2e/e2e_support.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -282,6 +283,7 @@ RunResult run_cli(const std::vector<std::string>& args, const RunOptions& option
       out = ::open(options.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (out < 0) ::_exit(126);
     }
+    if (options.disk && !options.disk->enter()) ::_exit(125);
     exec_child(in_pipe[0], out, err_pipe[1],
                {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1], out},
                argv, envp);
@@ -496,6 +498,27 @@ std::string read_file(const fs::path& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::vector<std::string> files_under(const fs::path& root) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_directory(type_ec)) continue;
+    const std::string relative = it->path().lexically_relative(root).string();
+    if (relative != ".filler") out.push_back(relative);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::unique_ptr<test::SmallDisk> small_disk(const std::string& name, uint64_t bytes,
+                                            std::string& why) {
+  const fs::path dir = fresh_dir(name) / "disk";
+  fs::create_directories(dir);
+  return test::SmallDisk::make(dir, bytes, why);
 }
 
 }  // namespace clipmind::e2e

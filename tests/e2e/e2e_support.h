@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "tests/support/small_disk.h"
 #include <nlohmann/json_fwd.hpp>
 #include <sys/types.h>
 
@@ -65,6 +67,9 @@ struct RunOptions {
   // When set, stdout is this file (opened for writing, e.g. /dev/full) instead of a pipe; `out`
   // stays empty.
   std::string stdout_file;
+  // When set, the program runs inside the disk's namespaces and sees it mounted at disk->dir()
+  // (full-disk tests, tests/support/small_disk.h).
+  const test::SmallDisk* disk = nullptr;
 };
 
 struct RunResult {
@@ -136,5 +141,14 @@ std::string validate_vtt(const std::string& text, std::vector<Cue>* cues = nullp
 std::string validate_jsonl(const std::string& text, std::vector<Cue>* cues = nullptr);
 
 std::string read_file(const std::filesystem::path& path);
+
+// Every file under `root` (recursively, folders themselves left out), as paths relative to it,
+// sorted; the disk's own filler (SmallDisk::fill) is left out too.
+std::vector<std::string> files_under(const std::filesystem::path& root);
+
+// A SmallDisk of `bytes` mounted at fresh_dir(name)/disk; nullptr with `why` when this system
+// cannot make one (the test then skips, saying why).
+std::unique_ptr<test::SmallDisk> small_disk(const std::string& name, uint64_t bytes,
+                                            std::string& why);
 
 }  // namespace clipmind::e2e

@@ -15,6 +15,7 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QStatusBar>
 #include <QTest>
 #include <QTextBlock>
 #include <QTextBrowser>
@@ -391,6 +392,41 @@ TEST_F(UiTest, SettingsPersistAndDriveTheJobConfiguration) {
   EXPECT_EQ(ui::apply_settings(tiny_config(), next).budget.ratio, 0.25);
   next.merge_method = "bogus";
   EXPECT_THROW(ui::apply_settings(tiny_config(), next), Error);
+}
+
+// The settings file on a real disk that fills up (a small tmpfs in a user namespace,
+// tests/support/small_disk.h), reached through the disk holder's /proc root.
+TEST_F(UiTest, SettingsOnAFullDiskAreReportedAndTheSavedFileStaysWhole) {
+  std::string why;
+  const auto disk = e2e::small_disk("ui-full-settings", 256 << 10, why);
+  if (!disk) GTEST_SKIP() << "no small tmpfs in a user namespace here: " << why;
+  const fs::path ini = disk->outside("gui.ini");
+  settings_ =
+      std::make_unique<QSettings>(QString::fromStdString(ini.string()), QSettings::IniFormat);
+  auto w = window();
+  ui::GuiSettings next = w->settings();
+  next.model = "/models/first";
+  w->applySettings(next);
+  ASSERT_EQ(w->settingsError(), "");
+  const std::string saved = e2e::read_file(ini);
+  ASSERT_NE(saved.find("/models/first"), std::string::npos) << saved;
+
+  disk->fill(0);
+  next.model = "/models/second";
+  w->applySettings(next);
+  const QString error = w->settingsError();
+  EXPECT_TRUE(error.startsWith(QString::fromStdString(ini.string()) + ": ")) << error.toStdString();
+  EXPECT_TRUE(error.contains("no space left")) << error.toStdString();
+  EXPECT_EQ(w->statusBar()->currentMessage(), error);
+  // The file saved before is whole, and nothing else was left on the disk.
+  EXPECT_EQ(e2e::read_file(ini), saved);
+  EXPECT_EQ(e2e::files_under(disk->outside()), std::vector<std::string>{"gui.ini"});
+
+  disk->unfill();
+  w->applySettings(next);
+  EXPECT_EQ(w->settingsError(), "");
+  QSettings reread(settings_->fileName(), QSettings::IniFormat);
+  EXPECT_EQ(ui::load_settings(reread).model, "/models/second");
 }
 
 TEST_F(UiTest, DropAndRecentFilesOpenVideos) {
