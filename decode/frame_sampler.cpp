@@ -180,8 +180,10 @@ FrameSampler::Impl::Impl(const std::filesystem::path& path, std::vector<double> 
     facts_ = master.facts();
     // Accurate sampling is exact with any subset of the keyframes (fewer only means decoding
     // more); the keyframe modes need all of them.
+    std::vector<internal::KeyframePosition> positions;
     keyframes_ = internal::read_keyframe_times(
-        master, facts_, options_.mode != SampleMode::kAccurate, options_.cancel, {});
+        master, facts_, options_.mode != SampleMode::kAccurate, options_.cancel, {}, &positions);
+    if (facts_.seek_by_position) facts_.keyframe_positions = std::move(positions);
   }
   if (info_.frame_rate() > 0) jump_gap_ = std::max(0.25, 16.0 / info_.frame_rate());
   if (info_.header_duration > 0 && !times_.empty() && times_.back() > info_.duration) {

@@ -29,7 +29,14 @@ struct VideoInfo {
   std::filesystem::path path;
   std::string container;    // short name: "mp4", "mov", "mkv", "webm", "avi", ...
   std::string format_name;  // FFmpeg's demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
-  double duration = 0.0;    // seconds; 0 when unknown
+  // Times count from the file's start, where a player's clock starts: the earliest start of
+  // its video and audio streams (an MPEG-TS whose clock starts at 1.4 s, or an mp4 written
+  // with a 100 s offset, still starts at 0). `start_time` is when the video's first frame is
+  // shown: 0 for almost every file; later when the audio starts first. `duration` is where the
+  // video ends on that clock (its first frame's time plus its length); 0 when unknown (a file
+  // stating no duration is read to its end to find it).
+  double start_time = 0.0;
+  double duration = 0.0;
   // A file cut short (a download or copy that stopped) whose container index (mp4/mov sample
   // tables, AVI idx1) lists frames past the end of the file: what the header promised, while
   // `duration` is where the stored video data ends. 0 when the data is all there or the

@@ -126,8 +126,9 @@ bool same_picture(std::span<const uint8_t> a, std::span<const uint8_t> b, double
 
 std::string frame_cache_key(const EncodeRequest& request, const PlannedFrame& frame,
                             int64_t input_size, const std::string& dtype) {
+  // Version 2: times count from the file's start, not the video stream's (docs/decode.md).
   return make_cache_key({{"kind", "vlm-frame-tokens"},
-                         {"version", "1"},
+                         {"version", "2"},
                          {"video", request.content_hash},
                          {"model", request.model_id},
                          {"time_ms", time_ms(frame.time)},

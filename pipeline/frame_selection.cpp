@@ -119,7 +119,7 @@ FramePlan plan_frames(const PipelineConfig& config, const SelectionInputs& in, c
     }
     const std::vector<double> times =
         probe_times(in.duration_s, config.select.scene_max_probe_frames);
-    std::string key = "scene-cuts-v1 threshold=" + std::to_string(config.select.scene_threshold) +
+    std::string key = "scene-cuts-v2 threshold=" + std::to_string(config.select.scene_threshold) +
                       " n=" + std::to_string(times.size()) +
                       " d=" + std::to_string(std::llround(in.duration_s * 1000.0));
     std::optional<std::vector<int64_t>> memo;

@@ -196,8 +196,9 @@ RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
                                    ProgressTracker& progress, const CancelToken& cancel,
                                    const Logger& log) {
   RelevanceScores out;
+  // Version 2: times count from the file's start, not the video stream's.
   const std::string key = make_cache_key({{"kind", "relevance-image-embeddings"},
-                                          {"version", "1"},
+                                          {"version", "2"},
                                           {"video", content_hash},
                                           {"model", relevance_id},
                                           {"dtype", models::dtype_name(encoder.runtime().dtype)},

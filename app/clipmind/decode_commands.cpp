@@ -44,7 +44,8 @@ void print_probe(const decode::VideoInfo& v, bool json) {
   if (json) {
     std::printf(
         "{\n  \"path\": \"%s\",\n  \"container\": \"%s\",\n  \"format_name\": \"%s\",\n"
-        "  \"duration\": %s,\n  \"header_duration\": %s,\n  \"codec\": \"%s\",\n"
+        "  \"start_time\": %s,\n  \"duration\": %s,\n  \"header_duration\": %s,\n"
+        "  \"codec\": \"%s\",\n"
         "  \"codec_long_name\": \"%s\",\n"
         "  \"profile\": \"%s\",\n  \"pixel_format\": \"%s\",\n  \"width\": %d,\n"
         "  \"height\": %d,\n  \"rotation\": %d,\n  \"sample_aspect_ratio\": \"%s\",\n"
@@ -53,8 +54,8 @@ void print_probe(const decode::VideoInfo& v, bool json) {
         "  \"bit_rate\": %lld,\n  \"video_bit_rate\": %lld,\n  \"has_b_frames\": %s,\n"
         "  \"has_audio\": %s,\n  \"audio_codec\": \"%s\"\n}\n",
         json_escape(v.path.string()).c_str(), json_escape(v.container).c_str(),
-        json_escape(v.format_name).c_str(), number(v.duration).c_str(),
-        number(v.header_duration).c_str(), json_escape(v.codec).c_str(),
+        json_escape(v.format_name).c_str(), number(v.start_time).c_str(),
+        number(v.duration).c_str(), number(v.header_duration).c_str(), json_escape(v.codec).c_str(),
         json_escape(v.codec_long_name).c_str(), json_escape(v.profile).c_str(),
         json_escape(v.pixel_format).c_str(), v.width, v.height, v.rotation, sar.c_str(),
         v.display_width, v.display_height, rate.c_str(), number(v.frame_rate()).c_str(),
@@ -67,6 +68,11 @@ void print_probe(const decode::VideoInfo& v, bool json) {
   std::printf("file:          %s\n", cli::terminal_safe(v.path.string()).c_str());
   std::printf("container:     %s (%s)\n", v.container.c_str(), v.format_name.c_str());
   std::printf("duration:      %.3f s\n", v.duration);
+  if (v.start_time > 0) {
+    std::printf(
+        "video starts:  %.3f s (another stream starts first: times count from the file's start)\n",
+        v.start_time);
+  }
   if (v.header_duration > 0) {
     std::printf("cut short:     the header promises %.3f s; the data ends at %.3f s\n",
                 v.header_duration, v.duration);

@@ -3,7 +3,10 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <optional>
 #include <string>
+#include <system_error>
 
 #include <CLI/CLI.hpp>
 
@@ -28,6 +31,18 @@ int finish_stdout(int exit_code) {
                "Check free disk space and permissions.\n",
                why.c_str());
   return exit_code != 0 ? exit_code : clipmind::exit_code_for(clipmind::ErrorKind::kIo);
+}
+
+// The first argument that starts with '-' (not an option of ours) and names an existing file.
+std::optional<std::string> dash_file(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-' || arg.rfind("--", 0) == 0) continue;
+    std::error_code ec;
+    if (std::filesystem::exists(arg, ec)) return arg;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -58,8 +73,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "clipmind: %s\nRun 'clipmind --help' (or 'clipmind COMMAND --help').\n",
                  clipmind::cli::terminal_safe(e.what()).c_str());
-    // A question such as "-where is it?" reads as an option; '--' ends the options.
-    if (std::string(e.what()).find("QUESTION") != std::string::npos) {
+    // A file named "-clip.mp4" reads as an option too, and the error then names whatever
+    // argument went missing: say which file it was.
+    if (const std::optional<std::string> file = dash_file(argc, argv)) {
+      std::fprintf(stderr,
+                   "hint: '%s' is a file whose name starts with '-', which reads as an option: "
+                   "write it as './%s', or put it after the options and '--'\n",
+                   clipmind::cli::terminal_safe(*file).c_str(),
+                   clipmind::cli::terminal_safe(*file).c_str());
+    } else if (std::string(e.what()).find("QUESTION") != std::string::npos) {
+      // A question such as "-where is it?" reads as an option; '--' ends the options.
       std::fprintf(stderr,
                    "hint: a question that starts with '-' goes last, after the options and "
                    "'--': clipmind ask VIDEO [OPTIONS] -- \"-where is it?\"\n");

@@ -149,8 +149,14 @@ TokenPlan plan_tokens(const PlanRequest& request) {
   const int64_t available =
       request.context_length - request.prompt_tokens - request.answer_tokens - plan.newline_tokens;
   if (available < 1 + c_sep) {
-    bad("the context (" + std::to_string(request.context_length) +
-        " tokens) leaves no room for video after the prompt and the answer reserve");
+    // Name the bigger of the two, so a long question and a huge --max-new-tokens read apart.
+    const bool question = request.prompt_tokens >= request.answer_tokens;
+    bad(std::string(question ? "the question is too long" : "the answer reserve is too large") +
+        ": the prompt's text (template and question) takes " +
+        std::to_string(request.prompt_tokens) + " tokens and the answer reserve " +
+        std::to_string(request.answer_tokens) + ", which leaves no room for the video in the " +
+        "model's context of " + std::to_string(request.context_length) + " tokens; " +
+        (question ? "shorten the question" : "lower --max-new-tokens"));
   }
 
   plan.fps = duration < 8.0 ? 2.0 : 1.0;

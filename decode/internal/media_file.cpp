@@ -9,6 +9,7 @@ extern "C" {
 #include <cctype>
 #include <cmath>
 #include <system_error>
+#include <utility>
 
 #include "clipmind/error.h"
 
@@ -48,6 +49,30 @@ bool is_attached_picture(const AVStream* st) {
   return (st->disposition & AV_DISPOSITION_ATTACHED_PIC) != 0;
 }
 
+// Demuxers whose index lists only packets seen while searching by time, flagged as keyframes
+// whatever they hold, and whose timestamp seek lands anywhere in a GOP.
+bool seeks_by_position(const AVFormatContext* fmt) {
+  const std::string name = fmt->iformat && fmt->iformat->name ? fmt->iformat->name : "";
+  return name == "mpegts" || name == "mpeg";
+}
+
+// Stream time (in `st`'s time base) of the file's start: the earliest start of its video and
+// audio streams, where players start their clock (ffprobe's format start_time ignoring
+// subtitle and data streams). `st`'s own start when no other stream starts earlier.
+int64_t origin_pts(const AVFormatContext* fmt, const AVStream* st) {
+  if (st->start_time == AV_NOPTS_VALUE) return 0;
+  int64_t origin = st->start_time;
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVStream* other = fmt->streams[i];
+    const AVMediaType type = other->codecpar->codec_type;
+    const bool counts =
+        type == AVMEDIA_TYPE_AUDIO || (type == AVMEDIA_TYPE_VIDEO && !is_attached_picture(other));
+    if (!counts || other == st || other->start_time == AV_NOPTS_VALUE) continue;
+    origin = std::min(origin, av_rescale_q(other->start_time, other->time_base, st->time_base));
+  }
+  return origin;
+}
+
 }  // namespace
 
 void check_input_path(const std::filesystem::path& path) {
@@ -70,6 +95,13 @@ void check_input_path(const std::filesystem::path& path) {
                 path.string() +
                     ": is a pipe or socket, not a video file (save the stream to a file "
                     "first: clipmind needs to seek)");
+  }
+  // A terminal would block the open like a FIFO; /dev/zero and /dev/urandom never end.
+  if (std::filesystem::is_character_file(status)) {
+    throw Error(ErrorKind::kInvalidInput,
+                path.string() +
+                    ": is a character device (such as a terminal or /dev/zero), not "
+                    "a video file");
   }
   if (std::filesystem::is_regular_file(status)) {
     const auto size = std::filesystem::file_size(path, ec);
@@ -103,8 +135,18 @@ MediaFile::MediaFile(const std::filesystem::path& path, WarningSink& sink, bool 
   fmt_.reset(raw);
 
   if (!probe_streams) {
+    // MPEG-PS announces no streams in a header: they appear as their packets are read, in the
+    // same order for every reader of the file.
+    if (fmt_->ctx_flags & AVFMTCTX_NOHEADER) {
+      ret = avformat_find_stream_info(fmt_.get(), nullptr);
+      if (ret < 0) {
+        throw Error(ErrorKind::kInvalidInput,
+                    name() + ": cannot read the stream headers: " + av_error_text(ret));
+      }
+    }
     if (!facts || facts->stream_index < 0 ||
-        facts->stream_index >= static_cast<int>(fmt_->nb_streams)) {
+        facts->stream_index >= static_cast<int>(fmt_->nb_streams) ||
+        fmt_->streams[facts->stream_index]->codecpar->codec_id != facts->codecpar->codec_id) {
       throw Error(ErrorKind::kInternal, name() + ": stream facts do not match the file");
     }
     stream_index_ = facts->stream_index;
@@ -117,19 +159,21 @@ MediaFile::MediaFile(const std::filesystem::path& path, WarningSink& sink, bool 
                   name() + ": cannot read the stream headers: " + av_error_text(ret) +
                       (detail.empty() ? "" : " (" + detail + ")"));
     }
-    // The best video stream that is not a cover picture.
+    // The video stream a player shows: not a cover picture; one marked default before one
+    // that is not; then the largest picture; then the first.
     int best = -1;
-    int64_t best_area = -1;
+    std::pair<bool, int64_t> best_rank{false, -1};
     bool has_audio = false;
     for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
       const AVStream* st = fmt_->streams[i];
       if (st->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) has_audio = true;
       if (st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO || is_attached_picture(st)) continue;
-      const int64_t area = static_cast<int64_t>(st->codecpar->width) * st->codecpar->height;
-      if (best < 0 || (st->disposition & AV_DISPOSITION_DEFAULT && area >= best_area) ||
-          area > best_area) {
+      const std::pair<bool, int64_t> rank{
+          (st->disposition & AV_DISPOSITION_DEFAULT) != 0,
+          static_cast<int64_t>(st->codecpar->width) * st->codecpar->height};
+      if (best < 0 || rank > best_rank) {
         best = static_cast<int>(i);
-        best_area = area;
+        best_rank = rank;
       }
     }
     if (best < 0) {
@@ -166,6 +210,8 @@ StreamFacts MediaFile::facts() const {
   f.stream_index = stream_index_;
   f.time_base = stream_->time_base;
   f.start_pts = stream_->start_time != AV_NOPTS_VALUE ? stream_->start_time : 0;
+  f.origin_pts = origin_pts(fmt_.get(), stream_);
+  f.seek_by_position = seeks_by_position(fmt_.get());
   f.codecpar.reset(avcodec_parameters_alloc());
   if (!f.codecpar || avcodec_parameters_copy(f.codecpar.get(), stream_->codecpar) < 0) {
     throw std::bad_alloc();
@@ -205,14 +251,14 @@ namespace {
 // places past the end of the file; -1 when every indexed frame is inside it or there is no
 // index with positions. Index order is decode order, so B-frame files may count a frame or two
 // beyond the last one shown; the sampler's nearest-frame matching absorbs that.
-double indexed_data_end(const MediaFile& file) {
+double indexed_data_end(const MediaFile& file, int64_t origin) {
   AVFormatContext* fmt = file.format();
   AVStream* st = file.stream();
-  if (!fmt->pb) return -1;
+  if (!fmt->pb || seeks_by_position(fmt)) return -1;
   const int64_t file_size = avio_size(fmt->pb);
   const int entries = avformat_index_get_entries_count(st);
   if (file_size <= 0 || entries <= 0) return -1;
-  const int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+  const int64_t start = origin;
   for (int i = 0; i < entries; ++i) {
     const AVIndexEntry* e = avformat_index_get_entry(st, i);
     if (!e || e->pos < 0 || e->size <= 0 || e->timestamp == AV_NOPTS_VALUE) continue;
@@ -223,23 +269,62 @@ double indexed_data_end(const MediaFile& file) {
   return -1;
 }
 
+// Where the stream's last frame ends, in seconds from the file's start, found by reading every
+// packet (no decoding); 0 when there is none. Goes back to the start of the file afterwards.
+double read_stream_end(MediaFile& file, const StreamFacts& facts) {
+  ScopedLogTarget route(&file.sink());
+  AVFormatContext* fmt = file.format();
+  PacketPtr packet = make_packet();
+  int64_t end = AV_NOPTS_VALUE;
+  while (av_read_frame(fmt, packet.get()) >= 0) {
+    if (packet->stream_index == file.stream_index()) {
+      const int64_t ts = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
+      if (ts != AV_NOPTS_VALUE) {
+        const int64_t length = packet->duration > 0
+                                   ? packet->duration
+                                   : std::max<int64_t>(1, std::llround(facts.frame_duration /
+                                                                       av_q2d(facts.time_base)));
+        end = end == AV_NOPTS_VALUE ? ts + length : std::max(end, ts + length);
+      }
+    }
+    av_packet_unref(packet.get());
+  }
+  av_seek_frame(fmt, file.stream_index(), INT64_MIN, AVSEEK_FLAG_BACKWARD);
+  return end == AV_NOPTS_VALUE ? 0.0 : std::max(0.0, to_seconds(end, facts));
+}
+
 }  // namespace
 
-VideoInfo describe(const MediaFile& file) {
+VideoInfo describe(MediaFile& file) {
   const AVFormatContext* fmt = file.format();
   const AVStream* st = file.stream();
   const AVCodecParameters* par = st->codecpar;
+  const StreamFacts facts = file.facts();
   VideoInfo info;
   info.path = file.path();
   info.format_name = fmt->iformat && fmt->iformat->name ? fmt->iformat->name : "";
   info.container = short_container_name(info.format_name, file.path());
 
+  // Times count from the file's start (facts.origin_pts); the video may start later.
+  info.start_time = std::max(0.0, to_seconds(facts.start_pts, facts));
+  const double origin_s = static_cast<double>(facts.origin_pts) * av_q2d(st->time_base);
+  double end = 0.0;
   if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
-    info.duration = static_cast<double>(st->duration) * av_q2d(st->time_base);
+    end = info.start_time + static_cast<double>(st->duration) * av_q2d(st->time_base);
   } else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) {
-    info.duration = static_cast<double>(fmt->duration) / AV_TIME_BASE;
+    // A Matroska segment's duration runs from timestamp 0 (a file whose first frame is at
+    // 100 s and lasts 4 s says 104 s); FFmpeg's other durations run from the file's start.
+    const double container = static_cast<double>(fmt->duration) / AV_TIME_BASE;
+    const bool from_zero = info.format_name == "matroska,webm";
+    const double start = fmt->start_time != AV_NOPTS_VALUE && !from_zero
+                             ? static_cast<double>(fmt->start_time) / AV_TIME_BASE
+                             : 0.0;
+    end = start + container - origin_s;
   }
-  if (const double data_end = indexed_data_end(file); data_end >= 0 && data_end < info.duration) {
+  if (!(end > info.start_time)) end = read_stream_end(file, facts);
+  info.duration = end;
+  if (const double data_end = indexed_data_end(file, facts.origin_pts);
+      data_end >= 0 && data_end < info.duration) {
     info.header_duration = info.duration;
     info.duration = data_end;
   }
@@ -280,8 +365,8 @@ VideoInfo describe(const MediaFile& file) {
   if (st->nb_frames > 0) {
     info.frame_count = st->nb_frames;
     info.frame_count_exact = true;
-  } else if (info.duration > 0 && info.frame_rate() > 0) {
-    info.frame_count = std::llround(info.duration * info.frame_rate());
+  } else if (info.duration > info.start_time && info.frame_rate() > 0) {
+    info.frame_count = std::llround((info.duration - info.start_time) * info.frame_rate());
     info.frame_count_exact = false;
   }
   info.bit_rate = fmt->bit_rate > 0 ? fmt->bit_rate : 0;
@@ -299,16 +384,17 @@ VideoInfo describe(const MediaFile& file) {
 }
 
 std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& facts, bool need_all,
-                                        const CancelToken& cancel,
-                                        const ProgressCallback& progress) {
+                                        const CancelToken& cancel, const ProgressCallback& progress,
+                                        std::vector<KeyframePosition>* positions) {
   ScopedLogTarget route(&file.sink());
   AVFormatContext* fmt = file.format();
   AVStream* st = file.stream();
   std::vector<double> times;
+  std::vector<KeyframePosition> found;
   PacketPtr packet = make_packet();
 
-  int entries = avformat_index_get_entries_count(st);
-  if (entries == 0) {
+  int entries = facts.seek_by_position ? 0 : avformat_index_get_entries_count(st);
+  if (entries == 0 && !facts.seek_by_position) {
     // Matroska reads its cues on the first seek only.
     av_seek_frame(fmt, file.stream_index(), facts.start_pts, AVSEEK_FLAG_BACKWARD);
     entries = avformat_index_get_entries_count(st);
@@ -367,16 +453,37 @@ std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& fact
   }
   if (times.empty()) {
     // No index: read every packet (no decoding) and note the keyframes.
-    av_seek_frame(fmt, file.stream_index(), INT64_MIN, AVSEEK_FLAG_BACKWARD);
+    if (facts.seek_by_position) {
+      av_seek_frame(fmt, file.stream_index(), 0, AVSEEK_FLAG_BYTE);
+    } else {
+      av_seek_frame(fmt, file.stream_index(), INT64_MIN, AVSEEK_FLAG_BACKWARD);
+    }
     const int64_t size = fmt->pb ? avio_size(fmt->pb) : -1;
     int64_t count = 0;
+    // MPEG-PS packs several small frames into one PES packet: only the first gets its byte
+    // position and pts. A keyframe without a position is reached from the last position seen
+    // before it; one without a pts is shown as long after its decode time as the last keyframe
+    // that had both.
+    int64_t last_pos = -1;
+    int64_t key_delay = 0;
     while (true) {
       const int ret = av_read_frame(fmt, packet.get());
       if (ret < 0) break;
-      if (packet->stream_index == file.stream_index() && (packet->flags & AV_PKT_FLAG_KEY)) {
-        const int64_t ts = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
-        if (ts != AV_NOPTS_VALUE) times.push_back(to_seconds(ts, facts));
+      const bool ours = packet->stream_index == file.stream_index();
+      if (ours && (packet->flags & AV_PKT_FLAG_KEY)) {
+        if (packet->pts != AV_NOPTS_VALUE && packet->dts != AV_NOPTS_VALUE) {
+          key_delay = std::max<int64_t>(0, packet->pts - packet->dts);
+        }
+        const int64_t ts = packet->pts != AV_NOPTS_VALUE   ? packet->pts
+                           : packet->dts != AV_NOPTS_VALUE ? packet->dts + key_delay
+                                                           : AV_NOPTS_VALUE;
+        if (ts != AV_NOPTS_VALUE) {
+          times.push_back(to_seconds(ts, facts));
+          const int64_t pos = packet->pos >= 0 ? packet->pos : last_pos;
+          if (pos >= 0) found.push_back({times.back(), pos, ts, packet->dts});
+        }
       }
+      if (ours && packet->pos >= 0) last_pos = packet->pos;
       av_packet_unref(packet.get());
       if (++count % 512 == 0) {
         cancel.throw_if_cancelled();
@@ -388,6 +495,18 @@ std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& fact
   }
   std::sort(times.begin(), times.end());
   times.erase(std::unique(times.begin(), times.end()), times.end());
+  if (positions) {
+    const auto by_time = [](const KeyframePosition& a, const KeyframePosition& b) {
+      return a.time < b.time;
+    };
+    std::stable_sort(found.begin(), found.end(), by_time);
+    found.erase(std::unique(found.begin(), found.end(),
+                            [](const KeyframePosition& a, const KeyframePosition& b) {
+                              return a.time == b.time;
+                            }),
+                found.end());
+    *positions = std::move(found);
+  }
   return times;
 }
 

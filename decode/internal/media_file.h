@@ -22,31 +22,50 @@ struct CodecParametersDeleter {
 };
 using CodecParametersPtr = std::unique_ptr<AVCodecParameters, CodecParametersDeleter>;
 
+// A keyframe's presentation time (seconds, and in the stream's time base) and the byte position
+// of its packet in the file.
+struct KeyframePosition {
+  double time = 0.0;
+  int64_t pos = -1;  // where reading finds this keyframe first (its packet, or one before it)
+  int64_t pts = 0;
+  int64_t dts = AV_NOPTS_VALUE;
+};
+
 // What every decoder of one file shares, taken once from the fully probed file so that
 // worker decoders can open the file cheaply (without avformat_find_stream_info).
 struct StreamFacts {
   int stream_index = -1;
   AVRational time_base{1, 1};
-  int64_t start_pts = 0;  // stream time of the first frame: time 0
+  // Stream time of the file's start, time 0: the earliest start of its video and audio
+  // streams, where a player's clock starts. Usually the first frame's own time.
+  int64_t origin_pts = 0;
+  int64_t start_pts = 0;  // stream time of the first frame (at or after origin_pts)
   CodecParametersPtr codecpar;
   double frame_duration = 0.04;  // seconds, from the average frame rate (a guess for gaps)
   bool reorders = false;         // frames are stored out of presentation order (B-frames)
+  // MPEG-TS and MPEG-PS: FFmpeg's timestamp seek is a search by time that lands anywhere in
+  // a GOP, and their demuxers file the packets it looks at as keyframes. Their keyframes are
+  // read from the packets instead, and decoders seek to a keyframe's byte position.
+  bool seek_by_position = false;
+  std::vector<KeyframePosition> keyframe_positions;  // ascending time; for seek_by_position
 };
 
 inline double to_seconds(int64_t pts, const StreamFacts& facts) {
-  return static_cast<double>(pts - facts.start_pts) * av_q2d(facts.time_base);
+  return static_cast<double>(pts - facts.origin_pts) * av_q2d(facts.time_base);
 }
 inline int64_t to_pts(double seconds, const StreamFacts& facts) {
-  return facts.start_pts + static_cast<int64_t>(std::floor(seconds / av_q2d(facts.time_base)));
+  return facts.origin_pts + static_cast<int64_t>(std::floor(seconds / av_q2d(facts.time_base)));
 }
 
-// Checks that `path` can be a video file at all (exists, not a directory, not empty).
+// Checks that `path` can be a video file at all (exists, not a directory, pipe, socket or
+// character device, not empty).
 void check_input_path(const std::filesystem::path& path);
 
 class MediaFile {
  public:
   // Opens the file; with `probe_streams`, also runs avformat_find_stream_info and picks the
-  // video stream. Without it, `facts` from an earlier probe say which stream to use.
+  // video stream. Without it, `facts` from an earlier probe say which stream to use (formats
+  // that find their streams only by reading packets, such as MPEG-PS, are probed anyway).
   MediaFile(const std::filesystem::path& path, WarningSink& sink, bool probe_streams,
             const StreamFacts* facts = nullptr);
   ~MediaFile();
@@ -72,16 +91,21 @@ class MediaFile {
   int stream_index_ = -1;
 };
 
-VideoInfo describe(const MediaFile& file);
+// The VideoInfo of an opened (probed) file. When neither the stream nor the container states
+// a duration (a WebM recorded live, a single PNG), it reads every packet to find the end, and
+// then goes back to the start of the file.
+VideoInfo describe(MediaFile& file);
 
-// Keyframe presentation times in seconds (ascending, from the stream start). Uses the
+// Keyframe presentation times in seconds (ascending, from the file's start). Uses the
 // container index when it lists every frame (mp4/mov, AVI); a sparse index (Matroska cues,
 // often one per cluster) is used as it is unless `need_all`, which then reads every packet
-// (no decoding), as it does without an index. Reads packets either way, so call it on a file
-// opened for this purpose only.
+// (no decoding), as it does without an index and for MPEG-TS/PS (whose demuxer indexes are
+// not keyframes). Reads packets either way, so call it on a file opened for this purpose
+// only. `positions`, when given, receives the keyframes' byte positions where packets were
+// read (empty otherwise).
 std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& facts, bool need_all,
-                                        const CancelToken& cancel,
-                                        const ProgressCallback& progress);
+                                        const CancelToken& cancel, const ProgressCallback& progress,
+                                        std::vector<KeyframePosition>* positions = nullptr);
 
 // Clockwise display rotation in degrees (0, 90, 180, 270) from the stream's display matrix.
 int display_rotation(const AVStream* stream);

@@ -5,7 +5,9 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "clipmind/error.h"
@@ -227,11 +229,50 @@ bool VideoDecoder::skippable(const AVPacket* packet, double skip_limit) const {
   return *it > t;  // a later frame at or before the limit exists: this one answers nothing
 }
 
+bool VideoDecoder::seek_to_position(double t) {
+  const std::vector<KeyframePosition>& keys = facts_.keyframe_positions;
+  auto after = std::upper_bound(keys.begin(), keys.end(), t,
+                                [](double v, const KeyframePosition& k) { return v < k.time; });
+  if (after == keys.begin()) return false;
+  const KeyframePosition& key = *std::prev(after);
+  if (av_seek_frame(file_->format(), file_->stream_index(), key.pos, AVSEEK_FLAG_BYTE) < 0) {
+    return false;
+  }
+  reset_reading();
+  // The keyframe's packet comes first, or after a few frames packed with it (MPEG-PS; the
+  // demuxer may stamp the first of them with the keyframe's time and leave the keyframe
+  // without one). The scan knows the keyframe's times; an earlier keyframe is passed over.
+  for (int read = 0; read < 64 && read_packet(); ++read) {
+    AVPacket* p = lookahead_.back().get();
+    if (!(p->flags & AV_PKT_FLAG_KEY)) continue;
+    if (key.dts != AV_NOPTS_VALUE && p->dts != AV_NOPTS_VALUE && p->dts < key.dts) continue;
+    while (lookahead_.size() > 1)
+      discard_front();
+    if (p->pts == AV_NOPTS_VALUE) {
+      if (const int64_t was = packet_time(p); was != AV_NOPTS_VALUE) {
+        seen_times_.erase(seen_times_.find(was));
+      }
+      p->pts = key.pts;
+      seen_times_.insert(packet_time(p));
+    }
+    return p->pts <= to_pts(t, facts_);
+  }
+  return false;
+}
+
 void VideoDecoder::seek_before(double t) {
   ScopedLogTarget route(&sink_);
   ++counters_.seeks;
   fresh_ = false;
   const int64_t target = to_pts(t, facts_);
+  if (facts_.seek_by_position && !facts_.keyframe_positions.empty()) {
+    if (seek_to_position(t)) return;
+    // Before the first keyframe, or the position did not lead to it: from the start.
+    --counters_.seeks;
+    restart();
+    fresh_ = false;
+    return;
+  }
   int64_t seek_ts = target;
   for (int attempt = 0; attempt < kSeekAttempts; ++attempt) {
     if (av_seek_frame(file_->format(), file_->stream_index(), seek_ts, AVSEEK_FLAG_BACKWARD) < 0) {

@@ -53,7 +53,7 @@ class VideoDecoder {
   // use must seek). False if none could be decoded.
   bool decode_one_keyframe(AVFrame* frame);
 
-  double time_of(const AVFrame* frame) const;  // seconds from the stream start
+  double time_of(const AVFrame* frame) const;  // seconds from the file's start
   // Time of the last frame returned since the last seek, or -infinity.
   double position() const { return position_; }
   bool fresh() const { return fresh_; }  // opened or restarted, nothing read yet
@@ -70,6 +70,9 @@ class VideoDecoder {
   void discard_front();
   bool skippable(const AVPacket* packet, double skip_limit) const;
   void reset_reading();
+  // seek_before() by the byte position of the last keyframe at or before `t`
+  // (StreamFacts::seek_by_position); false when there is none or it was not found there.
+  bool seek_to_position(double t);
 
   std::filesystem::path path_;
   const StreamFacts& facts_;

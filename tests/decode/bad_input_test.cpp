@@ -73,6 +73,12 @@ TEST(BadInput, FifoIsRefusedWithoutOpeningIt) {
   expect_error(fifo, ErrorKind::kInvalidInput, "pipe");
 }
 
+// A terminal would block the open like a FIFO; /dev/zero never ends.
+TEST(BadInput, CharacterDeviceIsRefusedWithoutOpeningIt) {
+  expect_error("/dev/zero", ErrorKind::kInvalidInput, "character device");
+  expect_error("/dev/null", ErrorKind::kInvalidInput, "character device");
+}
+
 TEST(BadInput, Directory) {
   expect_error(bad_dir(), ErrorKind::kInvalidInput, "directory");
 }

@@ -36,7 +36,20 @@ inline std::vector<VideoSpec> codec_matrix() {
   add("mpeg4-avi", "avi", "mpeg4", {"-q:v", "3"});
   add("mjpeg-avi", "avi", "mjpeg", {"-q:v", "3"}, "yuvj420p");
   add("mjpeg-mov", "mov", "mjpeg", {"-q:v", "3"}, "yuvj420p");
+  // MPEG-TS (its clock starts at 1.4 s) and MPEG-PS: no index, demuxers that find streams and
+  // keyframes only by reading packets; B-frames in both. The MPEG-2 rate is a DVD's, so that
+  // every picture starts its own PES packet and has a timestamp (docs/decode.md, limits).
+  add("h264-ts", "ts", "libx264", {"-preset", "veryfast"});
+  add("mpeg2-mpg", "mpg", "mpeg2video",
+      {"-b:v", "8M", "-minrate", "8M", "-maxrate", "8M", "-bufsize", "2M", "-bf", "2"});
   return specs;
+}
+
+// The short container name probe() reports for a spec's file extension.
+inline std::string expected_container(const std::string& extension) {
+  if (extension == "ts") return "mpegts";
+  if (extension == "mpg") return "mpeg";
+  return extension;
 }
 
 inline std::string spec_label(const VideoSpec& s) {

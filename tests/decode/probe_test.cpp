@@ -26,7 +26,7 @@ TEST_P(ProbeCodecs, ReportsWhatTheFileWasMadeOf) {
   const auto path = make_video(spec);
   const decode::VideoInfo info = decode::probe(path);
   EXPECT_EQ(info.path, path);
-  EXPECT_EQ(info.container, spec.container);
+  EXPECT_EQ(info.container, expected_container(spec.container));
   EXPECT_EQ(info.codec, expected_codec(spec.codec));
   EXPECT_EQ(info.width, spec.width);
   EXPECT_EQ(info.height, spec.height);
@@ -35,10 +35,15 @@ TEST_P(ProbeCodecs, ReportsWhatTheFileWasMadeOf) {
   EXPECT_EQ(info.rotation, 0);
   EXPECT_EQ(info.sample_aspect_ratio, (decode::Rational{1, 1}));
   EXPECT_NEAR(info.frame_rate(), spec.fps, 0.01);
-  EXPECT_NEAR(info.duration, spec.frames / static_cast<double>(spec.fps), 0.1);
-  if (spec.container == "mkv" || spec.container == "webm") {
-    EXPECT_FALSE(info.frame_count_exact);  // Matroska does not store a frame count
-    EXPECT_NEAR(static_cast<double>(info.frame_count), spec.frames, 2.0);
+  // Times count from the file's start: an MPEG-TS clock that starts at 1.4 s starts at 0.
+  EXPECT_EQ(info.start_time, 0.0);
+  const double frames_off = 2.0;
+  EXPECT_NEAR(info.duration, spec.frames / static_cast<double>(spec.fps),
+              frames_off / spec.fps + 0.02);
+  if (spec.container == "mkv" || spec.container == "webm" || spec.container == "ts" ||
+      spec.container == "mpg") {
+    EXPECT_FALSE(info.frame_count_exact);  // these containers store no frame count
+    EXPECT_NEAR(static_cast<double>(info.frame_count), spec.frames, frames_off);
   } else {
     EXPECT_TRUE(info.frame_count_exact);
     EXPECT_EQ(info.frame_count, spec.frames);
@@ -111,6 +116,127 @@ TEST(Probe, NonSquarePixelsWidenTheDisplaySize) {
   EXPECT_EQ(info.sample_aspect_ratio, (decode::Rational{2, 1}));
   EXPECT_EQ(info.display_width, 320);
   EXPECT_EQ(info.display_height, 120);
+}
+
+// A Matroska file whose clock starts at 100 s states a segment duration of 100 s + its length;
+// an mp4 states it in an edit list. Both start at 0 and last as long as their frames.
+TEST(Probe, StartOffsetsAreNotPartOfTheDuration) {
+  for (const std::string container : {"mkv", "mp4", "ts"}) {
+    VideoSpec spec;
+    spec.name = "offset-100";
+    spec.container = container;
+    spec.extra = {"-output_ts_offset", "100"};
+    const decode::VideoInfo info = decode::probe(make_video(spec));
+    SCOPED_TRACE(container);
+    EXPECT_EQ(info.start_time, 0.0);
+    EXPECT_NEAR(info.duration, spec.frames / static_cast<double>(spec.fps), 0.05);
+    EXPECT_NEAR(static_cast<double>(info.frame_count), spec.frames, 2.0);
+  }
+}
+
+// Files written live (a browser's MediaRecorder, `-live 1`) state no duration at all: it is
+// found by reading the packets.
+TEST(Probe, AFileThatStatesNoDurationIsReadToItsEnd) {
+  for (const std::string container : {"webm", "mkv"}) {
+    VideoSpec spec;
+    spec.name = "live";
+    spec.container = container;
+    spec.codec = container == "webm" ? "libvpx-vp9" : "libx264";
+    spec.extra = {"-live", "1"};
+    if (container == "webm") {
+      spec.extra.insert(spec.extra.end(), {"-deadline", "realtime", "-cpu-used", "8"});
+    }
+    const auto path = make_video(spec);
+    SCOPED_TRACE(container);
+    // ffprobe (independent) finds no duration in the file.
+    const CommandResult r = run_command({"ffprobe", "-v", "error", "-show_entries",
+                                         "format=duration", "-of", "csv=p=0", path.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.substr(0, 3), "N/A") << r.out;
+    const decode::VideoInfo info = decode::probe(path);
+    EXPECT_NEAR(info.duration, spec.frames / static_cast<double>(spec.fps), 0.05);
+    const std::vector<double> frames = frame_times(spec);
+    const auto samples = sample_all(path, {0.0, 1.0, frames.back()});
+    ASSERT_EQ(samples.size(), 3u);
+    EXPECT_EQ(read_code(samples[2].frame), static_cast<uint32_t>(spec.frames - 1));
+  }
+}
+
+// The sound starts 2 s before the picture: a player's clock starts with the sound, and so do
+// the times, so that a time means the same moment in a player and in clipmind.
+TEST(Probe, AVideoThatStartsAfterItsSoundStartsLater) {
+  for (const std::string container : {"mp4", "mkv"}) {
+    VideoSpec spec;
+    spec.name = "picture-2s-late";
+    spec.container = container;
+    spec.audio = true;
+    spec.extra = {"-vf", "setpts=PTS+2/TB"};
+    const auto path = make_video(spec);
+    SCOPED_TRACE(container);
+    const decode::VideoInfo info = decode::probe(path);
+    const double length = spec.frames / static_cast<double>(spec.fps);
+    // Opus (the Matroska test audio) starts 7 ms early: the picture then starts 14 ms after
+    // the file's start, as ffprobe's start times say.
+    const double tolerance = container == "mkv" ? 0.02 : 0.005;
+    EXPECT_NEAR(info.start_time, 2.0, tolerance);
+    EXPECT_NEAR(info.duration, 2.0 + length, tolerance);
+    EXPECT_NEAR(static_cast<double>(info.frame_count), spec.frames, 2.0);
+    // Before the picture starts, its first frame stands in.
+    const auto samples = sample_all(path, {0.0, 2.0, 2.0 + 1.0});
+    ASSERT_EQ(samples.size(), 3u);
+    EXPECT_EQ(read_code(samples[0].frame), 0u);
+    EXPECT_EQ(read_code(samples[1].frame), 0u);
+    EXPECT_NEAR(samples[1].frame.time, 2.0, tolerance);
+    EXPECT_EQ(read_code(samples[2].frame), static_cast<uint32_t>(spec.fps));
+    EXPECT_NEAR(samples[2].frame.time, 3.0, tolerance);
+    const std::vector<double> keys = decode::keyframe_times(path);
+    ASSERT_FALSE(keys.empty());
+    EXPECT_NEAR(keys.front(), 2.0, tolerance);
+  }
+}
+
+// Two pictures in one file: the one marked default (the one players show) is used, even when
+// the other is larger.
+TEST(Probe, TheDefaultVideoStreamIsUsed) {
+  VideoSpec main_spec;
+  main_spec.name = "two-streams-main";
+  VideoSpec big_spec;
+  big_spec.name = "two-streams-big";
+  big_spec.width = 320;
+  big_spec.height = 240;
+  big_spec.fps = 10;
+  big_spec.frames = 20;
+  const auto main_path = make_video(main_spec);
+  const auto big_path = make_video(big_spec);
+  const auto path = video_dir() / "two-video-streams.mp4";
+  std::filesystem::remove(path);
+  const CommandResult r = run_command({"ffmpeg",
+                                       "-nostdin",
+                                       "-v",
+                                       "error",
+                                       "-y",
+                                       "-i",
+                                       main_path.string(),
+                                       "-i",
+                                       big_path.string(),
+                                       "-map",
+                                       "0:v",
+                                       "-map",
+                                       "1:v",
+                                       "-c",
+                                       "copy",
+                                       "-disposition:v:0",
+                                       "default",
+                                       "-disposition:v:1",
+                                       "0",
+                                       path.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const decode::VideoInfo info = decode::probe(path);
+  EXPECT_EQ(info.width, main_spec.width);
+  EXPECT_NEAR(info.frame_rate(), main_spec.fps, 0.01);
+  const auto samples = sample_all(path, {1.0});
+  ASSERT_EQ(samples.size(), 1u);
+  EXPECT_EQ(read_code(samples[0].frame), static_cast<uint32_t>(main_spec.fps));
 }
 
 TEST(Probe, OneFrameVideo) {

@@ -15,6 +15,7 @@
 #include "tests/decode/test_videos.h"
 #include "tests/support/work_dir.h"
 #include <fcntl.h>
+#include <grp.h>
 #include <nlohmann/json.hpp>
 #include <poll.h>
 #include <signal.h>
@@ -173,9 +174,10 @@ TinyVision tiny_vision() {
 }
 
 fs::path e2e_video(const std::string& name, int frames, int fps, int width, int height,
-                   const std::vector<std::string>& ffmpeg_options) {
+                   const std::vector<std::string>& ffmpeg_options, const std::string& container) {
   test::VideoSpec spec;
   spec.name = name;
+  spec.container = container;
   spec.width = width;
   spec.height = height;
   spec.frames = frames;
@@ -278,6 +280,13 @@ RunResult run_cli(const std::vector<std::string>& args, const RunOptions& option
   const auto start = std::chrono::steady_clock::now();
   const pid_t pid = ::fork();
   if (pid == 0) {
+    if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) ::_exit(126);
+    if (options.unprivileged && ::geteuid() == 0) {
+      if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) {
+        ::_exit(126);
+      }
+      if (::access(CLIPMIND_CLI, X_OK) != 0) ::_exit(77);
+    }
     int out = out_pipe[1];
     if (!options.stdout_file.empty()) {
       out = ::open(options.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -21,9 +21,10 @@ namespace clipmind::e2e {
 
 // A generated H.264 video (tests/decode/test_videos.h: frame codes drawn over the picture) with
 // a keyframe every second, made once per build tree. `ffmpeg_options` go to ffmpeg's output
-// (e.g. {"-movflags", "+faststart"}).
+// (e.g. {"-movflags", "+faststart"}); `container` is the file extension (mp4, mkv, ts, ...).
 std::filesystem::path e2e_video(const std::string& name, int frames, int fps, int width, int height,
-                                const std::vector<std::string>& ffmpeg_options = {});
+                                const std::vector<std::string>& ffmpeg_options = {},
+                                const std::string& container = "mp4");
 
 // One JSON document per line of `text` (a --json event stream); throws on a line that is not.
 std::vector<nlohmann::json> json_lines(const std::string& text);
@@ -70,6 +71,11 @@ struct RunOptions {
   // When set, the program runs inside the disk's namespaces and sees it mounted at disk->dir()
   // (full-disk tests, tests/support/small_disk.h).
   const test::SmallDisk* disk = nullptr;
+  // The program's working directory (relative paths such as "-clip.mp4"); "" = the test's.
+  std::string cwd;
+  // Run as uid/gid 65534 when the test runs as root (root reads any file whatever its mode);
+  // exit code 77 when that user cannot run the binary. Nothing changes for other users.
+  bool unprivileged = false;
 };
 
 struct RunResult {
