@@ -140,16 +140,11 @@ SegmentAnalysis analyze_segments(Session& session, const std::filesystem::path& 
     decode::ImageOptions jpeg;
     jpeg.jpeg_quality = options.jpeg_quality;
     // Reading the frames is the decode stage's; only making the JPEGs is this one's.
-    std::optional<decode::FrameSampler> sampler;
-    in_stage("decode", file, [&] { sampler.emplace(video, middles, so); });
-    while (true) {
-      std::optional<decode::Sample> sample =
-          in_stage("decode", file, [&] { return sampler->next(); });
-      if (!sample) break;
-      out.segments[sample->request].thumbnail_jpeg =
-          in_stage("thumbnails", file, [&] { return decode::encode_image(sample->frame, jpeg); });
+    for_each_sample(video, middles, so, [&](decode::Sample&& sample) {
+      out.segments[sample.request].thumbnail_jpeg =
+          in_stage("thumbnails", file, [&] { return decode::encode_image(sample.frame, jpeg); });
       stage.advance();
-    }
+    });
     stage.finish();
   }
 

@@ -107,6 +107,20 @@ ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig&
   return out;
 }
 
+void for_each_sample(const std::filesystem::path& path, const std::vector<double>& times,
+                     const decode::SamplerOptions& options,
+                     const std::function<void(decode::Sample&&)>& take) {
+  const std::string file = path.string();
+  std::optional<decode::FrameSampler> sampler;
+  in_stage("decode", file, [&] { sampler.emplace(path, times, options); });
+  while (true) {
+    std::optional<decode::Sample> sample =
+        in_stage("decode", file, [&] { return sampler->next(); });
+    if (!sample) break;
+    take(std::move(*sample));
+  }
+}
+
 at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<double>& times,
                           const CancelToken& cancel, const Logger& log, int width, int height) {
   decode::SamplerOptions options;
@@ -121,15 +135,11 @@ at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<d
   at::Tensor out = at::zeros({static_cast<int64_t>(times.size()), height, width, 3}, at::kByte);
   std::vector<bool> have(times.size(), false);
   const std::string file = path.string();
-  in_stage("decode", file, [&] {
-    decode::FrameSampler sampler(path, times, options);
-    while (auto sample = sampler.next()) {
-      const decode::Frame& f = sample->frame;
-      if (f.width != width || f.height != height) continue;
-      std::memcpy(out[static_cast<int64_t>(sample->request)].data_ptr(), f.rgb.data(),
-                  f.rgb.size());
-      have[sample->request] = true;
-    }
+  for_each_sample(path, times, options, [&](decode::Sample&& sample) {
+    const decode::Frame& f = sample.frame;
+    if (f.width != width || f.height != height) return;
+    std::memcpy(out[static_cast<int64_t>(sample.request)].data_ptr(), f.rgb.data(), f.rgb.size());
+    have[sample.request] = true;
   });
   // Fill gaps from the nearest decoded neighbour (earlier first).
   int64_t last = -1;
@@ -175,16 +185,11 @@ void embed_sampled_frames(const models::SiglipDualEncoder& encoder,
     batch.clear();
     requests.clear();
   };
-  std::optional<decode::FrameSampler> sampler;
-  in_stage("decode", file, [&] { sampler.emplace(path, times, options); });
-  while (true) {
-    std::optional<decode::Sample> sample =
-        in_stage("decode", file, [&] { return sampler->next(); });
-    if (!sample) break;
-    batch.push_back(std::move(sample->frame));
-    requests.push_back(sample->request);
+  for_each_sample(path, times, options, [&](decode::Sample&& sample) {
+    batch.push_back(std::move(sample.frame));
+    requests.push_back(sample.request);
     if (batch.size() >= kBatch) flush();
-  }
+  });
   flush();
 }
 

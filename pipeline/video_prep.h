@@ -83,6 +83,13 @@ at::Tensor embed_frames(const models::SiglipDualEncoder& encoder,
 using EmbeddedBatch =
     std::function<void(const at::Tensor& embeddings, std::span<const size_t> requests)>;
 
+// Hands every frame sampled from `path` at `times` to `take`, in the sampler's order. Opening the
+// file and reading frames fail as StageErrors of stage "decode"; what `take` throws passes
+// through with its own stage.
+void for_each_sample(const std::filesystem::path& path, const std::vector<double>& times,
+                     const decode::SamplerOptions& options,
+                     const std::function<void(decode::Sample&&)>& take);
+
 // Samples `times` from `path` with `options` (sized for the encoder; its cancel token also stops
 // the encoder) and embeds the frames in micro-batches of 8, handing each to `take`. A time no
 // frame could be decoded for is never handed on. The sampler's failures are StageErrors of stage

@@ -210,26 +210,7 @@ TEST(Probe, TheDefaultVideoStreamIsUsed) {
   const auto big_path = make_video(big_spec);
   const auto path = video_dir() / "two-video-streams.mp4";
   std::filesystem::remove(path);
-  const CommandResult r = run_command({"ffmpeg",
-                                       "-nostdin",
-                                       "-v",
-                                       "error",
-                                       "-y",
-                                       "-i",
-                                       main_path.string(),
-                                       "-i",
-                                       big_path.string(),
-                                       "-map",
-                                       "0:v",
-                                       "-map",
-                                       "1:v",
-                                       "-c",
-                                       "copy",
-                                       "-disposition:v:0",
-                                       "default",
-                                       "-disposition:v:1",
-                                       "0",
-                                       path.string()});
+  const CommandResult r = mux_two_video_streams(main_path, big_path, path);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const decode::VideoInfo info = decode::probe(path);
   EXPECT_EQ(info.width, main_spec.width);

@@ -377,6 +377,31 @@ CommandResult run_command(const std::vector<std::string>& argv) {
   return result;
 }
 
+CommandResult mux_two_video_streams(const std::filesystem::path& first,
+                                    const std::filesystem::path& second,
+                                    const std::filesystem::path& out) {
+  return run_command({"ffmpeg",
+                      "-nostdin",
+                      "-v",
+                      "error",
+                      "-y",
+                      "-i",
+                      first.string(),
+                      "-i",
+                      second.string(),
+                      "-map",
+                      "0:v",
+                      "-map",
+                      "1:v",
+                      "-c",
+                      "copy",
+                      "-disposition:v:0",
+                      "default",
+                      "-disposition:v:1",
+                      "0",
+                      out.string()});
+}
+
 RgbImage read_image_rgb(const std::filesystem::path& path) {
   // FFmpeg's own image decoders, called directly (no process per image): independent of the
   // decode/ code under test.

@@ -84,6 +84,12 @@ struct CommandResult {
 // Runs a program (searched in PATH) with arguments, capturing stdout and stderr.
 CommandResult run_command(const std::vector<std::string>& argv);
 
+// Copies the video streams of `first` and `second` into `out`, in that order, with only the
+// first marked default (ffmpeg marks both default when muxing two single-stream files).
+CommandResult mux_two_video_streams(const std::filesystem::path& first,
+                                    const std::filesystem::path& second,
+                                    const std::filesystem::path& out);
+
 // Decodes an image file (PNG, JPEG, ...) with FFmpeg's own decoders into packed RGB: an
 // independent reference for what decode/ wrote or returned.
 struct RgbImage {

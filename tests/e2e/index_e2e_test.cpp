@@ -24,15 +24,6 @@ std::string abs_path(const fs::path& p) {
   return fs::absolute(p).lexically_normal().string();
 }
 
-json parse_or_fail(const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << text;
-    return json::object();
-  }
-}
-
 std::map<std::string, json> by_path(const json& report) {
   std::map<std::string, json> out;
   for (const json& f : report.at("files"))

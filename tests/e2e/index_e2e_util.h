@@ -15,6 +15,8 @@
 
 #include "tests/e2e/e2e_support.h"
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>
@@ -26,6 +28,16 @@ extern char** environ;
 namespace clipmind::e2e {
 
 namespace fs = std::filesystem;
+
+// `text` parsed as JSON; a test failure showing the text (and an empty object) when it is not.
+inline nlohmann::json parse_or_fail(const std::string& text) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << text;
+    return nlohmann::json::object();
+  }
+}
 
 // A generated video: frame codes drawn over the picture (tests/decode/test_videos.h); `width`
 // changes the picture, so videos of different widths embed differently.

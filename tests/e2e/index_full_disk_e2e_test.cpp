@@ -133,15 +133,6 @@ class HeldConnection {
   int hold_ = -1;
 };
 
-json parse_or_fail(const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << text;
-    return json::object();
-  }
-}
-
 TEST(IndexFullDisk, MidBatchTheDatabaseKeepsWhatWasCommittedAndTheNextRunResumes) {
   std::string why;
   const auto disk = small_disk("full-index", 8 << 20, why);

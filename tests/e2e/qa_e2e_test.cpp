@@ -357,26 +357,7 @@ TEST(CliStreams, TheDefaultPictureIsUsedNotTheLargest) {
   const fs::path small = e2e_video("qa-streams-main", 40, 10, 160, 120);
   const fs::path large = e2e_video("qa-streams-large", 20, 5, 320, 240);
   const fs::path video = fresh_dir("qa-two-streams") / "two.mp4";
-  const test::CommandResult made = test::run_command({"ffmpeg",
-                                                      "-nostdin",
-                                                      "-v",
-                                                      "error",
-                                                      "-y",
-                                                      "-i",
-                                                      small.string(),
-                                                      "-i",
-                                                      large.string(),
-                                                      "-map",
-                                                      "0:v",
-                                                      "-map",
-                                                      "1:v",
-                                                      "-c",
-                                                      "copy",
-                                                      "-disposition:v:0",
-                                                      "default",
-                                                      "-disposition:v:1",
-                                                      "0",
-                                                      video.string()});
+  const test::CommandResult made = test::mux_two_video_streams(small, large, video);
   ASSERT_EQ(made.exit_code, 0) << made.err;
   const RunResult probe = run_cli({"probe", video.string(), "--json"});
   ASSERT_EQ(probe.exit_code, 0) << probe.err;
