@@ -17,9 +17,17 @@ namespace clipmind::pipeline {
 
 namespace {
 
-models::VisionRuntime runtime_for(const PipelineConfig& config) {
+models::VisionRuntime runtime_for(const PipelineConfig& config, const std::string& spec) {
   models::VisionRuntime runtime;
-  runtime.device = models::parse_device(config.device);
+  try {
+    runtime.device = models::parse_device(config.device);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kUnsupported) throw;
+    throw StageError(e.kind(), "load model", spec, e.what(),
+                     "Run on the CPU (--device cpu, the default), or build clipmind against a "
+                     "CUDA LibTorch on a machine with an NVIDIA GPU (README, \"Building by "
+                     "hand\").");
+  }
   runtime.dtype = models::choose_dtype(config.dtype, runtime.device);
   models::check_dtype_supported(runtime.dtype, runtime.device);
   return runtime;
@@ -69,7 +77,7 @@ void ModelSet::load(ProgressTracker& progress, const CancelToken& cancel) {
       vlm_dir_ = resolve(config_.model, progress, cancel);
       cancel.throw_if_cancelled();
       models::VlmLoadOptions options;
-      options.runtime = runtime_for(config_);
+      options.runtime = runtime_for(config_, config_.model);
       options.chat_template = config_.generate.template_name == "llava_qwen"
                                   ? models::VlmTemplate::kLlavaQwen
                                   : models::VlmTemplate::kHfHub;
@@ -125,7 +133,7 @@ void ModelSet::load_relevance(ProgressTracker& progress, const CancelToken& canc
     const std::filesystem::path dir =
         resolve(config_.relevance_model, progress, cancel, relevance_adopted_);
     relevance_ = std::make_unique<models::SiglipDualEncoder>(
-        models::SiglipDualEncoder::load(dir, runtime_for(config_)));
+        models::SiglipDualEncoder::load(dir, runtime_for(config_, config_.relevance_model)));
     if (!relevance_->has_tokenizer()) {
       relevance_.reset();
       throw Error(ErrorKind::kInvalidInput,

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "tests/e2e/e2e_support.h"
+#include <ATen/Context.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -322,6 +323,14 @@ TEST(CliErrors, MistypedCommandsUrlsAndFoldersSayWhatToDo) {
   EXPECT_NE(r.err.find("is a folder, not a video file"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("clipmind caption FOLDER"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("damaged"), std::string::npos) << r.err;
+
+  // --device cuda where CUDA is not usable: says so, and the hint is about devices, not models.
+  if (!at::hasCUDA()) {
+    r = run_cli(ask_args(short_video(), {"--device", "cuda", "--no-cache"}));
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("device 'cuda': CUDA is not available"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("hint: Run on the CPU (--device cpu"), std::string::npos) << r.err;
+  }
 
   // In a caption batch the URL fails alone, named in the summary, and the video beside it is
   // captioned.
