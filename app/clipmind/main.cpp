@@ -114,6 +114,18 @@ int main(int argc, char** argv) {
   clipmind::cli::add_compress_commands(app);
   clipmind::cli::add_model_commands(app);
 
+  // "clipmind help [COMMAND]", as git and cargo take it.
+  if (argc >= 2 && std::string(argv[1]) == "help") {
+    const CLI::App* about = &app;
+    if (argc >= 3) {
+      for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        if (sub->get_name() == argv[2]) about = sub;
+      }
+    }
+    std::fputs(about->help(about == &app ? "" : "clipmind").c_str(), stdout);
+    return finish_stdout(0);
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -294,6 +294,17 @@ TEST(CliErrors, MistypedCommandsUrlsAndFoldersSayWhatToDo) {
             std::string::npos)
       << r.err;
 
+  // "help" and "help COMMAND" print the help, as git's do.
+  r = run_cli({"help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ask"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("caption"), std::string::npos) << r.out;
+  r = run_cli({"help", "caption"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Usage: clipmind caption"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--format"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("--like"), std::string::npos) << "caption's help, not search's: " << r.out;
+
   // A known command still parses as before: its own error, not "unknown command".
   r = run_cli({"ask"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
