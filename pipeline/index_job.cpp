@@ -698,7 +698,7 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
         }
         q.embedding = embed_query(session, request.text);
         out.notes.push_back("text-to-image similarity with the model this index was built with, " +
-                            info.model_name + " (--relevance-model chooses another)");
+                            info.model_name);
       } catch (const Cancelled&) {
         throw;
       } catch (const Error& e) {
@@ -706,12 +706,12 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
         q.embedding.clear();
         out.notes.push_back("captions only: the model this index was built with (" +
                             info.model_name + ") cannot be used here: " + e.what() +
-                            "; pass --relevance-model for text-to-image similarity");
+                            "; choose a relevance model to compare pictures");
       }
     } else if (s.config.relevance_model.empty()) {
       out.notes.push_back(
-          "captions only: no relevance model configured (--relevance-model) for text-to-image "
-          "similarity");
+          "captions only: no relevance model is set and the index names none, so pictures are "
+          "not compared");
     } else {
       load_encoder(s, {}, cancel);
       // A v1 id of this very folder is the same model (`index` upgrades it; search reads only).

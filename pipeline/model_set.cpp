@@ -113,7 +113,12 @@ void ModelSet::load(ProgressTracker& progress, const CancelToken& cancel) {
 }
 
 bool ModelSet::adopt_relevance_model(const std::string& spec) {
-  if (relevance_ || !config_.relevance_model.empty() || spec.empty()) return false;
+  if (spec.empty()) return false;
+  if (relevance_adopted_) {
+    if (config_.relevance_model == spec) return true;  // loaded (or loading) already
+    drop_adopted_relevance_model();  // a long-lived session searching another index
+  }
+  if (relevance_ || !config_.relevance_model.empty()) return false;
   config_.relevance_model = spec;
   relevance_adopted_ = true;
   return true;

@@ -45,8 +45,9 @@ class ModelSet {
   const std::filesystem::path& vlm_dir() const { return vlm_dir_; }
 
   // With no relevance model configured: uses `spec` (the model an index records) from now on,
-  // never downloading it (an implicit choice must not start a multi-GB download). Returns false,
-  // changing nothing, when a relevance model is configured or loaded.
+  // never downloading it (an implicit choice must not start a multi-GB download); a later call
+  // with another spec replaces an adopted model. Returns false, changing nothing, when a
+  // relevance model is configured.
   bool adopt_relevance_model(const std::string& spec);
   // Forgets an adopted model that could not be loaded.
   void drop_adopted_relevance_model();
