@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "clipmind/progress.h"
@@ -68,6 +69,11 @@ struct VideoInfo {
 
 // Reads the headers of `path`. Throws clipmind::Error (see above).
 VideoInfo probe(const std::filesystem::path& path);
+
+// Whether `path` reads as a URL ("https://host/v.mp4", "rtsp://cam/stream"): clipmind opens
+// local files only (it seeks, and hashes the whole file for its token cache), so a URL gets a
+// message saying so instead of "no such file".
+bool looks_like_url(std::string_view path);
 
 // Presentation times (seconds from the stream start, ascending) of the keyframes of the video
 // stream. Index-based times are accurate to a frame or two (some containers index decode

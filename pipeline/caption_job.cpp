@@ -348,6 +348,7 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
       s.log.info("caption", video.string() + ": " + r.output.string() + " is complete; skipped");
     } else {
       try {
+        check_video_path(video);
         if (!fs::exists(video, ec)) {
           throw StageError(ErrorKind::kNotFound, "probe", video.string(), "no such file");
         }

@@ -40,6 +40,10 @@ std::string default_hint(ErrorKind kind, const std::string& stage) {
       }
       return {};
     case ErrorKind::kUnsupported:
+      if (stage == "probe" || stage == "decode") {
+        return "This FFmpeg cannot decode it: re-encode the video (for example: ffmpeg -i IN "
+               "-c:v libx264 OUT.mp4) and try again.";
+      }
       return "See README, \"Models\", for the architectures and formats clipmind supports.";
     case ErrorKind::kIo:
       return "Check free disk space and permissions.";

@@ -33,7 +33,7 @@ using Clock = std::chrono::steady_clock;
 
 const models::SiglipDualEncoder& load_encoder(SessionState& s, const JobCallbacks& callbacks,
                                               const CancelToken& cancel) {
-  if (s.config.relevance_model.empty()) {
+  if (!s.models.has_relevance()) {
     throw StageError(ErrorKind::kInvalidArgument, "load model", "",
                      "the index needs a SigLIP dual encoder for segment embeddings",
                      "Set relevance_model in the config or pass --relevance-model (a "
@@ -679,16 +679,39 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
         throw StageError(ErrorKind::kNotFound, "search", video,
                          "the video is neither in the index nor on disk");
       }
+      s.models.adopt_relevance_model(info.model_name);  // when none is configured
       q.embedding = embed_moment(s, video, request.like_seconds, cancel);
       out.notes.push_back("the video is not in the index: embedded frames around " +
                           std::to_string(request.like_seconds) + " s");
     }
   } else {
     q.text = request.text;
-    if (s.config.relevance_model.empty()) {
+    if (s.config.relevance_model.empty() && info.segment_count > 0 &&
+        s.models.adopt_relevance_model(info.model_name)) {
+      // Searching with the model the index was built with needs no --relevance-model: a person
+      // who indexed with one expects search to compare pictures, not captions only.
+      try {
+        load_encoder(s, {}, cancel);
+        if (info.model_id != s.models.relevance_id() &&
+            info.model_id != s.models.relevance_legacy_id()) {
+          throw Error(ErrorKind::kInvalidInput, "it now holds another model");
+        }
+        q.embedding = embed_query(session, request.text);
+        out.notes.push_back("text-to-image similarity with the model this index was built with, " +
+                            info.model_name);
+      } catch (const Cancelled&) {
+        throw;
+      } catch (const Error& e) {
+        s.models.drop_adopted_relevance_model();
+        q.embedding.clear();
+        out.notes.push_back("captions only: the model this index was built with (" +
+                            info.model_name + ") cannot be used here: " + e.what() +
+                            "; choose a relevance model to compare pictures");
+      }
+    } else if (s.config.relevance_model.empty()) {
       out.notes.push_back(
-          "captions only: no relevance model configured (--relevance-model) for text-to-image "
-          "similarity");
+          "captions only: no relevance model is set and the index names none, so pictures are "
+          "not compared");
     } else {
       load_encoder(s, {}, cancel);
       // A v1 id of this very folder is the same model (`index` upgrades it; search reads only).

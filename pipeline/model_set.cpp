@@ -17,9 +17,17 @@ namespace clipmind::pipeline {
 
 namespace {
 
-models::VisionRuntime runtime_for(const PipelineConfig& config) {
+models::VisionRuntime runtime_for(const PipelineConfig& config, const std::string& spec) {
   models::VisionRuntime runtime;
-  runtime.device = models::parse_device(config.device);
+  try {
+    runtime.device = models::parse_device(config.device);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kUnsupported) throw;
+    throw StageError(e.kind(), "load model", spec, e.what(),
+                     "Run on the CPU (--device cpu, the default), or build clipmind against a "
+                     "CUDA LibTorch on a machine with an NVIDIA GPU (README, \"Building by "
+                     "hand\").");
+  }
   runtime.dtype = models::choose_dtype(config.dtype, runtime.device);
   models::check_dtype_supported(runtime.dtype, runtime.device);
   return runtime;
@@ -48,9 +56,9 @@ const models::LlavaOnevision& ModelSet::vlm() const {
 }
 
 std::filesystem::path ModelSet::resolve(const std::string& spec, ProgressTracker& progress,
-                                        const CancelToken& cancel) const {
+                                        const CancelToken& cancel, bool offline) const {
   models::hub::HubOptions hub = models::hub::HubOptions::from_environment();
-  if (config_.offline) hub.offline = true;
+  if (config_.offline || offline) hub.offline = true;
   ProgressTracker::Stage download;
   ProgressCallback on_download = [&](const ProgressEvent& e) {
     if (!download.active()) download = progress.begin("download", e.total, "bytes", e.detail);
@@ -69,7 +77,7 @@ void ModelSet::load(ProgressTracker& progress, const CancelToken& cancel) {
       vlm_dir_ = resolve(config_.model, progress, cancel);
       cancel.throw_if_cancelled();
       models::VlmLoadOptions options;
-      options.runtime = runtime_for(config_);
+      options.runtime = runtime_for(config_, config_.model);
       options.chat_template = config_.generate.template_name == "llava_qwen"
                                   ? models::VlmTemplate::kLlavaQwen
                                   : models::VlmTemplate::kHfHub;
@@ -83,11 +91,17 @@ void ModelSet::load(ProgressTracker& progress, const CancelToken& cancel) {
                         "the Qwen2 tokenizer files)");
       }
       vlm_id_ = model_folder_id(vlm_dir_);
+      std::error_code dir_ec;
       stage.advance();
       stage.finish();
       log_.info(
           "model",
-          "loaded " + config_.model + " from " + vlm_dir_.string() + " in " +
+          "loaded " +
+              // A repo id is named with the snapshot folder it resolved to; a folder once.
+              (std::filesystem::is_directory(config_.model, dir_ec)
+                   ? vlm_dir_.string()
+                   : config_.model + " from " + vlm_dir_.string()) +
+              " in " +
               std::to_string(
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count())
                   .substr(0, 5) +
@@ -98,13 +112,33 @@ void ModelSet::load(ProgressTracker& progress, const CancelToken& cancel) {
   load_relevance(progress, cancel);
 }
 
+bool ModelSet::adopt_relevance_model(const std::string& spec) {
+  if (spec.empty()) return false;
+  if (relevance_adopted_) {
+    if (config_.relevance_model == spec) return true;  // loaded (or loading) already
+    drop_adopted_relevance_model();  // a long-lived session searching another index
+  }
+  if (relevance_ || !config_.relevance_model.empty()) return false;
+  config_.relevance_model = spec;
+  relevance_adopted_ = true;
+  return true;
+}
+
+void ModelSet::drop_adopted_relevance_model() {
+  if (!relevance_adopted_) return;
+  relevance_.reset();
+  config_.relevance_model.clear();
+  relevance_adopted_ = false;
+}
+
 void ModelSet::load_relevance(ProgressTracker& progress, const CancelToken& cancel) {
   if (relevance_ || config_.relevance_model.empty()) return;
   in_stage("load model", config_.relevance_model, [&] {
     auto stage = progress.begin("load model", 1, "models", config_.relevance_model);
-    const std::filesystem::path dir = resolve(config_.relevance_model, progress, cancel);
+    const std::filesystem::path dir =
+        resolve(config_.relevance_model, progress, cancel, relevance_adopted_);
     relevance_ = std::make_unique<models::SiglipDualEncoder>(
-        models::SiglipDualEncoder::load(dir, runtime_for(config_)));
+        models::SiglipDualEncoder::load(dir, runtime_for(config_, config_.relevance_model)));
     if (!relevance_->has_tokenizer()) {
       relevance_.reset();
       throw Error(ErrorKind::kInvalidInput,

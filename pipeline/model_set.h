@@ -44,6 +44,14 @@ class ModelSet {
   const std::string& vlm_id() const { return vlm_id_; }
   const std::filesystem::path& vlm_dir() const { return vlm_dir_; }
 
+  // With no relevance model configured: uses `spec` (the model an index records) from now on,
+  // never downloading it (an implicit choice must not start a multi-GB download); a later call
+  // with another spec replaces an adopted model. Returns false, changing nothing, when a
+  // relevance model is configured.
+  bool adopt_relevance_model(const std::string& spec);
+  // Forgets an adopted model that could not be loaded.
+  void drop_adopted_relevance_model();
+
   bool has_relevance() const { return !config_.relevance_model.empty(); }
   const models::SiglipDualEncoder* relevance() const { return relevance_.get(); }
   const std::string& relevance_id() const { return relevance_id_; }
@@ -54,7 +62,7 @@ class ModelSet {
 
  private:
   std::filesystem::path resolve(const std::string& spec, ProgressTracker& progress,
-                                const CancelToken& cancel) const;
+                                const CancelToken& cancel, bool offline = false) const;
 
   PipelineConfig config_;
   Logger log_;
@@ -65,6 +73,7 @@ class ModelSet {
   std::string relevance_id_;
   std::string relevance_legacy_id_;
   std::string relevance_name_;
+  bool relevance_adopted_ = false;
 };
 
 }  // namespace clipmind::pipeline

@@ -21,7 +21,7 @@ namespace {
 
 const models::SiglipDualEncoder& relevance_model(SessionState& s, ProgressTracker& progress,
                                                  const CancelToken& cancel) {
-  if (s.config.relevance_model.empty()) {
+  if (!s.models.has_relevance()) {
     throw StageError(ErrorKind::kInvalidArgument, "load model", "",
                      "indexing needs a SigLIP dual encoder for segment embeddings",
                      "Set relevance_model in the config or pass --relevance-model (a "

@@ -60,6 +60,23 @@ std::vector<StageTiming> StageClock::finish() const {
   return out;
 }
 
+void check_video_path(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status) && decode::looks_like_url(file)) {
+    throw StageError(ErrorKind::kNotFound, "probe", file,
+                     "is a URL; clipmind reads local video files only",
+                     "Download the video first (for example: curl -LO URL, or yt-dlp URL) and "
+                     "pass the file.");
+  }
+  if (std::filesystem::is_directory(status)) {
+    throw StageError(ErrorKind::kInvalidInput, "probe", file, "is a folder, not a video file",
+                     "Pass one video file. To caption or index every video in a folder: "
+                     "clipmind caption FOLDER --out DIR, or clipmind index FOLDER --db INDEX.");
+  }
+}
+
 ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig& config, bool hash,
                         ProgressTracker& progress, const CancelToken& cancel, StageClock& clock,
                         const Logger& log) {
@@ -68,6 +85,7 @@ ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig&
   {
     const auto t = std::chrono::steady_clock::now();
     auto stage = progress.begin("probe", 1, "files", file);
+    check_video_path(path);
     out.info = in_stage("probe", file, [&] { return decode::probe(path); });
     if (!(out.info.duration > 0.0)) {
       throw StageError(ErrorKind::kInvalidInput, "probe", file,

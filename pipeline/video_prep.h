@@ -55,6 +55,10 @@ class StageClock {
   std::vector<StageTiming> stages_;
 };
 
+// Refuses a video argument that is a URL or a folder before any work, with a hint saying what
+// to do instead (StageError, stage "probe"); other problems show when the file is opened.
+void check_video_path(const std::filesystem::path& path);
+
 struct ProbedVideo {
   decode::VideoInfo info;
   VideoSummary summary;

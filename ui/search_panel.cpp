@@ -47,10 +47,14 @@ SearchOutcome run_search(const QString& location, const QString& text,
                                             "`clipmind index`)");
     const index::OpenOptions options = pipeline::index_open_options(config, false);
     auto store = index::open_store(location.toStdString(), options);
-    index::SearchQuery query;
-    query.text = text.toStdString();
-    query.k = 20;
-    if (!config.relevance_model.empty()) {
+    pipeline::SearchRequest request;
+    request.text = text.toStdString();
+    request.k = 20;
+    request.thumbnails = true;
+    pipeline::SearchOutcome found;
+    {
+      // The same search as `clipmind search`: the index's own model when none is set, and a
+      // refusal when the configured one is not the index's.
       std::lock_guard lock(qs->mutex);
       const std::string key = pipeline::to_json(config).dump();
       if (!qs->session || qs->key != key) {
@@ -58,22 +62,25 @@ SearchOutcome run_search(const QString& location, const QString& text,
         qs->session = std::make_unique<pipeline::Session>(config);
         qs->key = key;
       }
-      query.embedding = pipeline::embed_query(*qs->session, text.toStdString());
-    } else {
-      out.note = QObject::tr(
-          "captions only: set a relevance model in Settings to search by what "
-          "the video shows");
+      found = pipeline::search_index(*qs->session, *store, request);
     }
-    for (const index::SearchHit& hit : store->search(query)) {
+    for (const std::string& note : found.notes) {
+      QString line = QString::fromStdString(note);
+      if (note.starts_with("captions only"))
+        line +=
+            QObject::tr(" (set a relevance model in Settings to search by what the video shows)");
+      out.note += (out.note.isEmpty() ? "" : "\n") + line;
+    }
+    for (pipeline::SearchResult& hit : found.results) {
       SearchResultRow row;
       row.video = QString::fromStdString(hit.video_path);
       row.t_begin = hit.t_begin;
       row.t_end = hit.t_end;
       row.score = hit.score;
       row.caption = QString::fromStdString(hit.caption);
-      if (hit.has_thumbnail) {
-        const std::vector<uint8_t> jpeg = store->thumbnail(hit.segment_id);
-        row.thumbnail.loadFromData(jpeg.data(), static_cast<int>(jpeg.size()), "JPEG");
+      if (!hit.thumbnail_jpeg.empty()) {
+        row.thumbnail.loadFromData(hit.thumbnail_jpeg.data(),
+                                   static_cast<int>(hit.thumbnail_jpeg.size()), "JPEG");
       }
       out.rows.push_back(std::move(row));
     }

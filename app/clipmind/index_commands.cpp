@@ -187,7 +187,7 @@ void run_search(const IndexFlags& flags, const std::optional<std::string>& query
     fail_with_hint(std::current_exception());
   }
   for (const std::string& note : outcome.notes)
-    log.info("search", note);
+    log.info("search", note.starts_with("captions only") ? note + " (--relevance-model M)" : note);
   if (flags.json) {
     json results = json::array();
     int rank = 0;

@@ -324,15 +324,6 @@ void run_caption(const CommonFlags& common, const SelectionFlags& selection,
 void add_pipeline_commands(CLI::App& app) {
   {
     auto* cmd = app.add_subcommand(
-        "config", "Print the effective configuration (defaults < config file < flags) as JSON");
-    auto common = std::make_shared<CommonFlags>();
-    auto defaults = std::make_shared<bool>(false);
-    add_common_flags(cmd, *common, common_flags_help());
-    cmd->add_flag("--defaults", *defaults, "Print the built-in defaults (the documented file)");
-    cmd->callback([common, defaults] { run_config(*common, *defaults); });
-  }
-  {
-    auto* cmd = app.add_subcommand(
         "ask", "Ask a question about a video; the answer streams with clickable times");
     auto common = std::make_shared<CommonFlags>();
     auto selection = std::make_shared<SelectionFlags>();
@@ -386,6 +377,15 @@ void add_pipeline_commands(CLI::App& app) {
     cmd->callback([=] {
       run_caption(*common, *selection, *inputs, *out, *format, *segment, *overwrite, *json);
     });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "config", "Print the effective configuration (defaults < config file < flags) as JSON");
+    auto common = std::make_shared<CommonFlags>();
+    auto defaults = std::make_shared<bool>(false);
+    add_common_flags(cmd, *common, common_flags_help());
+    cmd->add_flag("--defaults", *defaults, "Print the built-in defaults (the documented file)");
+    cmd->callback([common, defaults] { run_config(*common, *defaults); });
   }
 }
 

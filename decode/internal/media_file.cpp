@@ -83,6 +83,12 @@ void check_input_path(const std::filesystem::path& path) {
     if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) {
       throw Error(ErrorKind::kIo, path.string() + ": cannot access: " + ec.message());
     }
+    if (looks_like_url(path.string())) {
+      throw Error(ErrorKind::kNotFound,
+                  path.string() +
+                      ": is a URL; clipmind reads local video files only (download it first, "
+                      "for example with curl -LO or yt-dlp)");
+    }
     throw Error(ErrorKind::kNotFound, path.string() + ": no such file");
   }
   if (std::filesystem::is_directory(status)) {

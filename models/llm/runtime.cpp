@@ -55,7 +55,8 @@ c10::Device parse_device(std::string_view name) {
     if (!at::hasCUDA()) {
       throw Error(ErrorKind::kUnsupported,
                   "device '" + std::string(name) +
-                      "': this LibTorch has no CUDA support (build against a CUDA LibTorch)");
+                      "': CUDA is not available (this LibTorch was built without CUDA, or no "
+                      "NVIDIA GPU and driver are visible)");
     }
     int index = 0;
     if (n.size() > 5) {

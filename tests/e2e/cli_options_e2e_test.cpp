@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "tests/e2e/e2e_support.h"
+#include <ATen/Context.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -270,6 +271,86 @@ TEST(CliErrors, BadQuestionsRatiosThreadsAndUnwritableStdout) {
   r = run_cli(ask_args(short_video(), {"--no-cache", "--json", "--max-new-tokens", "2"}), full);
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_NE(r.err.find("standard output"), std::string::npos) << r.err;
+}
+
+// Found by trying the CLI as a newcomer: a mistyped command, a video given without `ask`, a
+// URL and a folder each got a message about something else ("A subcommand is required", "no
+// such file", "the video looks damaged").
+TEST(CliErrors, MistypedCommandsUrlsAndFoldersSayWhatToDo) {
+  RunResult r = run_cli({"aks", short_video().string(), "What?"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("unknown command 'aks'; did you mean 'ask'?"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("commands: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("caption"), std::string::npos) << r.err;
+
+  r = run_cli({"frobnicate"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("unknown command 'frobnicate'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("did you mean"), std::string::npos) << "nothing is close: " << r.err;
+
+  r = run_cli({short_video().string(), "What happens?"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("hint: to ask about this video: clipmind ask " + short_video().string()),
+            std::string::npos)
+      << r.err;
+
+  // "help" and "help COMMAND" print the help, as git's do.
+  r = run_cli({"help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ask"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("caption"), std::string::npos) << r.out;
+  r = run_cli({"help", "caption"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Usage: clipmind caption"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--format"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("--like"), std::string::npos) << "caption's help, not search's: " << r.out;
+
+  // A known command still parses as before: its own error, not "unknown command".
+  r = run_cli({"ask"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.find("unknown command"), std::string::npos) << r.err;
+
+  // A URL: exit 4 (not found here), the message says why and the hint what to do, before any
+  // model is loaded (the model folder does not exist either).
+  const fs::path absent_model = fresh_dir("errors-url") / "no-model";
+  const std::string url = "https://example.com/clips/dog.mp4";
+  r = run_cli({"ask", url, "When does the dog jump?", "--model", absent_model.string(), "--offline",
+               "--no-cache"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find(url + ": probe: is a URL; clipmind reads local video files only"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("hint: Download the video first"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("no such file"), std::string::npos) << r.err;
+  r = run_cli({"probe", "rtsp://camera.local/stream"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("is a URL"), std::string::npos) << r.err;
+
+  // A folder given to `ask`: points at the commands that take folders.
+  const fs::path folder = fresh_dir("errors-folder");
+  r = run_cli({"ask", folder.string(), "What?", "--model", absent_model.string(), "--offline",
+               "--no-cache"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("is a folder, not a video file"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("clipmind caption FOLDER"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("damaged"), std::string::npos) << r.err;
+
+  // --device cuda where CUDA is not usable: says so, and the hint is about devices, not models.
+  if (!at::hasCUDA()) {
+    r = run_cli(ask_args(short_video(), {"--device", "cuda", "--no-cache"}));
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("device 'cuda': CUDA is not available"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("hint: Run on the CPU (--device cpu"), std::string::npos) << r.err;
+  }
+
+  // In a caption batch the URL fails alone, named in the summary, and the video beside it is
+  // captioned.
+  const fs::path out = fresh_dir("errors-url-caption");
+  r = run_cli({"caption", url, short_video().string(), "--out", out.string(), "--model",
+               tiny_vlm().string(), "--max-new-tokens", "4", "--no-cache"});
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("is a URL"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(out / (short_video().stem().string() + ".srt"))) << r.err << r.out;
 }
 
 TEST(CliPlan, ProbesTheVideoForItsDuration) {

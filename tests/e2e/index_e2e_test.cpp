@@ -338,6 +338,48 @@ TEST(SearchCli, CaptionsAreStoredAndMatchedByWords) {
   EXPECT_TRUE(found) << word << "\n" << r.out;
 }
 
+// `index --relevance-model M` then `search "text"` with no model named: the index records M,
+// and search compares pictures with it; when M is gone, search says so and uses captions.
+TEST(SearchCli, SearchesWithTheModelTheIndexWasBuiltWithUntilItIsGone) {
+  const fs::path dir = fresh_dir("search-recorded-model");
+  fs::copy_file(index_video("idx-rec", 60), dir / "r.mp4");
+  const fs::path model = dir.parent_path() / "search-recorded-model-siglip";
+  fs::remove_all(model);
+  fs::copy(tiny_siglip(), model, fs::copy_options::recursive);
+  const std::string db = (dir.parent_path() / "search-recorded-model.db").string();
+  fs::remove(db);
+  std::vector<std::string> args = index_args({dir.string()}, db);
+  const auto at = std::find(args.begin(), args.end(), tiny_siglip().string());
+  ASSERT_NE(at, args.end());
+  *at = model.string();
+  const RunResult indexed = run_cli(args);
+  ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+
+  const std::vector<std::string> search = {"search",       "--db",   db,
+                                           "a red square", "--json", "--no-cache"};
+  RunResult r = run_cli(search);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json doc = parse_or_fail(r.out);
+  ASSERT_FALSE(doc.at("results").empty()) << r.out;
+  for (const json& hit : doc.at("results"))
+    EXPECT_TRUE(hit.at("similarity").is_number()) << "pictures compared: " << r.out;
+  EXPECT_NE(r.err.find("the model this index was built with, " + abs_path(model)),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("captions only"), std::string::npos) << r.err;
+
+  fs::remove_all(model);
+  r = run_cli(search);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  doc = parse_or_fail(r.out);
+  for (const json& hit : doc.at("results"))
+    EXPECT_TRUE(hit.at("similarity").is_null()) << "captions only: " << r.out;
+  EXPECT_NE(r.err.find("captions only: the model this index was built with (" + abs_path(model) +
+                       ") cannot be used here"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST(SearchCli, UnusableQueriesAreRefusedBeforeAnythingIsOpened) {
   // The database does not exist: a refusal naming the query (exit 2, as ask gives for a bad
   // question) shows the query was checked before the database and the models.

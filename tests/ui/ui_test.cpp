@@ -523,5 +523,35 @@ TEST_F(UiTest, SearchEmbedsTheQueryWithTheRelevanceModel) {
   EXPECT_FALSE(search->results()->item(0)->icon().isNull());
 }
 
+// No relevance model in Settings: the index names the one it was built with, and the search tab
+// compares pictures with it, as `clipmind search` does.
+TEST_F(UiTest, SearchUsesTheModelTheIndexWasBuiltWithWhenSettingsNameNone) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.relevance_model = e2e::tiny_siglip().string();
+  config.caption.min_segment_s = 0.5;
+  const fs::path video = short_video();
+  const fs::path db = dir_ / "index.db";
+  {
+    pipeline::Session session(config);
+    const pipeline::SegmentAnalysis analysis = pipeline::analyze_segments(session, video);
+    ASSERT_FALSE(analysis.segments.empty());
+    auto store = index::open_store(db.string());
+    const index::FileStamp stamp{analysis.video.content_hash, 1, 1};
+    store->begin_video(video.string(), stamp, analysis.embedding_model);
+    store->commit_video(video.string(), stamp, analysis.embedding_model, analysis.segments);
+    ASSERT_TRUE(store->adopt_model(analysis.embedding_model, {}, config.relevance_model));
+  }
+  config.relevance_model.clear();
+  auto w = window(config);
+  ui::SearchPanel* search = w->search();
+  search->setDatabase(QString::fromStdString(db.string()));
+  search->search("a moving square");  // no caption matches: only the embedding can find it
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !search->searching(); }, 60000));
+  EXPECT_GT(search->results()->count(), 0) << search->status().toStdString();
+  EXPECT_TRUE(search->status().contains("the model this index was built with"))
+      << search->status().toStdString();
+  EXPECT_FALSE(search->status().contains("captions only")) << search->status().toStdString();
+}
+
 }  // namespace
 }  // namespace clipmind
