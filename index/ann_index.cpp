@@ -25,6 +25,7 @@
 #pragma pop_macro("__SSE__")
 #include <unistd.h>
 
+#include "clipmind/atomic_file.h"
 #include "clipmind/error.h"
 
 namespace clipmind::index {
@@ -224,17 +225,24 @@ void AnnIndex::save(const fs::path& file) const {
                                       (write_errno != 0 ? std::strerror(write_errno)
                                                         : "the file came out short (disk full?)"));
     }
-    const int fd = ::open(temp.c_str(), O_RDONLY);
-    if (fd < 0 || ::fsync(fd) != 0) {
-      const int err = errno;
-      if (fd >= 0) ::close(fd);
+    // hnswlib writes through its own stream; the file is reopened to fsync it, the same way
+    // AtomicFile commits (clipmind/atomic_file.h).
+    const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
       throw Error(ErrorKind::kIo,
-                  file.string() + ": cannot flush the ANN index: " + std::strerror(err));
+                  file.string() + ": cannot flush the ANN index: " + std::strerror(errno));
     }
-    ::close(fd);
-    fs::rename(temp, file, ec);
-    if (ec)
-      throw Error(ErrorKind::kIo, file.string() + ": cannot rename ANN index: " + ec.message());
+    try {
+      sync_file(fd, file, "cannot flush the ANN index");
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    if (::close(fd) != 0) {
+      throw Error(ErrorKind::kIo,
+                  file.string() + ": cannot flush the ANN index: " + std::strerror(errno));
+    }
+    rename_into_place(temp, file);
   } catch (...) {
     std::error_code ignored;
     fs::remove(temp, ignored);

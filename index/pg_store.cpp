@@ -145,6 +145,7 @@ class PgStore final : public Store {
     out.video_count = conn_.exec("SELECT count(*) FROM clipmind_videos").i64(0, 0);
     out.pgvector = pgvector_;
     ann_.describe(out);
+    out.ann_save_error = ann_save_error_;
     tx.commit();
     return out;
   }
@@ -306,11 +307,7 @@ class PgStore final : public Store {
       }
       tx.commit();
     }
-    try {
-      ann_.persist(false);
-    } catch (const Error&) {
-      // The local ANN copy is only a cache.
-    }
+    persist_quietly(false);
     return hits;
   }
 
@@ -348,14 +345,22 @@ class PgStore final : public Store {
       tx.commit();
     }
     // Tombstones stay: other machines' ANN copies catch up from them.
-    try {
-      ann_.persist(true);
-    } catch (const Error&) {
-      // The local copy is only a cache: an unwritable cache folder must not fail a job.
-    }
+    persist_quietly(true);
   }
 
  private:
+  // The local ANN copy is only a cache: an unwritable or full cache folder must not stop a
+  // search or an index run. The reason is kept for StoreInfo::ann_save_error, as the SQLite
+  // store does, so front ends warn once and `index --json` reports it.
+  void persist_quietly(bool force) {
+    try {
+      ann_.persist(force);
+      ann_save_error_.clear();
+    } catch (const std::exception& e) {
+      ann_save_error_ = e.what();
+    }
+  }
+
   std::string meta(const std::string& key) {
     auto r = conn_.exec("SELECT value FROM clipmind_meta WHERE key = $1", {key});
     if (r.rows() == 0) {
@@ -567,7 +572,8 @@ class PgStore final : public Store {
   std::mutex mutex_;
   PgConnection conn_;
   AnnCache ann_;
-  std::string identity_;  // pg_store_identity(), fixed at open
+  std::string ann_save_error_;  // why the last save of the ANN copy failed; empty: saved
+  std::string identity_;        // pg_store_identity(), fixed at open
   bool pgvector_ = false;
 };
 

@@ -5,6 +5,8 @@
 #include <optional>
 #include <system_error>
 
+#include "models/non_finite.h"
+
 namespace clipmind::pipeline {
 
 namespace {
@@ -14,6 +16,18 @@ std::string compose(const std::string& stage, const std::string& file, const std
   if (!file.empty() && message.rfind(file, 0) != 0) out += file + ": ";
   if (!stage.empty()) out += stage + ": ";
   return out + message;
+}
+
+// A model whose forward pass gave NaN or infinity (models/non_finite.h): the weights, not the
+// video or the question. The SigLIP dual encoder is the relevance model (frame selection, index
+// embeddings, search queries); every other model run is the --model VLM.
+std::string damaged_model_hint(const std::string& stage) {
+  if (stage == "relevance" || stage == "select" || stage == "embed" || stage == "search") {
+    return "The relevance model's weights look damaged: download it again or pass another "
+           "--relevance-model.";
+  }
+  return "The model's weights look damaged: download it again or pass another --model (with "
+         "dtype float16, try --set dtype=\"bfloat16\" or \"float32\").";
 }
 
 std::string default_hint(ErrorKind kind, const std::string& stage) {
@@ -35,8 +49,7 @@ std::string default_hint(ErrorKind kind, const std::string& stage) {
       }
       if (stage == "encode") {
         // The tower refuses its own output (models/vision/video_encoder.h), never the video.
-        return "The model's weights look damaged: download it again or pass another --model "
-               "(with dtype float16, try --set dtype=\"bfloat16\" or \"float32\").";
+        return damaged_model_hint(stage);
       }
       return {};
     case ErrorKind::kUnsupported:
@@ -106,6 +119,8 @@ void rethrow_in_stage(const std::string& stage, const std::string& file) {
     throw;
   } catch (const StageError&) {
     throw;
+  } catch (const models::NonFiniteOutput& e) {
+    throw StageError(e.kind(), stage, file, e.what(), damaged_model_hint(stage));
   } catch (const Error& e) {
     throw StageError(e.kind(), stage, file, e.what());
   } catch (const std::bad_alloc&) {
@@ -132,6 +147,10 @@ UserError describe_error(const std::exception_ptr& error) {
     out.message = e.what();
     out.stage = e.stage();
     out.hint = e.hint().empty() ? default_hint(e.kind(), e.stage()) : e.hint();
+  } catch (const models::NonFiniteOutput& e) {
+    out.kind = e.kind();
+    out.message = e.what();
+    out.hint = damaged_model_hint({});
   } catch (const Error& e) {
     out.kind = e.kind();
     out.message = e.what();

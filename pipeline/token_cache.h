@@ -9,7 +9,9 @@
 // Files: <dir>/tokens/<2 hex>/<40 hex of SHA-256(key)>.cmt, each
 //   "CMTOKEN1" | u64 header length | header JSON {key, meta, arrays: [{name, dtype, shape,
 //   offset, bytes}]} | array bytes | 32-byte SHA-256 of everything before it.
-// Writes go through AtomicFile (temp file + rename), so readers never see half an entry. A file
+// Writes go through AtomicFile (temp file + rename), so readers never see half an entry; they are
+// not fsynced (the checksum catches what a crash or a disk that fails only at writeback leaves;
+// a failed close() is a write error). A file
 // that is truncated, fails its checksum, has a different key inside or cannot be parsed counts
 // as a miss: it is removed and a warning is logged; it never fails the job. Write errors (full
 // disk, read-only folder) are logged and ignored for the same reason. Hits refresh the file's

@@ -287,7 +287,10 @@ RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
     }
   }
   const std::vector<std::string> texts = {question};
-  const at::Tensor text = encoder.embed_texts(texts, cancel).to(at::kCPU).to(at::kFloat)[0];
+  // Labelled like the image side: a failure here is the relevance model's, not the planner's.
+  const at::Tensor text = in_stage("relevance", path.string(), [&] {
+    return encoder.embed_texts(texts, cancel).to(at::kCPU).to(at::kFloat)[0];
+  });
   const at::Tensor scores = at::mv(out.embeddings, text).to(at::kDouble).contiguous();
   out.scores.assign(scores.data_ptr<double>(), scores.data_ptr<double>() + scores.numel());
   return out;

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <unistd.h>
 
+#include "clipmind/atomic_file.h"
 #include "clipmind/error.h"
 #include "models/hub/hf_cache.h"
 #include "models/hub/http_client.h"
@@ -194,6 +195,14 @@ class SnapshotDownloader {
  private:
   std::string where() const { return spec_.repo_id + "@" + spec_.revision; }
 
+  // A write to the cache failed (full disk, quota): the repo file, the cache file and the reason.
+  // The bytes written so far stay under the .incomplete name, which is never used as a model.
+  Error disk_error(const FileMeta& meta, const std::string& write_error) const {
+    return Error(ErrorKind::kIo, where() + ": " + meta.name + ": " + write_error +
+                                     "; the partial file is kept (never used as complete) and "
+                                     "the next run resumes it");
+  }
+
   std::string file_url(const std::string& revision, const std::string& file) const {
     return options_.endpoint + "/" + spec_.repo_id + "/resolve/" + url_quote(revision, false) +
            "/" + url_quote(file, true);
@@ -330,10 +339,8 @@ class SnapshotDownloader {
       delay = std::min<std::chrono::milliseconds>(delay * 2, kMaxRetryDelay);
     }
 
-    fs::rename(partial, blob, ec);
-    if (ec) {
-      throw Error(ErrorKind::kIo, blob.string() + ": cannot rename into place: " + ec.message());
-    }
+    // The partial file was fsynced after every transfer (below).
+    rename_into_place(partial, blob);
   }
 
   // One GET appending to `partial` from `offset`. Returns "" when the response completed, or
@@ -392,17 +399,23 @@ class SnapshotDownloader {
     const std::function<void()> tick = [&] { report(meta.name, false); };
 
     const HttpResult result = client_.get(url, offset, sink, tick);
-    const bool flushed = std::fflush(file.get()) == 0 && ::fsync(::fileno(file.get())) == 0;
-    file.reset();
+    // Flushed to the disk and closed (both checked) after every transfer, so a resumed download
+    // never builds on bytes a full disk or quota only refused at fsync or close. errno is taken
+    // at once: fclose may change it.
+    int flush_errno = 0;
+    if (std::fflush(file.get()) != 0) flush_errno = errno;
+    if (flush_errno == 0) flush_errno = fsync_errno(::fileno(file.get()));
+    if (std::fclose(file.release()) != 0 && flush_errno == 0) flush_errno = errno;
 
     if (cancel_.requested()) throw Cancelled();
     if (!write_error.empty()) {
-      if (write_error.starts_with(partial.string())) throw Error(ErrorKind::kIo, write_error);
+      if (write_error.starts_with(partial.string())) throw disk_error(meta, write_error);
       discard(meta, partial, hashed);
       throw Error(ErrorKind::kNetwork, where() + ": " + meta.name + ": " + write_error);
     }
-    if (!flushed)
-      throw Error(ErrorKind::kIo, partial.string() + ": cannot write: " + std::strerror(errno));
+    if (flush_errno != 0) {
+      throw disk_error(meta, partial.string() + ": cannot write: " + std::strerror(flush_errno));
+    }
 
     switch (result.failure) {
       case TransportFailure::kNone:

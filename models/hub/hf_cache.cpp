@@ -184,12 +184,26 @@ void HfCache::link_snapshot_file(std::string_view repo_id, std::string_view comm
       fs::remove(temp, ignored);
       io_error(link, "cannot link or copy the downloaded file", ec);
     }
+    // A copy may report a full disk only when flushed (delayed allocation, quotas).
+    const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+    try {
+      if (fd < 0)
+        io_error(link, "cannot copy the downloaded file", {errno, std::generic_category()});
+      sync_file(fd, link, "cannot copy the downloaded file");
+      ::close(fd);
+    } catch (...) {
+      if (fd >= 0) ::close(fd);
+      std::error_code ignored;
+      fs::remove(temp, ignored);
+      throw;
+    }
   }
-  fs::rename(temp, link, ec);
-  if (ec) {
+  try {
+    rename_into_place(temp, link);
+  } catch (...) {
     std::error_code ignored;
     fs::remove(temp, ignored);
-    io_error(link, "cannot rename into place", ec);
+    throw;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include "clipmind/error.h"
+#include "models/non_finite.h"
 #include "models/tokenizer/bpe_tokenizer.h"
 
 namespace clipmind::models {
@@ -28,6 +29,13 @@ size_t held_suffix(const std::string& text, const std::vector<std::string>& stop
     }
   }
   return held;
+}
+
+// Damaged language weights load fine and make the logits NaN (models/non_finite.h); the
+// sampler would then pick from noise. One reduction per forward pass, on the logits' device.
+void require_finite_logits(const at::Tensor& logits, const std::string& when) {
+  require_finite(logits, "the language model's output (logits " + when + ")",
+                 "the model's language weights look damaged");
 }
 
 }  // namespace
@@ -80,6 +88,7 @@ GenerationResult generate(const Decoder& decoder, KvCache& cache, const PromptIn
   prefill.cancel = options.cancel;
   prefill.progress = options.progress;
   at::Tensor logits = decoder.forward(prompt, cache, prefill).logits;
+  require_finite_logits(logits, "at prefill");
   result.prefill_seconds = seconds_since(prefill_start);
 
   const auto decode_start = std::chrono::steady_clock::now();
@@ -139,6 +148,7 @@ GenerationResult generate(const Decoder& decoder, KvCache& cache, const PromptIn
       break;
     }
     logits = decoder.forward(PromptInput::tokens({id}), cache, step).logits;
+    require_finite_logits(logits, "for generated token " + std::to_string(index + 2));
   }
   result.text = text;
   result.decode_seconds = seconds_since(decode_start);

@@ -11,7 +11,9 @@
 // The cache afterwards holds the prompt and every generated token except the last one (which
 // was sampled but never fed); truncate it to continue a chat from a known point.
 // Throws kInvalidInput when the prompt does not fit the context, kInvalidArgument for bad
-// options, Cancelled when the token fires (the cache then holds what was fed before).
+// options, Cancelled when the token fires (the cache then holds what was fed before), and
+// NonFiniteOutput (kInvalidInput, models/non_finite.h) when the logits of the prefill or of any
+// step hold NaN or infinity (damaged weights): no token is sampled from them.
 #pragma once
 
 #include <cstdint>

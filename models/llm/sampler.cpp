@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include "clipmind/error.h"
+#include "models/non_finite.h"
 
 namespace clipmind::models {
 
@@ -25,17 +26,20 @@ int64_t Sampler::sample(const at::Tensor& logits_in) {
   const int64_t V = row.numel();
   if (V == 0) throw Error(ErrorKind::kInvalidInput, "sampler: empty logits");
 
+  // NaN or +infinity means the model is broken (models/non_finite.h): a token picked around them
+  // would be noise, so they are refused, never skipped. -infinity is a masked token.
   int64_t best = -1;
   for (int64_t i = 0; i < V; ++i) {
-    if (!std::isnan(values[i]) && (best < 0 || values[i] > values[best])) best = i;
+    if (std::isnan(values[i]) || values[i] == INFINITY)
+      throw NonFiniteOutput("sampler: the logits hold NaN or infinite values");
+    if (best < 0 || values[i] > values[best]) best = i;
   }
-  if (best < 0 || values[best] == -INFINITY)
-    throw Error(ErrorKind::kInvalidInput, "sampler: no finite logits");
+  if (values[best] == -INFINITY) throw Error(ErrorKind::kInvalidInput, "sampler: no finite logits");
   if (options_.temperature <= 0.0) return best;
 
   std::vector<double> scores(static_cast<size_t>(V));
   for (int64_t i = 0; i < V; ++i) {
-    scores[i] = std::isnan(values[i]) ? -INFINITY : values[i] / options_.temperature;
+    scores[i] = values[i] / options_.temperature;
   }
   if (options_.top_k > 0 && options_.top_k < V) {
     std::vector<double> sorted = scores;

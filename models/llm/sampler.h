@@ -22,7 +22,8 @@ class Sampler {
  public:
   // Throws kInvalidArgument for negative top_k or top_p outside (0, 1].
   explicit Sampler(const SamplingOptions& options);
-  // logits: [V] or [1, V], any dtype/device. Throws kInvalidInput if all logits are NaN/-inf.
+  // logits: [V] or [1, V], any dtype/device; -inf masks a token. Throws NonFiniteOutput
+  // (kInvalidInput) for any NaN or +inf, kInvalidInput when every logit is -inf.
   int64_t sample(const at::Tensor& logits);
 
  private:

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include "clipmind/error.h"
+#include "models/non_finite.h"
 
 namespace clipmind::models {
 namespace fs = std::filesystem;
@@ -156,16 +157,25 @@ const SiglipTokenizer& SiglipDualEncoder::tokenizer() const {
   return *tokenizer_;
 }
 
+std::string SiglipDualEncoder::damaged_weights() const {
+  return "the weights of " + dir_.string() + " look damaged";
+}
+
 at::Tensor SiglipDualEncoder::image_features(const at::Tensor& pixel_values,
                                              const CancelToken& cancel) const {
   at::NoGradGuard no_grad;
-  return vision_.pooled(pixel_values, cancel_check(cancel));
+  at::Tensor features = vision_.pooled(pixel_values, cancel_check(cancel));
+  // Damaged weights load fine; NaN embeddings would rank frames and search hits at random.
+  require_finite(features, "the SigLIP image tower's output", damaged_weights());
+  return features;
 }
 
 at::Tensor SiglipDualEncoder::text_features(const at::Tensor& ids,
                                             const CancelToken& cancel) const {
   at::NoGradGuard no_grad;
-  return text_.forward(ids, cancel_check(cancel));
+  at::Tensor features = text_.forward(ids, cancel_check(cancel));
+  require_finite(features, "the SigLIP text tower's output", damaged_weights());
+  return features;
 }
 
 at::Tensor SiglipDualEncoder::embed_pixels(const at::Tensor& pixel_values,

@@ -88,7 +88,8 @@ class SiglipDualEncoder {
   at::Tensor embed_texts(std::span<const std::string> texts, const CancelToken& cancel = {}) const;
   at::Tensor embed_text_ids(const at::Tensor& ids, const CancelToken& cancel = {}) const;
 
-  // Unnormalised pooler outputs, for conformance tests.
+  // Unnormalised pooler outputs, for conformance tests. Every embedding goes through these, and
+  // they throw NonFiniteOutput (models/non_finite.h) when the output holds NaN or infinity.
   at::Tensor image_features(const at::Tensor& pixel_values, const CancelToken& cancel = {}) const;
   at::Tensor text_features(const at::Tensor& ids, const CancelToken& cancel = {}) const;
 
@@ -100,6 +101,8 @@ class SiglipDualEncoder {
   double logit_bias() const { return logit_bias_; }
 
  private:
+  std::string damaged_weights() const;
+
   SiglipModelConfig config_;
   VisionRuntime runtime_;
   std::optional<PreprocessConfig> preprocess_;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clipmind/error.h"
+#include "models/non_finite.h"
 #include "models/weights/json_file.h"
 
 namespace clipmind::models {
@@ -134,17 +135,11 @@ void LlavaVisionEncoder::run_batches(
       gw = out.grid_w;
       attention = out.attention;
       projected = project(out.features);
-      // NaN or infinite weights (a damaged download) pass every shape check at load and make
-      // every token NaN: the answer would be noise with no error. One pass over the output is
-      // cheap next to the tower.
-      if (!at::isfinite(projected).all().item<bool>()) {
-        throw Error(
-            ErrorKind::kInvalidInput,
-            "the vision tower's output holds NaN or infinite values: the model's vision "
-            "weights look damaged" +
-                std::string(runtime_.dtype == at::kHalf ? " (or float16 overflows in this model)"
-                                                        : ""));
-      }
+      // Damaged weights load fine and make every token NaN (models/non_finite.h).
+      require_finite(
+          projected, "the vision tower's output",
+          std::string("the model's vision weights look damaged") +
+              (runtime_.dtype == at::kHalf ? " (or float16 overflows in this model)" : ""));
     }
     sink(begin, projected, attention, gh, gw);
     if (options.progress) options.progress({"encode", end, frames, ""});

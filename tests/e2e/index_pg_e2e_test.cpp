@@ -3,7 +3,9 @@
 // processes with two workers each, started together on one folder, index every video exactly
 // once through the job queue, and the result equals a single-process SQLite run; search works
 // on the PostgreSQL index. Checked with plain SQL through libpq.
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -297,6 +299,64 @@ TEST(IndexPg, SearchPersistsTheAnnCopyInTheCacheDir) {
   ASSERT_EQ(c.size(), a.size());
   for (size_t i = 0; i < a.size(); ++i)
     EXPECT_EQ(a[i].at("segment_id"), c[i].at("segment_id")) << "rank " << i;
+  g_server->drop_database(db);
+}
+
+// The ANN copy of a PostgreSQL index (kept under cache.dir when the database has no pgvector)
+// does not fit its disk (a real small tmpfs, tests/support/small_disk.h): like the SQLite store,
+// `index` commits every video, exits 0, warns once and reports `ann_save_error` naming the copy
+// and "no space"; no file is left in the cache folder; with space back the copy is saved.
+TEST(IndexPg, AnAnnCopyThatDoesNotFitIsAWarningAndAnnSaveError) {
+  std::string why;
+  const auto disk = small_disk("index-pg-ann-full", 1 << 20, why);
+  if (!disk) GTEST_SKIP() << "no small tmpfs in a user namespace here: " << why;
+  ::setenv("XDG_CONFIG_HOME", (work_dir() / "no-user-config").c_str(), 1);
+  const std::string db = "cm_e2e_ann_full_" + std::to_string(::getpid());
+  const std::string uri = g_server->create_database(db);
+  const fs::path dir = fresh_dir("index-pg-ann-full-videos");
+  fs::copy_file(index_video("idx-ann0", 40), dir / "a.mp4");
+  ASSERT_EQ(run_cli(index_args({dir.string()}, uri)).exit_code, 0);
+  // Without pgvector in this database the store searches with its own ANN copy.
+  clipmind::index::test::exec_sql(uri, "DROP EXTENSION IF EXISTS vector CASCADE");
+  fs::copy_file(index_video("idx-ann1", 50), dir / "b.mp4");
+
+  const fs::path cache = disk->dir() / "cache";
+  // Not -q (the warning is what a person sees), not --no-cache (the copy goes to cache.dir).
+  std::vector<std::string> args = {"index", dir.string(), "--db", uri, "--json"};
+  for (const std::string& m : model_args())
+    if (m != "--no-cache" && m != "-q") args.push_back(m);
+  args.insert(args.end(), {"--set", "cache.dir=" + cache.string()});
+  RunOptions options;
+  options.disk = disk.get();
+  const auto lower = [](std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return text;
+  };
+
+  disk->fill(0);
+  const RunResult full = run_cli(args, options);
+  EXPECT_EQ(full.exit_code, 0) << full.err;  // b is committed: the copy is only a cache
+  const json report = json::parse(full.out);
+  EXPECT_EQ(report.value("indexed", -1), 1) << full.out;
+  EXPECT_EQ(report.value("skipped", -1), 1) << full.out;
+  const std::string error = report.value("ann_save_error", "");
+  EXPECT_NE(error.find((cache / "index-ann" / "pg-").string()), std::string::npos) << full.out;
+  EXPECT_NE(lower(error).find("no space left"), std::string::npos) << error;
+  EXPECT_NE(full.err.find("the search index copy was not saved"), std::string::npos) << full.err;
+  EXPECT_EQ(files_under(disk->outside(cache)), std::vector<std::string>{});
+  EXPECT_EQ(pg_rows(uri, "SELECT count(*) FROM clipmind_videos"),
+            (std::vector<std::vector<std::string>>{{"2"}}));
+
+  // Space back: the next run saves the copy and reports no error.
+  disk->unfill();
+  const RunResult after = run_cli(args, options);
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_FALSE(json::parse(after.out).contains("ann_save_error")) << after.out;
+  bool saved = false;
+  for (const std::string& f : files_under(disk->outside(cache)))
+    saved = saved || f.ends_with(".hnsw");
+  EXPECT_TRUE(saved) << "no ANN copy under " << cache;
   g_server->drop_database(db);
 }
 

@@ -1,9 +1,10 @@
 // Errors name the stage that really failed, through the real `clipmind` binary: a model whose
 // vision weights hold NaN (they load fine; only the tower's forward pass shows it) fails in
-// "encode" with the model hint, never the damaged-video hint of "decode"; a video whose frame
-// data is zeroed (it probes fine; no frame decodes) still fails in "decode" with that hint; a
-// token-cache entry of the wrong layout (a valid file, so its checksum passes) is recomputed
-// with a warning instead of failing the job.
+// "encode" with the model hint, never the damaged-video hint of "decode"; NaN in the language
+// model fails in "generate" with no answer, NaN in the relevance model in "relevance" with the
+// --relevance-model hint; a video whose frame data is zeroed (it probes fine; no frame decodes)
+// still fails in "decode" with that hint; a token-cache entry of the wrong layout (a valid file,
+// so its checksum passes) is recomputed with a warning instead of failing the job.
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -45,6 +46,7 @@ void write_bytes(const fs::path& path, const std::string& bytes) {
 // relative to the data after it), read here from the format, not through models/.
 struct StTensor {
   std::string dtype;
+  std::vector<uint64_t> shape;
   uint64_t begin = 0;  // absolute file offsets
   uint64_t end = 0;
 };
@@ -56,23 +58,41 @@ StTensor find_tensor(const std::string& file, const std::string& name_part) {
   for (const auto& [name, info] : header.items()) {
     if (name.find(name_part) == std::string::npos) continue;
     const auto offsets = info.at("data_offsets");
-    return {info.at("dtype").get<std::string>(), 8 + header_size + offsets[0].get<uint64_t>(),
+    return {info.at("dtype").get<std::string>(), info.at("shape").get<std::vector<uint64_t>>(),
+            8 + header_size + offsets[0].get<uint64_t>(),
             8 + header_size + offsets[1].get<uint64_t>()};
   }
   return {};
 }
 
-TEST(CliStageErrors, NanVisionWeightsFailInEncodeWithTheModelHintNotTheVideoHint) {
-  const fs::path model = fresh_dir("stage-nan-model") / "model";
-  fs::copy(tiny_vlm(), model, fs::copy_options::recursive);
+// A copy of the model folder `original` whose float32 tensor `tensor` (a name part) is NaN: all
+// of it, or only row `row` of a 2-D one. 0xFFFFFFFF is a float32 NaN; shapes, dtypes and sizes
+// are unchanged, so loading succeeds and only a forward pass can show it.
+fs::path model_with_nan(const fs::path& original, const std::string& name,
+                        const std::string& tensor, int64_t row = -1) {
+  const fs::path model = fresh_dir(name) / "model";
+  fs::copy(original, model, fs::copy_options::recursive);
   std::string weights = read_file(model / "model.safetensors");
-  const StTensor patch =
-      find_tensor(weights, "vision_tower.vision_model.embeddings.patch_embedding.weight");
-  ASSERT_EQ(patch.dtype, "F32");
-  ASSERT_GT(patch.end, patch.begin);
-  // 0xFFFFFFFF is a float32 NaN; shapes, dtypes and sizes are unchanged, so loading succeeds.
-  std::memset(weights.data() + patch.begin, 0xFF, patch.end - patch.begin);
+  const StTensor found = find_tensor(weights, tensor);
+  EXPECT_EQ(found.dtype, "F32") << tensor;
+  EXPECT_GT(found.end, found.begin) << tensor;
+  uint64_t begin = found.begin;
+  uint64_t end = found.end;
+  if (row >= 0) {
+    EXPECT_EQ(found.shape.size(), 2u) << tensor;
+    const uint64_t row_bytes = 4 * found.shape.at(1);
+    begin += static_cast<uint64_t>(row) * row_bytes;
+    end = begin + row_bytes;
+    EXPECT_LE(end, found.end) << tensor;
+  }
+  std::memset(weights.data() + begin, 0xFF, end - begin);
   write_bytes(model / "model.safetensors", weights);
+  return model;
+}
+
+TEST(CliStageErrors, NanVisionWeightsFailInEncodeWithTheModelHintNotTheVideoHint) {
+  const fs::path model = model_with_nan(
+      tiny_vlm(), "stage-nan-model", "vision_tower.vision_model.embeddings.patch_embedding.weight");
 
   const RunResult r = run_cli(ask_args(stage_video(), model, {"--no-cache"}));
   EXPECT_EQ(r.exit_code, 3) << r.err;
@@ -86,6 +106,62 @@ TEST(CliStageErrors, NanVisionWeightsFailInEncodeWithTheModelHintNotTheVideoHint
 
   // The same model with the weights intact answers: the failure was the NaN, nothing else.
   EXPECT_EQ(run_cli(ask_args(stage_video(), tiny_vlm(), {"--no-cache"})).exit_code, 0);
+}
+
+TEST(CliStageErrors, NanLanguageWeightsFailInGenerateWithTheModelHintAndNoAnswer) {
+  // One NaN row of the (tied) token embedding: the vision tower and the prompt are fine, one
+  // logit of 512 is NaN. The sampler used to skip it and answer from the other 511.
+  const fs::path model =
+      model_with_nan(tiny_vlm(), "stage-nan-llm", "language_model.model.embed_tokens.weight", 511);
+  const RunResult r = run_cli(ask_args(stage_video(), model, {"--no-cache"}));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_TRUE(r.out.empty()) << "no answer from NaN logits: " << r.out;
+  EXPECT_NE(r.err.find("stage-errors"), std::string::npos) << "names the video: " << r.err;
+  EXPECT_NE(r.err.find(": generate: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("language model's output (logits at prefill) holds NaN"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("hint: The model's weights look damaged"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(kDamagedVideoHint), std::string::npos) << r.err;
+
+  // caption goes through the same generator: the file fails with the same stage, no captions.
+  const fs::path out = fresh_dir("stage-nan-llm-captions");
+  const RunResult c = run_cli({"caption", stage_video().string(), "--out", out.string(), "--model",
+                               model.string(), "--no-cache", "--max-new-tokens", "4"});
+  EXPECT_NE(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.err.find("generate: "), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("NaN"), std::string::npos) << c.err;
+  EXPECT_TRUE(files_under(out).empty()) << c.err;
+}
+
+// F2C selection with a relevance model whose image tower (or text tower) gives NaN: the frame
+// ranking would be random with no error. It fails in the relevance step of selection, with the
+// --relevance-model hint, and the VLM never runs.
+TEST(CliStageErrors, NanRelevanceWeightsFailInRelevanceWithTheRelevanceModelHint) {
+  for (const std::string tensor :
+       {"vision_model.embeddings.patch_embedding.weight", "text_model.head.weight"}) {
+    SCOPED_TRACE(tensor);
+    const fs::path relevance = model_with_nan(tiny_siglip(), "stage-nan-siglip", tensor);
+    const RunResult r = run_cli(
+        ask_args(stage_video(), tiny_vlm(),
+                 {"--no-cache", "--select", "f2c", "--relevance-model", relevance.string()}));
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_NE(r.err.find(": relevance: "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("SigLIP"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("NaN"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(relevance.string()), std::string::npos) << "names the model: " << r.err;
+    EXPECT_NE(r.err.find("hint: The relevance model's weights look damaged"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("--relevance-model"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find(kDamagedVideoHint), std::string::npos) << r.err;
+  }
+  // The intact relevance model selects and answers: the failure was the NaN.
+  EXPECT_EQ(run_cli(ask_args(stage_video(), tiny_vlm(),
+                             {"--no-cache", "--select", "f2c", "--relevance-model",
+                              tiny_siglip().string()}))
+                .exit_code,
+            0);
 }
 
 TEST(CliStageErrors, AVideoWhoseFramesDoNotDecodeFailsInDecodeWithTheVideoHint) {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,9 @@
 
 #include "clipmind/error.h"
 #include "models/llm/sampler.h"
+#include "models/non_finite.h"
 #include "models/tokenizer/bpe_tokenizer.h"
+#include "models/weights/safetensors.h"
 
 namespace clipmind::models {
 namespace {
@@ -24,8 +27,17 @@ using Ids = std::vector<int64_t>;
 TEST(Sampler, GreedyTakesTheFirstMaximum) {
   Sampler greedy({});
   EXPECT_EQ(greedy.sample(at::tensor({0.1f, 2.0f, 2.0f, -1.0f})), 1);
-  EXPECT_EQ(greedy.sample(at::tensor({-INFINITY, NAN, 3.0f})), 2);
+  EXPECT_EQ(greedy.sample(at::tensor({-INFINITY, 1.0f, 3.0f})), 2);
   EXPECT_THROW(greedy.sample(at::tensor({-INFINITY, -INFINITY})), Error);
+}
+
+TEST(Sampler, RefusesNanAndPositiveInfinityInsteadOfSkippingThem) {
+  // A NaN next to finite logits used to be skipped, so a broken model still produced tokens.
+  for (const double temperature : {0.0, 1.0}) {
+    Sampler sampler({temperature, 0, 1.0, 7});
+    EXPECT_THROW(sampler.sample(at::tensor({-INFINITY, NAN, 3.0f})), NonFiniteOutput);
+    EXPECT_THROW(sampler.sample(at::tensor({1.0f, INFINITY, 3.0f})), NonFiniteOutput);
+  }
 }
 
 TEST(Sampler, FrequenciesFollowTheFilteredDistribution) {
@@ -138,6 +150,92 @@ class Generation : public ::testing::Test {
 
 // Greedy ids after prompt 1..7 (tests/data/llm-golden/qwen2-tiny/e_generated_ids.npy).
 const Ids kGreedy = {326, 326, 326, 245, 185, 185, 484, 94, 326, 218, 218, 218};
+
+// The golden model with its embeddings untied (lm_head.weight a copy of embed_tokens, so the
+// greedy ids stay kGreedy) and, when `nan_row` >= 0, that embedding row set to NaN: the prompt
+// and the logits stay finite until the model is fed that token.
+fs::path untied_golden_copy(const std::string& name, int64_t nan_row) {
+  const fs::path golden = fs::path(CLIPMIND_TEST_DATA_DIR) / "llm-golden/qwen2-tiny";
+  const fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "generator-nan" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(golden / "config.json"));
+  config["tie_word_embeddings"] = false;
+  std::ofstream(dir / "config.json") << config.dump(2);
+  const SafetensorsFile weights(golden / "model.safetensors");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const StTensorInfo& info : weights.tensors()) {
+    tensors.emplace_back(info.name, weights.load(info, at::ScalarType::Undefined));
+  }
+  const at::Tensor embed = weights.load("model.embed_tokens.weight", at::ScalarType::Undefined);
+  tensors.emplace_back("lm_head.weight", embed.clone());
+  if (nan_row >= 0) {
+    for (auto& [tensor_name, tensor] : tensors) {
+      if (tensor_name == "model.embed_tokens.weight") tensor[nan_row].fill_(NAN);
+    }
+  }
+  write_safetensors(dir / "model.safetensors", tensors);
+  return dir;
+}
+
+TEST(GenerationNan, LogitsOfAStepHoldingNanStopGenerationWithNoTokenFromThem) {
+  // Token 245 is the 4th greedy token: prefill and the steps feeding 326 stay finite, the step
+  // feeding 245 gives NaN logits. The old sampler skipped NaNs and went on emitting tokens.
+  const auto generate_ids = [](const fs::path& model, Ids* emitted) {
+    const Decoder decoder = Decoder::load(model);
+    KvCache cache = decoder.new_cache();
+    GenerationOptions options;
+    options.max_new_tokens = 12;
+    options.on_token = [emitted](const TokenEvent& e) {
+      emitted->push_back(e.id);
+      return true;
+    };
+    return generate(decoder, cache, PromptInput::tokens({1, 2, 3, 4, 5, 6, 7}), nullptr, options);
+  };
+  Ids intact;
+  EXPECT_EQ(generate_ids(untied_golden_copy("intact", -1), &intact).ids, kGreedy);
+
+  Ids emitted;
+  try {
+    generate_ids(untied_golden_copy("nan-245", 245), &emitted);
+    ADD_FAILURE() << "generated past NaN logits: " << emitted.size() << " tokens";
+  } catch (const NonFiniteOutput& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("generated token 5"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(emitted, Ids(kGreedy.begin(), kGreedy.begin() + 4));
+}
+
+TEST(GenerationNan, PrefillLogitsWithOneNanFailBeforeAnyToken) {
+  // One NaN row of a tied embedding makes one logit NaN at prefill; the other 511 are finite,
+  // which the sampler used to pick from.
+  const fs::path golden = fs::path(CLIPMIND_TEST_DATA_DIR) / "llm-golden/qwen2-tiny";
+  const fs::path dir = fs::path(CLIPMIND_TEST_WORK_DIR) / "generator-nan" / "tied-500";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy_file(golden / "config.json", dir / "config.json");
+  const SafetensorsFile weights(golden / "model.safetensors");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const StTensorInfo& info : weights.tensors()) {
+    at::Tensor t = weights.load(info, at::ScalarType::Undefined);
+    if (info.name == "model.embed_tokens.weight") t[500].fill_(NAN);
+    tensors.emplace_back(info.name, t);
+  }
+  write_safetensors(dir / "model.safetensors", tensors);
+  const Decoder decoder = Decoder::load(dir);
+  KvCache cache = decoder.new_cache();
+  GenerationOptions options;
+  options.max_new_tokens = 4;
+  int64_t tokens = 0;
+  options.on_token = [&](const TokenEvent&) {
+    ++tokens;
+    return true;
+  };
+  EXPECT_THROW(generate(decoder, cache, PromptInput::tokens({1, 2, 3}), nullptr, options),
+               NonFiniteOutput);
+  EXPECT_EQ(tokens, 0);
+}
 
 TEST_F(Generation, StreamedTextEqualsTheDecodedIds) {
   GenerationOptions options;
