@@ -109,9 +109,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   progress_row->setVisible(false);
 
   connect(player_, &VideoPlayer::positionChanged, timeline_, &TimelineStrip::setPosition);
-  connect(player_, &VideoPlayer::errorOccurred, this, [this](const QString& message) {
-    show_error(tr("Playback problem"), message, {}, false);
-  });
+  connect(player_, &VideoPlayer::errorOccurred, this,
+          [this](const QString& message, const QString& hint) {
+            show_error(tr("Playback problem"), message, hint, false);
+          });
+  // Hovering must not raise dialogs: a missing thumbnail is said in the status bar.
+  connect(timeline_, &TimelineStrip::thumbnailFailed, this,
+          [this](const QString& message) { statusBar()->showMessage(message, 15000); });
   connect(timeline_, &TimelineStrip::seekRequested, player_, &VideoPlayer::seek);
   connect(chat_, &ChatPanel::seekRequested, player_, &VideoPlayer::seek);
   connect(chat_, &ChatPanel::questionAsked, this, &MainWindow::ask);

@@ -288,6 +288,51 @@ TEST_F(UiTest, TimelineHoverShowsThumbnailAndTimeAndClickSeeks) {
   EXPECT_EQ(shown_code(*w->player()), static_cast<uint32_t>(std::lround(timeline->timeAt(x) * 25)));
 }
 
+// The video is replaced by garbage after it was opened (a download that was overwritten, a
+// disk that went bad): the timeline's hover thumbnail and the player's seek both say which file
+// and which stage failed, like the CLI ("...: decode: ..."), instead of a popup that waits
+// forever.
+TEST_F(UiTest, ThumbnailAndSeekErrorsNameTheFileAndTheStage) {
+  const fs::path video = dir_ / "damaged-later.mp4";
+  fs::copy_file(short_video(), video);
+  auto w = window();
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(video.string())));
+  ASSERT_TRUE(settle(w->player()));
+  w->cancelJob();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 60000));
+  {
+    std::ofstream out(video, std::ios::binary | std::ios::trunc);
+    for (int i = 0; i < 4096; ++i)
+      out.put(static_cast<char>((i * 7919) & 0xff));
+  }
+  ui::TimelineStrip* timeline = w->timeline();
+  const QPoint at(timeline->xOf(1.3), timeline->height() / 2);
+  QTest::mouseMove(timeline, at);
+  ASSERT_TRUE(QTest::qWaitFor([&] { return timeline->hoverPopup()->isVisible(); }, 5000));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !timeline->hoverError().isEmpty(); }, 20000));
+  // The popup is about the file under the mouse: its line keeps the stage, not the long path.
+  EXPECT_TRUE(timeline->hoverError().startsWith("decode: "))
+      << timeline->hoverError().toStdString();
+  EXPECT_FALSE(timeline->hoverError().contains("damaged-later.mp4"))
+      << timeline->hoverError().toStdString();
+  EXPECT_FALSE(timeline->hoverHasThumbnail());
+  EXPECT_TRUE(timeline->hoverText().startsWith("0:01.")) << timeline->hoverText().toStdString();
+  const QString status = w->statusBar()->currentMessage();
+  EXPECT_TRUE(status.contains("damaged-later.mp4")) << status.toStdString();
+  EXPECT_TRUE(status.contains("decode: ")) << status.toStdString();
+  // Moving away and back shows the same reason at once (no second decode is needed).
+  QTest::mouseMove(timeline, at + QPoint(1, 0));
+  EXPECT_TRUE(timeline->hoverError().contains("decode: ")) << timeline->hoverError().toStdString();
+
+  // A click seeks; the player cannot decode the frame and says so in the window.
+  QTest::mouseClick(timeline, Qt::LeftButton, {}, at);
+  ASSERT_TRUE(QTest::qWaitFor([&] { return w->errorBox() && w->errorBox()->isVisible(); }, 20000));
+  EXPECT_TRUE(w->lastError().contains("damaged-later.mp4")) << w->lastError().toStdString();
+  EXPECT_TRUE(w->lastError().contains("decode: ")) << w->lastError().toStdString();
+  EXPECT_TRUE(w->errorBox()->informativeText().contains("damaged"))
+      << w->errorBox()->informativeText().toStdString();
+}
+
 TEST_F(UiTest, CancelStopsPreparation) {
   pipeline::PipelineConfig config = tiny_config();
   config.select.max_frames = 128;
@@ -326,6 +371,7 @@ TEST_F(UiTest, DamagedVideoShowsAReadableError) {
   }
   EXPECT_FALSE(w->openVideo(QString::fromStdString(bad.string())));
   EXPECT_TRUE(w->lastError().contains("damaged.mp4")) << w->lastError().toStdString();
+  EXPECT_TRUE(w->lastError().contains("probe: ")) << w->lastError().toStdString();
   ASSERT_NE(w->errorBox(), nullptr);
   EXPECT_TRUE(w->errorBox()->isVisible());
   EXPECT_FALSE(w->errorBox()->informativeText().isEmpty());
