@@ -288,6 +288,7 @@ void MainWindow::prepare_current() {
     return;
   }
   chat_ready_ = false;
+  prepare_error_.clear();
   prepare_job_ = worker_->prepare(video_, config);
   min_job_ = prepare_job_;
   set_preparing(true);
@@ -416,9 +417,16 @@ void MainWindow::on_failed(int job, const JobFailure& f) {
   const QString hint = QString::fromStdString(f.error.hint);
   if (f.kind == JobKind::kPrepare) {
     chat_ready_ = false;
+    prepare_error_ = message;
     set_preparing(false);
     chat_->setNote(tr("Could not prepare the video: %1").arg(message));
     emit preparationFinished(false);
+  } else if (f.not_prepared && !prepare_error_.isEmpty()) {
+    // The question waited for that preparation: its dialog (often the model one, with its
+    // "Open Settings…" button) says what to do and must not be replaced.
+    chat_->failAnswer(
+        tr("Not answered: the video could not be prepared (%1).").arg(prepare_error_));
+    return;
   } else {
     chat_->failAnswer(message);
   }

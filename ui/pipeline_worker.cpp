@@ -158,6 +158,7 @@ void PipelineWorker::run_ask(int job, const QString& question, const CancelToken
   if (!chat_) {
     JobFailure f;
     f.kind = JobKind::kAsk;
+    f.not_prepared = true;
     f.error.kind = ErrorKind::kInvalidArgument;
     f.error.message = "no video is ready for questions";
     f.error.hint = "open a video and wait until it is prepared (or fix the error shown)";

@@ -36,6 +36,7 @@ struct JobFailure {
   pipeline::UserError error;
   QString video;
   bool model_missing = false;  // the model could not be found or loaded: show what to do
+  bool not_prepared = false;   // a question with no prepared video (its preparation failed)
 };
 
 class PipelineWorker : public QObject {

@@ -402,6 +402,40 @@ TEST_F(UiTest, MissingModelExplainsWhatToDo) {
   EXPECT_TRUE(has_settings_button);
 }
 
+// What a first-time user does: open a video and type a question at once (the window invites
+// it), with no model set up. The model dialog with its "Open Settings…" button must stay; the
+// question that waited says it was not answered and why, instead of replacing that dialog with
+// "no video is ready for questions".
+TEST_F(UiTest, QuestionAskedWhilePreparingKeepsTheModelDialogWhenPreparationFails) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.model = (dir_ / "no-such-model").string();
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  QTest::keyClicks(w->chat()->input(), "What happens?");
+  QTest::keyClick(w->chat()->input(), Qt::Key_Return);
+  ASSERT_EQ(w->chat()->turnCount(), 1);
+  ASSERT_TRUE(finished.wait(60000) || finished.count() > 0);
+  EXPECT_FALSE(finished.front().front().toBool());
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 60000));
+  QTest::qWait(50);  // the queued question's failure is delivered by now
+  EXPECT_TRUE(w->lastErrorWasModelMissing()) << w->lastError().toStdString();
+  ASSERT_NE(w->errorBox(), nullptr);
+  EXPECT_TRUE(w->errorBox()->isVisible());
+  bool has_settings_button = false;
+  for (QAbstractButton* b : w->errorBox()->buttons())
+    has_settings_button |= b->text().contains("Settings");
+  EXPECT_TRUE(has_settings_button);
+  EXPECT_FALSE(w->errorBox()->text().contains("no video is ready"))
+      << w->errorBox()->text().toStdString();
+  // The question's turn is closed with the reason, and the box accepts the next question.
+  EXPECT_TRUE(w->chat()->lastAnswerDone());
+  const QString transcript = w->chat()->transcript()->toPlainText();
+  EXPECT_TRUE(transcript.contains("Not answered: the video could not be prepared"))
+      << transcript.toStdString();
+  EXPECT_TRUE(w->chat()->askButton()->isEnabled());
+}
+
 TEST_F(UiTest, SettingsPersistAndDriveTheJobConfiguration) {
   {
     auto w = window();
