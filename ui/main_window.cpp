@@ -74,6 +74,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   progress_label_->setMinimumWidth(260);
   cancel_ = new QPushButton(tr("Cancel"), this);
   cancel_->setObjectName("cancelButton");
+  cancel_->setToolTip(tr("Stop preparing or answering (Esc)"));
   auto* progress_row = new QWidget(this);
   progress_row->setObjectName("progressRow");
   auto* progress_layout = new QHBoxLayout(progress_row);
@@ -219,6 +220,9 @@ void MainWindow::build_shortcuts() {
   add(Qt::Key_Down, [this] { player_->setVolume(player_->volume() - 5); });
   add(Qt::Key_Comma, [this] { player_->stepFrames(-1); });
   add(Qt::Key_Period, [this] { player_->stepFrames(1); });
+  add(Qt::Key_Escape, [this] {
+    if (worker_->busy()) cancelJob();
+  });
 }
 
 void MainWindow::rebuild_recent_menu() {
@@ -259,10 +263,20 @@ bool MainWindow::openVideo(const QString& path, double seconds) {
     chat_->clear();
     chat_->setNote(tr("Cannot open %1").arg(QFileInfo(path).fileName()));
     setWindowTitle("clipmind");
-    show_error(tr("Cannot open video"), error,
-               tr("The file may be damaged, incomplete or not a video. Try another file, or check "
-                  "that it plays with another player."),
-               false);
+    QString hint =
+        tr("The file may be damaged, incomplete or not a video. Try another file, or "
+           "check that it plays with another player.");
+    const QString absolute = QFileInfo(path).absoluteFilePath();
+    if (!QFileInfo::exists(path)) {
+      hint = tr("The file is not there: it may have been moved, renamed or deleted.");
+      // A recent file that is gone would fail the same way at every click.
+      if (settings_.recent_files.removeAll(absolute) > 0) {
+        save_current_settings();
+        rebuild_recent_menu();
+        hint += " " + tr("It was removed from File ▸ Open Recent.");
+      }
+    }
+    show_error(tr("Cannot open video"), error, hint, false);
     return false;
   }
   video_ = path;

@@ -361,6 +361,67 @@ TEST_F(UiTest, CancelStopsPreparation) {
   EXPECT_EQ(shown_code(*w->player()), 1200u);
 }
 
+// A keyboard user: Escape in the question box stops the preparation like the Cancel button.
+TEST_F(UiTest, EscapeInTheQuestionBoxCancelsPreparation) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.select.max_frames = 128;
+  config.encode.batch_frames = 1;
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  bool pressed = false;
+  QObject::connect(w->worker(), &ui::PipelineWorker::progress, w.get(),
+                   [&](int, const pipeline::JobProgress& p) {
+                     if (p.stage == "encode" && p.done >= 1 && !pressed) {
+                       pressed = true;
+                       QTest::keyClick(w->chat()->input(), Qt::Key_Escape);
+                     }
+                   });
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(long_video().string())));
+  w->chat()->input()->setFocus();
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(pressed);
+  EXPECT_FALSE(finished.front().front().toBool());  // cancelled, not finished
+  EXPECT_FALSE(w->chatReady());
+  EXPECT_TRUE(w->lastError().isEmpty()) << w->lastError().toStdString();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 10000));
+  // Escape with nothing running does nothing (and does not fail).
+  QTest::keyClick(w->chat()->input(), Qt::Key_Escape);
+  EXPECT_TRUE(w->player()->hasVideo());
+}
+
+// A recent file that was deleted since: the error names it and says so, and the entry leaves
+// File > Open Recent (and the saved settings) instead of failing at every click.
+TEST_F(UiTest, ARecentFileDeletedSinceIsExplainedAndLeavesTheMenu) {
+  const fs::path video = dir_ / "gone-later.mp4";
+  fs::copy_file(short_video(), video);
+  const QString path = QFileInfo(QString::fromStdString(video.string())).absoluteFilePath();
+  {
+    auto w = window();
+    ASSERT_TRUE(w->openVideo(path));
+    w->cancelJob();
+    ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 60000));
+  }
+  fs::remove(video);
+  auto w = window();
+  QAction* recent = nullptr;
+  for (QAction* a : w->recentMenu()->actions())
+    if (a->data().toString() == path) recent = a;
+  ASSERT_NE(recent, nullptr);
+  recent->trigger();
+  EXPECT_FALSE(w->player()->hasVideo());
+  EXPECT_TRUE(w->lastError().contains("gone-later.mp4")) << w->lastError().toStdString();
+  ASSERT_NE(w->errorBox(), nullptr);
+  EXPECT_TRUE(w->errorBox()->isVisible());
+  const QString hint = w->errorBox()->informativeText();
+  EXPECT_TRUE(hint.contains("moved, renamed or deleted")) << hint.toStdString();
+  EXPECT_TRUE(hint.contains("Open Recent")) << hint.toStdString();
+  for (QAction* a : w->recentMenu()->actions())
+    EXPECT_NE(a->data().toString(), path);
+  EXPECT_FALSE(w->settings().recent_files.contains(path));
+  QSettings reread(settings_->fileName(), QSettings::IniFormat);
+  EXPECT_FALSE(ui::load_settings(reread).recent_files.contains(path));
+}
+
 TEST_F(UiTest, DamagedVideoShowsAReadableError) {
   auto w = window();
   const fs::path bad = dir_ / "damaged.mp4";
