@@ -70,6 +70,7 @@ ChatPanel::ChatPanel(QWidget* parent) : QWidget(parent) {
 void ChatPanel::clear() {
   turns_.clear();
   note_.clear();
+  warnings_.clear();
   render();
 }
 
@@ -118,6 +119,12 @@ void ChatPanel::setNote(const QString& note) {
   render();
 }
 
+void ChatPanel::addWarning(const QString& warning) {
+  if (warnings_.contains(warning)) return;
+  warnings_ << warning;
+  render();
+}
+
 void ChatPanel::setInputEnabled(bool enabled) {
   ask_->setEnabled(enabled);
 }
@@ -149,6 +156,8 @@ void ChatPanel::render() {
     if (!t.error.isEmpty())
       html += QString("<p style='color:#c0392b'>%1</p>").arg(t.error.toHtmlEscaped());
   }
+  for (const QString& w : warnings_)
+    html += QString("<p style='color:#b9770e'>%1 %2</p>").arg(tr("Warning:"), w.toHtmlEscaped());
   if (!note_.isEmpty())
     html += QString("<p style='color:gray'><i>%1</i></p>").arg(note_.toHtmlEscaped());
   html += "</body></html>";

@@ -1,11 +1,14 @@
 // The chat panel: the conversation about the open video, a question box and an Ask button.
 // Answers stream in as text arrives; every time the answer mentions (pipeline moments, parsed
 // by compress/separators' grammar) is rendered as a link, and clicking it emits seekRequested
-// with the moment's start. Plain widget state; it knows nothing about threads or jobs.
+// with the moment's start. The pipeline's warnings about the video (cut short, frames left out,
+// cache not written) are listed under the conversation. Plain widget state; it knows nothing
+// about threads or jobs.
 #pragma once
 
 #include <QByteArray>
 #include <QString>
+#include <QStringList>
 #include <QUrl>
 #include <QWidget>
 #include <string>
@@ -33,6 +36,9 @@ class ChatPanel : public QWidget {
   void finishAnswer(const std::string& answer, const std::vector<pipeline::Moment>& moments);
   void failAnswer(const QString& message);
   void setNote(const QString& note);  // a grey line in the transcript ("Preparing video...")
+  // A pipeline warning about the open video (shown once, until clear()).
+  void addWarning(const QString& warning);
+  const QStringList& warnings() const { return warnings_; }
   void setInputEnabled(bool enabled);
 
   int turnCount() const { return static_cast<int>(turns_.size()); }
@@ -62,6 +68,7 @@ class ChatPanel : public QWidget {
 
   std::vector<Turn> turns_;
   QString note_;
+  QStringList warnings_;
   QTextBrowser* transcript_ = nullptr;
   QLineEdit* input_ = nullptr;
   QPushButton* ask_ = nullptr;

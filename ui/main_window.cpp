@@ -154,6 +154,14 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   connect(worker_, &PipelineWorker::answered, this, &MainWindow::on_answered);
   connect(worker_, &PipelineWorker::failed, this, &MainWindow::on_failed);
   connect(worker_, &PipelineWorker::cancelled, this, &MainWindow::on_cancelled);
+  connect(worker_, &PipelineWorker::warning, this, [this](int job, const QString& text) {
+    if (job < min_job_) return;
+    // FFmpeg's own lines (one per damaged packet) are followed by the decode stage's summary
+    // ("N decoding error(s): the file has damaged data ..."), which is what a person needs.
+    if (text.startsWith("decode: ") && text.contains(": FFmpeg: ")) return;
+    chat_->addWarning(text);
+    statusBar()->showMessage(text, 15000);
+  });
   connect(worker_, &PipelineWorker::idle, this, [this] {
     findChild<QWidget*>("progressRow")->setVisible(false);
     chat_->setInputEnabled(true);

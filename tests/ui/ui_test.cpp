@@ -422,6 +422,57 @@ TEST_F(UiTest, ARecentFileDeletedSinceIsExplainedAndLeavesTheMenu) {
   EXPECT_FALSE(ui::load_settings(reread).recent_files.contains(path));
 }
 
+// The pipeline's warnings reach the window: a video cut short (the header promises 6 s, the
+// data ends near 3 s) is prepared from what is there, and the chat and the status bar say so.
+TEST_F(UiTest, AVideoCutShortIsPreparedAndTheWindowSaysSo) {
+  const std::string bytes = e2e::read_file(
+      e2e::e2e_video("ui-cut-faststart", 60, 10, 96, 72, {"-movflags", "+faststart"}));
+  const fs::path cut = dir_ / "cut.mp4";
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  auto w = window();
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(cut.string())));
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(finished.front().front().toBool()) << w->lastError().toStdString();
+  const QStringList warnings = w->chat()->warnings();
+  ASSERT_FALSE(warnings.isEmpty());
+  const QString warning = warnings.front();
+  EXPECT_TRUE(warning.startsWith("probe: ")) << warning.toStdString();
+  EXPECT_TRUE(warning.contains("cut.mp4")) << warning.toStdString();
+  EXPECT_TRUE(warning.contains("cut short")) << warning.toStdString();
+  // The damaged tail is summed up once; FFmpeg's line per damaged packet is not listed.
+  for (const QString& w : warnings)
+    EXPECT_FALSE(w.contains("FFmpeg:")) << w.toStdString();
+  EXPECT_TRUE(w->chat()->transcript()->toPlainText().contains("cut short"));
+  EXPECT_EQ(w->statusBar()->currentMessage(), warnings.back());  // the latest one
+  // Another video starts with a clean slate.
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  EXPECT_TRUE(w->chat()->warnings().isEmpty());
+  w->cancelJob();
+}
+
+// A token cache on a disk that is full costs speed, never the answer: the video is prepared and
+// the window says the cache could not be written and why (a real small tmpfs, filled up).
+TEST_F(UiTest, ATokenCacheOnAFullDiskIsReportedAndThePreparationGoesOn) {
+  std::string why;
+  const auto disk = e2e::small_disk("ui-full-cache", 1 << 20, why);
+  if (!disk) GTEST_SKIP() << "no small tmpfs in a user namespace here: " << why;
+  pipeline::PipelineConfig config = tiny_config();
+  config.cache.enabled = true;
+  config.cache.dir = disk->outside("cache").string();
+  disk->fill(0);
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(finished.front().front().toBool()) << w->lastError().toStdString();
+  EXPECT_TRUE(w->lastError().isEmpty()) << w->lastError().toStdString();
+  ASSERT_FALSE(w->chat()->warnings().isEmpty());
+  const QString warning = w->chat()->warnings().join("\n");
+  EXPECT_TRUE(warning.contains("cannot store encoded tokens")) << warning.toStdString();
+  EXPECT_TRUE(warning.contains("no space left", Qt::CaseInsensitive)) << warning.toStdString();
+}
+
 TEST_F(UiTest, DamagedVideoShowsAReadableError) {
   auto w = window();
   const fs::path bad = dir_ / "damaged.mp4";
