@@ -48,10 +48,14 @@ QString answer_html(const std::string& answer, const std::vector<pipeline::Momen
 ChatPanel::ChatPanel(QWidget* parent) : QWidget(parent) {
   transcript_ = new QTextBrowser(this);
   transcript_->setObjectName("chatTranscript");
+  transcript_->setAccessibleName(tr("Conversation"));
+  transcript_->setAccessibleDescription(tr("Times in the answers are links that seek the video"));
   transcript_->setOpenLinks(false);
   transcript_->setOpenExternalLinks(false);
   input_ = new QLineEdit(this);
   input_->setObjectName("chatInput");
+  input_->setAccessibleName(tr("Question"));
+  input_->setAccessibleDescription(tr("Enter asks; Escape cancels the running job"));
   input_->setPlaceholderText(tr("Ask about the video, e.g. “When does the door open?”"));
   ask_ = new QPushButton(tr("Ask"), this);
   ask_->setObjectName("askButton");

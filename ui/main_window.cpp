@@ -68,6 +68,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   timeline_->setObjectName("timeline");
   progress_ = new QProgressBar(this);
   progress_->setObjectName("prepareProgress");
+  progress_->setAccessibleName(tr("Progress"));
   progress_->setTextVisible(true);
   progress_label_ = new QLabel(this);
   progress_label_->setObjectName("prepareLabel");
@@ -93,6 +94,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   search_ = new SearchPanel(this);
   search_->setDatabase(settings_.index_db);
   tabs_ = new QTabWidget(this);
+  tabs_->setAccessibleName(tr("Chat and search"));
   tabs_->addTab(chat_, tr("Chat"));
   tabs_->addTab(search_, tr("Search"));
 

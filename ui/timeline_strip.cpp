@@ -63,6 +63,9 @@ TimelineStrip::TimelineStrip(QWidget* parent) : QWidget(parent) {
   setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
   setFixedHeight(64);
   setToolTip({});
+  setAccessibleName(tr("Timeline"));
+  setAccessibleDescription(
+      tr("Selected clips, merged segments and the answer's moments; click or drag to seek"));
   popup_ = new QWidget(this, Qt::ToolTip);
   popup_->setObjectName("timelineHover");
   auto* layout = new QVBoxLayout(popup_);

@@ -45,12 +45,15 @@ VideoView::VideoView(QWidget* parent) : QWidget(parent) {
 void VideoView::setFrame(const QImage& frame) {
   frame_ = frame;
   message_.clear();
+  setAccessibleDescription({});
   update();
 }
 
 void VideoView::setMessage(const QString& message) {
   message_ = message;
   frame_ = QImage();
+  // Painted text is invisible to screen readers: they read the description.
+  setAccessibleDescription(message);
   update();
 }
 
@@ -117,21 +120,27 @@ VideoPlayer::VideoPlayer(QWidget* parent) : VideoPlayer(Options{}, parent) {}
 
 VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), options_(options) {
   view_ = new VideoView(this);
+  view_->setAccessibleName(tr("Video"));
   play_button_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), {}, this);
   play_button_->setToolTip(tr("Play / pause (Space, K)"));
   back_button_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaSeekBackward), {}, this);
   back_button_->setToolTip(tr("Previous frame (,)"));
+  back_button_->setAccessibleName(tr("Previous frame"));
   forward_button_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaSeekForward), {}, this);
   forward_button_->setToolTip(tr("Next frame (.)"));
+  forward_button_->setAccessibleName(tr("Next frame"));
   for (QPushButton* b : {play_button_, back_button_, forward_button_})
     b->setFocusPolicy(Qt::NoFocus);
   slider_ = new QSlider(Qt::Horizontal, this);
   slider_->setObjectName("seekSlider");
+  slider_->setAccessibleName(tr("Position"));
   slider_->setFocusPolicy(Qt::NoFocus);
   time_label_ = new QLabel(this);
   time_label_->setObjectName("timeLabel");
+  time_label_->setAccessibleName(tr("Time"));
   volume_ = new QSlider(Qt::Horizontal, this);
   volume_->setObjectName("volumeSlider");
+  volume_->setAccessibleName(tr("Volume"));
   volume_->setRange(0, 100);
   volume_->setValue(80);
   volume_->setMaximumWidth(90);
@@ -146,6 +155,7 @@ VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), op
   controls->addWidget(time_label_);
   auto* speaker = new QLabel(this);
   speaker->setPixmap(style()->standardIcon(QStyle::SP_MediaVolume).pixmap(16, 16));
+  speaker->setAccessibleName(tr("Sound"));
   controls->addWidget(speaker);
   controls->addWidget(volume_);
   auto* layout = new QVBoxLayout(this);
@@ -427,6 +437,7 @@ void VideoPlayer::update_controls() {
   volume_->setEnabled(has && audio_player_ && info_->has_audio);
   play_button_->setIcon(
       style()->standardIcon(playing_ ? QStyle::SP_MediaPause : QStyle::SP_MediaPlay));
+  play_button_->setAccessibleName(playing_ ? tr("Pause") : tr("Play"));
   const double pos = std::max(0.0, shown_time_);
   if (!slider_dragging_) {
     const QSignalBlocker block(slider_);

@@ -2,6 +2,7 @@
 // pipeline with a tiny random LLaVA-OneVision, generated videos whose frames show their own
 // index (so a test reads back WHICH frame the player shows), a real SQLite index.
 #include <QAbstractButton>
+#include <QAccessible>
 #include <QApplication>
 #include <QComboBox>
 #include <QDropEvent>
@@ -25,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 
 #include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
@@ -471,6 +473,63 @@ TEST_F(UiTest, ATokenCacheOnAFullDiskIsReportedAndThePreparationGoesOn) {
   const QString warning = w->chat()->warnings().join("\n");
   EXPECT_TRUE(warning.contains("cannot store encoded tokens")) << warning.toStdString();
   EXPECT_TRUE(warning.contains("no space left", Qt::CaseInsensitive)) << warning.toStdString();
+}
+
+// Every control a screen reader reaches has a name: buttons that show only an icon, sliders,
+// the question box, the transcript, the timeline and the picture itself. Read through Qt's
+// accessibility interface, as assistive technology reads it.
+TEST_F(UiTest, EveryControlHasAnAccessibleName) {
+  auto w = window();
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  w->cancelJob();
+  const std::set<QAccessible::Role> controls = {
+      QAccessible::Button,       QAccessible::PushButton,  QAccessible::Slider,
+      QAccessible::EditableText, QAccessible::ProgressBar, QAccessible::List,
+      QAccessible::ComboBox,     QAccessible::SpinBox,     QAccessible::CheckBox,
+      QAccessible::RadioButton,  QAccessible::Graphic,     QAccessible::Chart,
+      QAccessible::Canvas,       QAccessible::Animation,   QAccessible::StaticText};
+  QStringList unnamed;
+  auto check = [&](QWidget* root) {
+    for (QWidget* c : root->findChildren<QWidget*>()) {
+      if (!c->isVisibleTo(root) || c->isWindow()) continue;
+      QAccessibleInterface* a = QAccessible::queryAccessibleInterface(c);
+      if (!a) continue;
+      const bool control = controls.count(a->role()) > 0 || c->focusPolicy() != Qt::NoFocus ||
+                           c == w->player()->view() || c == w->timeline();
+      if (!control) continue;
+      if (a->text(QAccessible::Name).trimmed().isEmpty())
+        unnamed << QString("%1 (%2, role %3)")
+                       .arg(c->objectName(), c->metaObject()->className())
+                       .arg(static_cast<int>(a->role()));
+    }
+  };
+  check(w.get());
+  w->tabs()->setCurrentWidget(w->search());
+  check(w->search());
+  ui::SettingsDialog dialog(w->settings(), w.get());
+  dialog.show();
+  check(&dialog);
+  EXPECT_TRUE(unnamed.isEmpty()) << unnamed.join("\n").toStdString();
+  // The play button says what it will do.
+  QAccessibleInterface* play = nullptr;
+  for (QPushButton* b : w->player()->findChildren<QPushButton*>()) {
+    QAccessibleInterface* a = QAccessible::queryAccessibleInterface(b);
+    if (a && a->text(QAccessible::Name) == "Play") play = a;
+  }
+  ASSERT_NE(play, nullptr);
+  ASSERT_TRUE(settle(w->player()));
+  w->player()->play();
+  ASSERT_TRUE(w->player()->isPlaying());
+  EXPECT_EQ(play->text(QAccessible::Name).toStdString(), "Pause");
+  w->player()->pause();
+  EXPECT_EQ(play->text(QAccessible::Name).toStdString(), "Play");
+  // What the picture area paints instead of a frame (a file that cannot be played) is read out.
+  const fs::path bad = dir_ / "not-a-video.mp4";
+  std::ofstream(bad, std::ios::binary) << std::string(2048, 'x');
+  EXPECT_FALSE(w->openVideo(QString::fromStdString(bad.string())));
+  const QString said =
+      QAccessible::queryAccessibleInterface(w->player()->view())->text(QAccessible::Description);
+  EXPECT_TRUE(said.contains("not-a-video.mp4")) << said.toStdString();
 }
 
 TEST_F(UiTest, DamagedVideoShowsAReadableError) {
