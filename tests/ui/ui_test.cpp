@@ -532,6 +532,82 @@ TEST_F(UiTest, EveryControlHasAnAccessibleName) {
   EXPECT_TRUE(said.contains("not-a-video.mp4")) << said.toStdString();
 }
 
+// Quitting (the window closed, then destroyed as at the end of main) while the video is being
+// encoded: no crash, the job stops, the token cache holds no half-written entry, and a new
+// window prepares the same video from that cache without a warning about a damaged entry.
+TEST_F(UiTest, QuittingWhilePreparingLeavesNoHalfWrittenCache) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.select.max_frames = 128;
+  config.encode.batch_frames = 1;
+  config.cache.enabled = true;
+  config.cache.dir = (dir_ / "cache").string();
+  const QString video = QString::fromStdString(long_video().string());
+  auto w = window(config);
+  bool closed = false;
+  QObject::connect(w->worker(), &ui::PipelineWorker::progress, w.get(),
+                   [&](int, const pipeline::JobProgress& p) {
+                     if (p.stage == "encode" && p.done >= 3 && !closed) {
+                       closed = true;
+                       w->close();
+                     }
+                   });
+  ASSERT_TRUE(w->openVideo(video));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return closed; }, 120000));
+  w.reset();  // joins the worker: returns once the job has stopped
+  const std::vector<std::string> cached = e2e::files_under(dir_ / "cache");
+  EXPECT_FALSE(cached.empty()) << "the frames encoded before quitting were kept";
+  for (const std::string& f : cached) {
+    EXPECT_EQ(f.find(".part-"), std::string::npos) << f << " was left half-written";
+    EXPECT_EQ(f.find(".tmp"), std::string::npos) << f << " was left half-written";
+  }
+  config.select.max_frames = 8;
+  auto again = window(config);
+  QSignalSpy finished(again.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(again->openVideo(video));
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(finished.front().front().toBool()) << again->lastError().toStdString();
+  EXPECT_TRUE(again->chat()->warnings().isEmpty())
+      << again->chat()->warnings().join("\n").toStdString();
+}
+
+// A second video opened while the first is still being prepared replaces it: the first job's
+// events never reach the window, the second is prepared and answers about itself.
+TEST_F(UiTest, OpeningAnotherVideoWhileOneIsPreparedPreparesTheNewOne) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.select.max_frames = 128;
+  config.encode.batch_frames = 1;
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  QSignalSpy answered(w.get(), &MainWindow::answerFinished);
+  bool switched = false;
+  const QString second = QString::fromStdString(short_video().string());
+  QObject::connect(w->worker(), &ui::PipelineWorker::progress, w.get(),
+                   [&](int, const pipeline::JobProgress& p) {
+                     if (p.stage == "encode" && p.done >= 2 && !switched) {
+                       switched = true;
+                       w->ask("What happens in the long one?");  // waits for the first video
+                       ASSERT_TRUE(w->openVideo(second));
+                       w->ask("What happens?");
+                     }
+                   });
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(long_video().string())));
+  ASSERT_TRUE(answered.wait(180000) || answered.count() > 0);
+  EXPECT_TRUE(switched);
+  EXPECT_EQ(answered.count(), 1);
+  ASSERT_GE(finished.count(), 1);
+  EXPECT_TRUE(finished.back().front().toBool());
+  for (const auto& call : finished)
+    EXPECT_TRUE(call.front().toBool()) << "the replaced preparation reached the window";
+  const auto result = answered.front().front().value<pipeline::AskResult>();
+  EXPECT_NEAR(result.prepared.video.duration_s, 2.0, 0.1);
+  EXPECT_EQ(w->player()->path(), second);
+  EXPECT_EQ(w->chat()->turnCount(), 1);
+  EXPECT_TRUE(w->chat()->lastAnswerDone());
+  EXPECT_TRUE(w->lastError().isEmpty()) << w->lastError().toStdString();
+  for (const auto& s : w->timeline()->segments())
+    EXPECT_LE(s.end, 2.0 + 1e-6);
+}
+
 TEST_F(UiTest, DamagedVideoShowsAReadableError) {
   auto w = window();
   const fs::path bad = dir_ / "damaged.mp4";
