@@ -4,6 +4,11 @@
 // with the moment's start. The pipeline's warnings about the video (cut short, frames left out,
 // cache not written) are listed under the conversation. Plain widget state; it knows nothing
 // about threads or jobs.
+//
+// Rendering: finished turns are laid out once; while an answer streams only the tail (that
+// answer, the warnings, the note) is replaced, at most every kStreamRenderMs, so a long answer
+// in a long conversation costs the GUI thread little, and a selection in earlier turns stays.
+// Only clear() lays out the whole transcript again.
 #pragma once
 
 #include <QByteArray>
@@ -19,6 +24,7 @@
 class QLineEdit;
 class QPushButton;
 class QTextBrowser;
+class QTimer;
 
 namespace clipmind::ui {
 
@@ -62,7 +68,14 @@ class ChatPanel : public QWidget {
     QString error;
     bool done = false;
   };
+  // Lays out the whole transcript (a turn began or ended, clear()).
   void render();
+  // Replaces only what follows the finished turns (the streaming answer, warnings, note); a
+  // streamed turn that has ended joins the finished ones.
+  void render_tail();
+  void schedule_tail();
+  QString turn_html(const Turn& turn) const;
+  QString tail_html() const;
   void submit();
   void open_link(const QUrl& url);
 
@@ -72,6 +85,9 @@ class ChatPanel : public QWidget {
   QTextBrowser* transcript_ = nullptr;
   QLineEdit* input_ = nullptr;
   QPushButton* ask_ = nullptr;
+  QTimer* stream_timer_ = nullptr;
+  int tail_start_ = 0;  // document position where the tail begins
+  int tail_turn_ = -1;  // the turn shown in the tail (still streaming when rendered), or -1
 };
 
 // HTML of an answer with its moments as links "seek:<start seconds>".

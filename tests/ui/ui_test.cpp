@@ -25,6 +25,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <set>
 
@@ -606,6 +607,57 @@ TEST_F(UiTest, OpeningAnotherVideoWhileOneIsPreparedPreparesTheNewOne) {
   EXPECT_TRUE(w->lastError().isEmpty()) << w->lastError().toStdString();
   for (const auto& s : w->timeline()->segments())
     EXPECT_LE(s.end, 2.0 + 1e-6);
+}
+
+// A long conversation with a long streaming answer: the earlier turns are not laid out again
+// for every chunk (the transcript used to be rebuilt whole per chunk, freezing the window more
+// with every turn), a selection made in an earlier answer survives the streaming, and the
+// finished transcript holds every turn in order.
+TEST_F(UiTest, StreamingALongAnswerLeavesEarlierTurnsAndTheirSelectionAlone) {
+  ui::ChatPanel chat;
+  chat.resize(500, 600);
+  chat.show();
+  const QByteArray chunk = "the square moves on and on, ";
+  for (int turn = 0; turn < 3; ++turn) {
+    chat.beginAnswer(QString("question %1").arg(turn));
+    for (int i = 0; i < 40; ++i)
+      chat.appendText(chunk);
+    chat.finishAnswer(chat.lastAnswer().toStdString(), {});
+  }
+  QTextDocument* doc = chat.transcript()->document();
+  const QString before = doc->toPlainText();
+  const int first_answer = static_cast<int>(before.indexOf("the square"));
+  ASSERT_GE(first_answer, 0);
+  QTextCursor selection(doc);
+  selection.setPosition(first_answer);
+  selection.setPosition(first_answer + 10, QTextCursor::KeepAnchor);
+  chat.transcript()->setTextCursor(selection);
+  ASSERT_EQ(chat.transcript()->textCursor().selectedText().toStdString(), "the square");
+
+  chat.beginAnswer("question 3");
+  const int stream_start = static_cast<int>(doc->toPlainText().lastIndexOf("You:"));
+  ASSERT_GT(stream_start, first_answer);
+  int earliest_change = std::numeric_limits<int>::max();
+  int changes = 0;
+  QObject::connect(doc, &QTextDocument::contentsChange, &chat, [&](int position, int, int) {
+    earliest_change = std::min(earliest_change, position);
+    ++changes;
+  });
+  for (int i = 0; i < 400; ++i) {
+    chat.appendText(chunk);
+    if (i % 50 == 0) QTest::qWait(60);  // let the coalesced updates run now and then
+  }
+  ASSERT_TRUE(QTest::qWaitFor([&] { return doc->toPlainText().count("the square") >= 520; }, 5000));
+  EXPECT_GE(earliest_change, stream_start) << "an earlier turn was rewritten while streaming";
+  EXPECT_LT(changes, 400) << "one update per chunk: updates are not coalesced";
+  EXPECT_EQ(chat.transcript()->textCursor().selectedText().toStdString(), "the square");
+  chat.finishAnswer(chat.lastAnswer().toStdString(), {});
+  EXPECT_GE(earliest_change, stream_start) << "finishing rewrote an earlier turn";
+  EXPECT_EQ(chat.transcript()->textCursor().selectedText().toStdString(), "the square");
+  const QString after = doc->toPlainText();
+  EXPECT_EQ(after.count("the square"), 520);
+  EXPECT_LT(after.indexOf("question 0"), after.indexOf("question 1"));
+  EXPECT_LT(after.indexOf("question 2"), after.indexOf("question 3"));
 }
 
 TEST_F(UiTest, DamagedVideoShowsAReadableError) {
