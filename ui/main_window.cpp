@@ -1,5 +1,7 @@
 #include "ui/main_window.h"
 
+#include <QAbstractButton>
+#include <QAbstractItemView>
 #include <QAction>
 #include <QCloseEvent>
 #include <QDragEnterEvent>
@@ -7,15 +9,18 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
+#include <QKeyEvent>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScreen>
 #include <QShortcut>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QTabBar>
 #include <QTabWidget>
 #include <QVBoxLayout>
 #include <limits>
@@ -104,10 +109,15 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   splitter->setStretchFactor(0, 3);
   splitter->setStretchFactor(1, 2);
   setCentralWidget(splitter);
-  resize(1200, 720);
+  // Not larger than the screen (a small laptop, or a large scale factor on HiDPI).
+  QSize size(1200, 720);
+  if (const QScreen* s = screen()) size = size.boundedTo(s->availableGeometry().size() * 0.9);
+  resize(size);
 
   build_menus();
   build_shortcuts();
+  for (QWidget* child : findChildren<QWidget*>())
+    if (child->focusPolicy() != Qt::NoFocus) child->installEventFilter(this);
   set_preparing(false);
   progress_row->setVisible(false);
 
@@ -523,6 +533,22 @@ void MainWindow::dropEvent(QDropEvent* event) {
   if (urls.isEmpty() || !urls.front().isLocalFile()) return;
   event->acceptProposedAction();
   openVideo(urls.front().toLocalFile());
+}
+
+bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
+  if (event->type() != QEvent::ShortcutOverride) return QMainWindow::eventFilter(watched, event);
+  const auto* key = static_cast<QKeyEvent*>(event);
+  if (key->modifiers() != Qt::NoModifier && key->modifiers() != Qt::KeypadModifier) return false;
+  const int k = key->key();
+  const bool arrow =
+      k == Qt::Key_Up || k == Qt::Key_Down || k == Qt::Key_Left || k == Qt::Key_Right;
+  // Accepting the override gives the key to the focused widget, as QLineEdit does for text.
+  // The transcript keeps none: after clicking a time there, Space plays and arrows seek.
+  if ((k == Qt::Key_Space && qobject_cast<QAbstractButton*>(watched)) ||
+      ((arrow || k == Qt::Key_Space) && qobject_cast<QAbstractItemView*>(watched)) ||
+      (arrow && qobject_cast<QTabBar*>(watched)))
+    event->accept();
+  return false;
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

@@ -86,6 +86,9 @@ class MainWindow : public QMainWindow {
   void dragEnterEvent(QDragEnterEvent* event) override;
   void dropEvent(QDropEvent* event) override;
   void closeEvent(QCloseEvent* event) override;
+  // Lets a focused control keep the keys it is operated with (Space on a button, arrows in the
+  // results list or the tab bar) instead of the window-wide player shortcuts.
+  bool eventFilter(QObject* watched, QEvent* event) override;
 
  private:
   void build_menus();

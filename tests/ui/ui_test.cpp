@@ -13,10 +13,13 @@
 #include <QMimeData>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScreen>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStatusBar>
+#include <QTabBar>
+#include <QTabWidget>
 #include <QTest>
 #include <QTextBlock>
 #include <QTextBrowser>
@@ -658,6 +661,49 @@ TEST_F(UiTest, StreamingALongAnswerLeavesEarlierTurnsAndTheirSelectionAlone) {
   EXPECT_EQ(after.count("the square"), 520);
   EXPECT_LT(after.indexOf("question 0"), after.indexOf("question 1"));
   EXPECT_LT(after.indexOf("question 2"), after.indexOf("question 3"));
+}
+
+// A keyboard-only user: a focused button is pressed with Space (the video does not start), the
+// search results are walked with the arrows (the volume does not change), the tabs are switched
+// with Left/Right; with the focus in the transcript (after clicking a time) Space still plays.
+// The window fits the screen it opens on.
+TEST_F(UiTest, FocusedControlsKeepTheirKeysAndTheWindowFitsTheScreen) {
+  auto w = window();
+  const QRect screen = w->screen()->availableGeometry();
+  EXPECT_LE(w->frameGeometry().width(), screen.width());
+  EXPECT_LE(w->frameGeometry().height(), screen.height());
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ASSERT_TRUE(settle(w->player()));
+  w->cancelJob();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 60000));
+  w->activateWindow();
+
+  int clicks = 0;
+  QObject::connect(w->chat()->askButton(), &QPushButton::clicked, w.get(), [&] { ++clicks; });
+  w->chat()->askButton()->setFocus();
+  QTest::keyClick(w->chat()->askButton(), Qt::Key_Space);
+  EXPECT_EQ(clicks, 1);
+  EXPECT_FALSE(w->player()->isPlaying());
+
+  w->tabs()->setCurrentWidget(w->search());
+  QListWidget* list = w->search()->results();
+  for (const char* text : {"first", "second", "third"})
+    list->addItem(text);
+  list->setCurrentRow(0);
+  list->setFocus();
+  const int volume = w->player()->volume();
+  QTest::keyClick(list, Qt::Key_Down);
+  EXPECT_EQ(list->currentRow(), 1);
+  EXPECT_EQ(w->player()->volume(), volume);
+  w->tabs()->tabBar()->setFocus();
+  QTest::keyClick(w->tabs()->tabBar(), Qt::Key_Left);
+  EXPECT_EQ(w->tabs()->currentWidget(), w->chat());
+  EXPECT_FALSE(w->player()->isPlaying());
+
+  w->chat()->transcript()->setFocus();
+  QTest::keyClick(w->chat()->transcript(), Qt::Key_Space);
+  EXPECT_TRUE(w->player()->isPlaying());
+  w->player()->pause();
 }
 
 TEST_F(UiTest, DamagedVideoShowsAReadableError) {
