@@ -2,6 +2,8 @@
 
 #include "decode/frame_sampler.h"
 #include "decode/image_writer.h"
+#include "pipeline/errors.h"
+#include "pipeline/video_prep.h"
 
 namespace clipmind::pipeline {
 
@@ -17,9 +19,8 @@ std::vector<decode::Frame> thumbnail_frames(const std::filesystem::path& video,
   so.fast_tolerance = 1.0;
   so.cancel = cancel;
   std::vector<decode::Frame> out;
-  decode::FrameSampler sampler(video, times, so);
-  while (auto sample = sampler.next())
-    out.push_back(std::move(sample->frame));
+  for_each_sample(video, times, so,
+                  [&](decode::Sample&& sample) { out.push_back(std::move(sample.frame)); });
   return out;
 }
 
@@ -29,7 +30,8 @@ std::vector<uint8_t> thumbnail_jpeg(const std::filesystem::path& video, double t
   if (frames.empty()) return {};
   decode::ImageOptions jpeg;
   jpeg.jpeg_quality = quality;
-  return decode::encode_image(frames.front(), jpeg);
+  return in_stage("thumbnails", video.string(),
+                  [&] { return decode::encode_image(frames.front(), jpeg); });
 }
 
 }  // namespace clipmind::pipeline

@@ -1,7 +1,8 @@
 // Frames for previews (the GUI timeline's hover thumbnails, index thumbnails): RGB frames of a
 // video at given times, fitted into a box with the aspect ratio kept, and JPEG bytes of them.
 // A thin wrapper over decode::FrameSampler (keyframe-near "fast" mode by default: previews need
-// speed more than the exact frame). Throws clipmind::Error naming the file; Cancelled.
+// speed more than the exact frame). Failures are StageErrors naming the file and the stage, as the
+// CLI prints them ("clip.mp4: decode: ..."; the JPEG encoder's "thumbnails"); Cancelled.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,7 @@
 #include "ui/main_window.h"
 
+#include <QAbstractButton>
+#include <QAbstractItemView>
 #include <QAction>
 #include <QCloseEvent>
 #include <QDragEnterEvent>
@@ -7,15 +9,18 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
+#include <QKeyEvent>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScreen>
 #include <QShortcut>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QTabBar>
 #include <QTabWidget>
 #include <QVBoxLayout>
 #include <limits>
@@ -68,12 +73,14 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   timeline_->setObjectName("timeline");
   progress_ = new QProgressBar(this);
   progress_->setObjectName("prepareProgress");
+  progress_->setAccessibleName(tr("Progress"));
   progress_->setTextVisible(true);
   progress_label_ = new QLabel(this);
   progress_label_->setObjectName("prepareLabel");
   progress_label_->setMinimumWidth(260);
   cancel_ = new QPushButton(tr("Cancel"), this);
   cancel_->setObjectName("cancelButton");
+  cancel_->setToolTip(tr("Stop preparing or answering (Esc)"));
   auto* progress_row = new QWidget(this);
   progress_row->setObjectName("progressRow");
   auto* progress_layout = new QHBoxLayout(progress_row);
@@ -92,6 +99,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   search_ = new SearchPanel(this);
   search_->setDatabase(settings_.index_db);
   tabs_ = new QTabWidget(this);
+  tabs_->setAccessibleName(tr("Chat and search"));
   tabs_->addTab(chat_, tr("Chat"));
   tabs_->addTab(search_, tr("Search"));
 
@@ -101,17 +109,26 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   splitter->setStretchFactor(0, 3);
   splitter->setStretchFactor(1, 2);
   setCentralWidget(splitter);
-  resize(1200, 720);
+  // Not larger than the screen (a small laptop, or a large scale factor on HiDPI).
+  QSize size(1200, 720);
+  if (const QScreen* s = screen()) size = size.boundedTo(s->availableGeometry().size() * 0.9);
+  resize(size);
 
   build_menus();
   build_shortcuts();
+  for (QWidget* child : findChildren<QWidget*>())
+    if (child->focusPolicy() != Qt::NoFocus) child->installEventFilter(this);
   set_preparing(false);
   progress_row->setVisible(false);
 
   connect(player_, &VideoPlayer::positionChanged, timeline_, &TimelineStrip::setPosition);
-  connect(player_, &VideoPlayer::errorOccurred, this, [this](const QString& message) {
-    show_error(tr("Playback problem"), message, {}, false);
-  });
+  connect(player_, &VideoPlayer::errorOccurred, this,
+          [this](const QString& message, const QString& hint) {
+            show_error(tr("Playback problem"), message, hint, false);
+          });
+  // Hovering must not raise dialogs: a missing thumbnail is said in the status bar.
+  connect(timeline_, &TimelineStrip::thumbnailFailed, this,
+          [this](const QString& message) { statusBar()->showMessage(message, 15000); });
   connect(timeline_, &TimelineStrip::seekRequested, player_, &VideoPlayer::seek);
   connect(chat_, &ChatPanel::seekRequested, player_, &VideoPlayer::seek);
   connect(chat_, &ChatPanel::questionAsked, this, &MainWindow::ask);
@@ -149,6 +166,14 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   connect(worker_, &PipelineWorker::answered, this, &MainWindow::on_answered);
   connect(worker_, &PipelineWorker::failed, this, &MainWindow::on_failed);
   connect(worker_, &PipelineWorker::cancelled, this, &MainWindow::on_cancelled);
+  connect(worker_, &PipelineWorker::warning, this, [this](int job, const QString& text) {
+    if (job < min_job_) return;
+    // FFmpeg's own lines (one per damaged packet) are followed by the decode stage's summary
+    // ("N decoding error(s): the file has damaged data ..."), which is what a person needs.
+    if (text.startsWith("decode: ") && text.contains(": FFmpeg: ")) return;
+    chat_->addWarning(text);
+    statusBar()->showMessage(text, 15000);
+  });
   connect(worker_, &PipelineWorker::idle, this, [this] {
     findChild<QWidget*>("progressRow")->setVisible(false);
     chat_->setInputEnabled(true);
@@ -215,6 +240,9 @@ void MainWindow::build_shortcuts() {
   add(Qt::Key_Down, [this] { player_->setVolume(player_->volume() - 5); });
   add(Qt::Key_Comma, [this] { player_->stepFrames(-1); });
   add(Qt::Key_Period, [this] { player_->stepFrames(1); });
+  add(Qt::Key_Escape, [this] {
+    if (worker_->busy()) cancelJob();
+  });
 }
 
 void MainWindow::rebuild_recent_menu() {
@@ -255,10 +283,20 @@ bool MainWindow::openVideo(const QString& path, double seconds) {
     chat_->clear();
     chat_->setNote(tr("Cannot open %1").arg(QFileInfo(path).fileName()));
     setWindowTitle("clipmind");
-    show_error(tr("Cannot open video"), error,
-               tr("The file may be damaged, incomplete or not a video. Try another file, or check "
-                  "that it plays with another player."),
-               false);
+    QString hint =
+        tr("The file may be damaged, incomplete or not a video. Try another file, or "
+           "check that it plays with another player.");
+    const QString absolute = QFileInfo(path).absoluteFilePath();
+    if (!QFileInfo::exists(path)) {
+      hint = tr("The file is not there: it may have been moved, renamed or deleted.");
+      // A recent file that is gone would fail the same way at every click.
+      if (settings_.recent_files.removeAll(absolute) > 0) {
+        save_current_settings();
+        rebuild_recent_menu();
+        hint += " " + tr("It was removed from File ▸ Open Recent.");
+      }
+    }
+    show_error(tr("Cannot open video"), error, hint, false);
     return false;
   }
   video_ = path;
@@ -284,6 +322,7 @@ void MainWindow::prepare_current() {
     return;
   }
   chat_ready_ = false;
+  prepare_error_.clear();
   prepare_job_ = worker_->prepare(video_, config);
   min_job_ = prepare_job_;
   set_preparing(true);
@@ -412,9 +451,16 @@ void MainWindow::on_failed(int job, const JobFailure& f) {
   const QString hint = QString::fromStdString(f.error.hint);
   if (f.kind == JobKind::kPrepare) {
     chat_ready_ = false;
+    prepare_error_ = message;
     set_preparing(false);
     chat_->setNote(tr("Could not prepare the video: %1").arg(message));
     emit preparationFinished(false);
+  } else if (f.not_prepared && !prepare_error_.isEmpty()) {
+    // The question waited for that preparation: its dialog (often the model one, with its
+    // "Open Settings…" button) says what to do and must not be replaced.
+    chat_->failAnswer(
+        tr("Not answered: the video could not be prepared (%1).").arg(prepare_error_));
+    return;
   } else {
     chat_->failAnswer(message);
   }
@@ -487,6 +533,22 @@ void MainWindow::dropEvent(QDropEvent* event) {
   if (urls.isEmpty() || !urls.front().isLocalFile()) return;
   event->acceptProposedAction();
   openVideo(urls.front().toLocalFile());
+}
+
+bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
+  if (event->type() != QEvent::ShortcutOverride) return QMainWindow::eventFilter(watched, event);
+  const auto* key = static_cast<QKeyEvent*>(event);
+  if (key->modifiers() != Qt::NoModifier && key->modifiers() != Qt::KeypadModifier) return false;
+  const int k = key->key();
+  const bool arrow =
+      k == Qt::Key_Up || k == Qt::Key_Down || k == Qt::Key_Left || k == Qt::Key_Right;
+  // Accepting the override gives the key to the focused widget, as QLineEdit does for text.
+  // The transcript keeps none: after clicking a time there, Space plays and arrows seek.
+  if ((k == Qt::Key_Space && qobject_cast<QAbstractButton*>(watched)) ||
+      ((arrow || k == Qt::Key_Space) && qobject_cast<QAbstractItemView*>(watched)) ||
+      (arrow && qobject_cast<QTabBar*>(watched)))
+    event->accept();
+  return false;
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

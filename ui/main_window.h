@@ -6,7 +6,8 @@
 // Opening a video (dialog, drag and drop, recent files, command line, a search result) shows it
 // at once and prepares a chat on the worker thread; questions asked meanwhile wait for it.
 // Errors become a message box (non-modal) and a line in the chat; a missing model gets a dialog
-// that says how to fix it, with a button to the Settings.
+// that says how to fix it, with a button to the Settings. A question that waited for a
+// preparation that failed is closed in the chat with that reason and leaves the dialog alone.
 #pragma once
 
 #include <QMainWindow>
@@ -85,6 +86,9 @@ class MainWindow : public QMainWindow {
   void dragEnterEvent(QDragEnterEvent* event) override;
   void dropEvent(QDropEvent* event) override;
   void closeEvent(QCloseEvent* event) override;
+  // Lets a focused control keep the keys it is operated with (Space on a button, arrows in the
+  // results list or the tab bar) instead of the window-wide player shortcuts.
+  bool eventFilter(QObject* watched, QEvent* event) override;
 
  private:
   void build_menus();
@@ -126,6 +130,7 @@ class MainWindow : public QMainWindow {
   bool preparing_ = false;
   bool chat_ready_ = false;
   QString last_error_;
+  QString prepare_error_;  // why the current video's last preparation failed, "" otherwise
   bool last_error_model_missing_ = false;
   QString settings_error_;
 };

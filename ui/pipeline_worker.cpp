@@ -124,6 +124,7 @@ void PipelineWorker::run_prepare(int job, const QString& video,
     emit cancelled(job, JobKind::kPrepare);
     return;
   }
+  running_job_ = job;
   emit jobStarted(job, JobKind::kPrepare);
   chat_.reset();
   chat_video_.clear();
@@ -131,7 +132,14 @@ void PipelineWorker::run_prepare(int job, const QString& video,
     const std::string key = pipeline::to_json(config).dump();
     if (!session_ || key != session_config_) {
       session_.reset();
-      session_ = std::make_unique<pipeline::Session>(config);
+      // Stage threads log too; the signal is queued to the GUI thread.
+      pipeline::Logger log(
+          [this](const pipeline::LogRecord& r) {
+            emit warning(running_job_.load(),
+                         QString::fromStdString(r.component + ": " + r.message));
+          },
+          pipeline::LogLevel::kWarning);
+      session_ = std::make_unique<pipeline::Session>(config, log);
       session_config_ = key;
     }
     chat_ = session_->open_chat(video.toStdString(), callbacks(job), cancel);
@@ -154,10 +162,12 @@ void PipelineWorker::run_ask(int job, const QString& question, const CancelToken
     emit cancelled(job, JobKind::kAsk);
     return;
   }
+  running_job_ = job;
   emit jobStarted(job, JobKind::kAsk);
   if (!chat_) {
     JobFailure f;
     f.kind = JobKind::kAsk;
+    f.not_prepared = true;
     f.error.kind = ErrorKind::kInvalidArgument;
     f.error.message = "no video is ready for questions";
     f.error.hint = "open a video and wait until it is prepared (or fix the error shown)";

@@ -7,13 +7,16 @@
 // kept while the configuration stays the same (models load once). Each job gets a job id and
 // its own CancelToken; cancel() requests the current job's token from any thread, and the job
 // ends with `cancelled`. Failures never escape: they arrive as `failed` with a UserError
-// (message naming file and stage, hint). The worker thread stops and joins on destruction.
+// (message naming file and stage, hint). The pipeline's warnings (a video cut short, frames that
+// could not be decoded, a token cache on a full disk) arrive as `warning` with the job that
+// raised them. The worker thread stops and joins on destruction.
 #pragma once
 
 #include <QByteArray>
 #include <QObject>
 #include <QString>
 #include <QThread>
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -36,6 +39,7 @@ struct JobFailure {
   pipeline::UserError error;
   QString video;
   bool model_missing = false;  // the model could not be found or loaded: show what to do
+  bool not_prepared = false;   // a question with no prepared video (its preparation failed)
 };
 
 class PipelineWorker : public QObject {
@@ -62,6 +66,8 @@ class PipelineWorker : public QObject {
   void answered(int job, const clipmind::pipeline::AskResult& result);
   void failed(int job, const clipmind::ui::JobFailure& failure);
   void cancelled(int job, clipmind::ui::JobKind kind);
+  // A pipeline warning: "component: message" (e.g. "cache: cannot store encoded tokens (...)").
+  void warning(int job, const QString& text);
   void idle();
 
  private:
@@ -78,6 +84,7 @@ class PipelineWorker : public QObject {
   std::string session_config_;
   std::unique_ptr<pipeline::Chat> chat_;
   QString chat_video_;
+  std::atomic<int> running_job_{0};  // the job the pipeline's log records belong to
   // Shared state.
   mutable std::mutex mutex_;
   CancelToken cancel_;

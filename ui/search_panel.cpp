@@ -98,20 +98,25 @@ SearchPanel::SearchPanel(QWidget* parent)
     : QWidget(parent), session_(std::make_shared<QuerySession>()) {
   db_ = new QLineEdit(this);
   db_->setObjectName("indexDbEdit");
+  db_->setAccessibleName(tr("Index database"));
   db_->setPlaceholderText(tr("index database: index.db or postgresql://…"));
   auto* browse = new QPushButton(tr("Browse…"), this);
   query_ = new QLineEdit(this);
   query_->setObjectName("searchQuery");
+  query_->setAccessibleName(tr("Search query"));
   query_->setPlaceholderText(tr("Search the archive, e.g. “a person opens a door”"));
   go_ = new QPushButton(tr("Search"), this);
   results_ = new QListWidget(this);
   results_->setObjectName("searchResults");
+  results_->setAccessibleName(tr("Search results"));
+  results_->setAccessibleDescription(tr("Enter or double-click opens the video at the segment"));
   results_->setIconSize(QSize(160, 90));
   results_->setWordWrap(true);
   results_->setUniformItemSizes(false);
   status_ = new QLabel(this);
   status_->setWordWrap(true);
   status_->setObjectName("searchStatus");
+  status_->setAccessibleName(tr("Search status"));
 
   auto* db_row = new QHBoxLayout;
   db_row->addWidget(db_, 1);

@@ -32,6 +32,9 @@ QWidget* with_browse(QWidget* parent, QLineEdit* edit, bool folder, const QStrin
   auto* layout = new QHBoxLayout(row);
   layout->setContentsMargins(0, 0, 0, 0);
   auto* browse = new QPushButton(QObject::tr("Browse…"), row);
+  // The form's label names the row, not the edit in it: say what each part is for.
+  edit->setAccessibleName(caption);
+  browse->setAccessibleName(QObject::tr("Browse for the %1").arg(caption.toLower()));
   layout->addWidget(edit, 1);
   layout->addWidget(browse);
   QObject::connect(browse, &QPushButton::clicked, row, [=] {
@@ -58,6 +61,8 @@ SettingsDialog::SettingsDialog(const GuiSettings& settings, QWidget* parent)
   device_ = combo(this, {"cpu", "cuda", "cuda:0", "cuda:1"}, settings.device);
   device_->setEditable(true);
   device_->setCurrentText(settings.device);
+  device_->setAccessibleName(tr("Device"));
+  device_->lineEdit()->setAccessibleName(tr("Device"));
   budget_mode_ = new QComboBox(this);
   budget_mode_->addItem(tr("Default (10% when merging)"), "default");
   budget_mode_->addItem(tr("Token budget"), "tokens");

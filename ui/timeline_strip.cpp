@@ -9,6 +9,7 @@
 
 #include <QtConcurrent/QtConcurrentRun>
 
+#include "pipeline/errors.h"
 #include "pipeline/thumbnails.h"
 #include "ui/video_player.h"
 
@@ -23,20 +24,34 @@ HoverThumb load_thumb(const QString& path, int bucket) {
   HoverThumb out;
   out.bucket = bucket;
   out.path = path;
+  const std::string file = path.toStdString();
   try {
     pipeline::ThumbnailOptions options;
     options.max_width = 192;
     options.max_height = 108;
-    const auto frames =
-        pipeline::thumbnail_frames(path.toStdString(), {bucket * kBucketSeconds}, options);
-    if (!frames.empty() && !frames.front().empty()) {
-      const auto& f = frames.front();
-      out.image = QImage(f.rgb.data(), f.width, f.height, static_cast<qsizetype>(f.stride()),
-                         QImage::Format_RGB888)
-                      .copy();
+    const double time = bucket * kBucketSeconds;
+    const auto frames = pipeline::thumbnail_frames(file, {time}, options);
+    if (frames.empty() || frames.front().empty()) {
+      throw pipeline::StageError(
+          ErrorKind::kInvalidInput, "decode", file,
+          "no frame could be decoded near " + format_time(time, true).toStdString());
     }
-  } catch (const std::exception&) {
-    // No thumbnail for this time: the popup still shows the time.
+    const auto& f = frames.front();
+    out.image = QImage(f.rgb.data(), f.width, f.height, static_cast<qsizetype>(f.stride()),
+                       QImage::Format_RGB888)
+                    .copy();
+  } catch (...) {
+    const pipeline::UserError e = pipeline::describe_error(std::current_exception());
+    out.error = QString::fromStdString(e.message);
+    out.hint = QString::fromStdString(e.hint);
+    // The popup belongs to the hovered file: its line drops the path and keeps the stage
+    // ("decode: x.mp4: ..." or "x.mp4: decode: ..." become "decode: ...").
+    std::string reason = e.message;
+    if (reason.rfind(file + ": ", 0) == 0) reason.erase(0, file.size() + 2);
+    const std::string staged = e.stage + ": " + file + ": ";
+    if (!e.stage.empty() && reason.rfind(staged, 0) == 0)
+      reason = e.stage + ": " + reason.substr(staged.size());
+    out.reason = QString::fromStdString(reason);
   }
   return out;
 }
@@ -48,6 +63,9 @@ TimelineStrip::TimelineStrip(QWidget* parent) : QWidget(parent) {
   setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
   setFixedHeight(64);
   setToolTip({});
+  setAccessibleName(tr("Timeline"));
+  setAccessibleDescription(
+      tr("Selected clips, merged segments and the answer's moments; click or drag to seek"));
   popup_ = new QWidget(this, Qt::ToolTip);
   popup_->setObjectName("timelineHover");
   auto* layout = new QVBoxLayout(popup_);
@@ -58,8 +76,15 @@ TimelineStrip::TimelineStrip(QWidget* parent) : QWidget(parent) {
   popup_image_->setStyleSheet("background: black; color: gray;");
   popup_text_ = new QLabel(popup_);
   popup_text_->setAlignment(Qt::AlignCenter);
+  popup_error_ = new QLabel(popup_);
+  popup_error_->setObjectName("timelineHoverError");
+  popup_error_->setWordWrap(true);
+  popup_error_->setMaximumWidth(320);
+  popup_error_->setStyleSheet("color: #c0392b;");
+  popup_error_->hide();
   layout->addWidget(popup_image_);
   layout->addWidget(popup_text_);
+  layout->addWidget(popup_error_);
   popup_->hide();
   thumb_watcher_ = new QFutureWatcher<HoverThumb>(this);
   connect(thumb_watcher_, &QFutureWatcher<HoverThumb>::finished, this,
@@ -74,7 +99,6 @@ void TimelineStrip::setVideo(const QString& path, double duration) {
   clear();
   path_ = path;
   duration_ = std::max(0.0, duration);
-  thumbs_.clear();
   update();
 }
 
@@ -86,6 +110,8 @@ void TimelineStrip::clear() {
   segments_.clear();
   moments_.clear();
   thumbs_.clear();
+  thumb_errors_.clear();
+  reported_error_.clear();
   popup_->hide();
   update();
 }
@@ -141,6 +167,9 @@ QString TimelineStrip::hoverText() const {
 }
 bool TimelineStrip::hoverHasThumbnail() const {
   return !popup_image_->pixmap().isNull();
+}
+QString TimelineStrip::hoverError() const {
+  return popup_error_->isHidden() ? QString() : popup_error_->text();
 }
 
 void TimelineStrip::paintEvent(QPaintEvent*) {
@@ -200,8 +229,14 @@ void TimelineStrip::show_hover(int x, const QPoint& global) {
   hover_bucket_ = static_cast<int>(std::floor(t / kBucketSeconds));
   popup_text_->setText(format_time(t, true));
   const auto cached = thumbs_.find(hover_bucket_);
+  const auto failed = thumb_errors_.find(hover_bucket_);
+  popup_error_->setVisible(failed != thumb_errors_.end());
   if (cached != thumbs_.end()) {
     popup_image_->setPixmap(QPixmap::fromImage(*cached));
+  } else if (failed != thumb_errors_.end()) {
+    popup_image_->setPixmap(QPixmap());
+    popup_image_->setText(tr("no thumbnail"));
+    popup_error_->setText(*failed);
   } else {
     popup_image_->setPixmap(QPixmap());
     popup_image_->setText(tr("…"));
@@ -227,11 +262,24 @@ void TimelineStrip::on_thumbnail() {
   if (t.path == path_ && !t.image.isNull()) {
     thumbs_.insert(t.bucket, t.image);
     if (t.bucket == hover_bucket_) popup_image_->setPixmap(QPixmap::fromImage(t.image));
+  } else if (t.path == path_ && !t.error.isEmpty()) {
+    thumb_errors_.insert(t.bucket, t.reason);
+    if (t.bucket == hover_bucket_) {
+      popup_image_->setText(tr("no thumbnail"));
+      popup_error_->setText(t.reason);
+      popup_error_->show();
+      popup_->adjustSize();
+    }
+    // Hovering along a damaged stretch fails bucket after bucket: say it once.
+    if (t.error != reported_error_) {
+      reported_error_ = t.error;
+      emit thumbnailFailed(t.error, t.hint);
+    }
   }
   if (thumb_wanted_ >= 0) {
     const int next = thumb_wanted_;
     thumb_wanted_ = -1;
-    if (!thumbs_.contains(next)) request_thumbnail(next);
+    if (!thumbs_.contains(next) && !thumb_errors_.contains(next)) request_thumbnail(next);
   }
 }
 

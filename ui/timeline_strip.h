@@ -2,7 +2,9 @@
 // the model saw (middle lane), the answer's moments (bottom lane, points and ranges) and the
 // playhead. Hovering shows a popup with a thumbnail of the video at that time (decoded on a
 // pool thread through pipeline::thumbnail_frames, cached per half second) and the time;
-// clicking (or dragging) asks the player to seek there.
+// clicking (or dragging) asks the player to seek there. A thumbnail that cannot be decoded says
+// why in the popup, labelled with its stage like the CLI's errors ("decode: ..."), and is
+// reported once through thumbnailFailed with the full message naming the file.
 #pragma once
 
 #include <QFutureWatcher>
@@ -27,6 +29,9 @@ struct HoverThumb {
   QImage image;
   int bucket = -1;
   QString path;
+  QString error;   // "clip.mp4: decode: ..." when no thumbnail could be made
+  QString reason;  // the same without the file: "decode: ..." (the popup's line)
+  QString hint;    // what to do, or ""
 };
 
 class TimelineStrip : public QWidget {
@@ -54,12 +59,16 @@ class TimelineStrip : public QWidget {
   QWidget* hoverPopup() const;
   QString hoverText() const;
   bool hoverHasThumbnail() const;
+  // Why the hovered time has no thumbnail ("decode: ..."), "" when it has one or is loading.
+  QString hoverError() const;
 
   QSize sizeHint() const override { return {640, 64}; }
   QSize minimumSizeHint() const override { return {200, 56}; }
 
  signals:
   void seekRequested(double seconds);
+  // A thumbnail could not be made: `message` names the file and the stage. Once per message.
+  void thumbnailFailed(const QString& message, const QString& hint);
 
  protected:
   void paintEvent(QPaintEvent* event) override;
@@ -82,8 +91,11 @@ class TimelineStrip : public QWidget {
   QWidget* popup_ = nullptr;
   QLabel* popup_image_ = nullptr;
   QLabel* popup_text_ = nullptr;
+  QLabel* popup_error_ = nullptr;
   int hover_bucket_ = -1;
   QHash<int, QImage> thumbs_;
+  QHash<int, QString> thumb_errors_;  // bucket -> the popup's reason
+  QString reported_error_;
   QFutureWatcher<HoverThumb>* thumb_watcher_ = nullptr;
   int thumb_running_ = -1;
   int thumb_wanted_ = -1;

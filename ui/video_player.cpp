@@ -18,6 +18,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 
 #include "decode/frame_sampler.h"
+#include "pipeline/errors.h"
 
 namespace clipmind::ui {
 
@@ -44,12 +45,15 @@ VideoView::VideoView(QWidget* parent) : QWidget(parent) {
 void VideoView::setFrame(const QImage& frame) {
   frame_ = frame;
   message_.clear();
+  setAccessibleDescription({});
   update();
 }
 
 void VideoView::setMessage(const QString& message) {
   message_ = message;
   frame_ = QImage();
+  // Painted text is invisible to screen readers: they read the description.
+  setAccessibleDescription(message);
   update();
 }
 
@@ -92,16 +96,20 @@ DecodedFrame decode_at(const std::string& path, double seconds, int width, int h
   DecodedFrame out;
   out.seek_id = id;
   try {
-    decode::FrameSampler sampler(path, {seconds}, frame_options(width, height));
-    if (auto sample = sampler.next()) {
-      out.image = to_qimage(sample->frame);
-      out.time = sample->frame.time;
-    } else {
-      out.error = QObject::tr("%1: no frame could be decoded near %2")
-                      .arg(QString::fromStdString(path), format_time(seconds, true));
-    }
-  } catch (const std::exception& e) {
-    out.error = QString::fromUtf8(e.what());
+    pipeline::in_stage("decode", path, [&] {
+      decode::FrameSampler sampler(path, {seconds}, frame_options(width, height));
+      if (auto sample = sampler.next()) {
+        out.image = to_qimage(sample->frame);
+        out.time = sample->frame.time;
+      } else {
+        throw Error(ErrorKind::kInvalidInput,
+                    "no frame could be decoded near " + format_time(seconds, true).toStdString());
+      }
+    });
+  } catch (...) {
+    const pipeline::UserError e = pipeline::describe_error(std::current_exception());
+    out.error = QString::fromStdString(e.message);
+    out.hint = QString::fromStdString(e.hint);
   }
   return out;
 }
@@ -112,21 +120,27 @@ VideoPlayer::VideoPlayer(QWidget* parent) : VideoPlayer(Options{}, parent) {}
 
 VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), options_(options) {
   view_ = new VideoView(this);
+  view_->setAccessibleName(tr("Video"));
   play_button_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), {}, this);
   play_button_->setToolTip(tr("Play / pause (Space, K)"));
   back_button_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaSeekBackward), {}, this);
   back_button_->setToolTip(tr("Previous frame (,)"));
+  back_button_->setAccessibleName(tr("Previous frame"));
   forward_button_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaSeekForward), {}, this);
   forward_button_->setToolTip(tr("Next frame (.)"));
+  forward_button_->setAccessibleName(tr("Next frame"));
   for (QPushButton* b : {play_button_, back_button_, forward_button_})
     b->setFocusPolicy(Qt::NoFocus);
   slider_ = new QSlider(Qt::Horizontal, this);
   slider_->setObjectName("seekSlider");
+  slider_->setAccessibleName(tr("Position"));
   slider_->setFocusPolicy(Qt::NoFocus);
   time_label_ = new QLabel(this);
   time_label_->setObjectName("timeLabel");
+  time_label_->setAccessibleName(tr("Time"));
   volume_ = new QSlider(Qt::Horizontal, this);
   volume_->setObjectName("volumeSlider");
+  volume_->setAccessibleName(tr("Volume"));
   volume_->setRange(0, 100);
   volume_->setValue(80);
   volume_->setMaximumWidth(90);
@@ -141,6 +155,7 @@ VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), op
   controls->addWidget(time_label_);
   auto* speaker = new QLabel(this);
   speaker->setPixmap(style()->standardIcon(QStyle::SP_MediaVolume).pixmap(16, 16));
+  speaker->setAccessibleName(tr("Sound"));
   controls->addWidget(speaker);
   controls->addWidget(volume_);
   auto* layout = new QVBoxLayout(this);
@@ -186,12 +201,15 @@ VideoPlayer::~VideoPlayer() {
 QString VideoPlayer::open(const QString& path) {
   close();
   try {
-    info_ = decode::probe(path.toStdString());
-  } catch (const std::exception& e) {
+    const std::string file = path.toStdString();
+    info_ = pipeline::in_stage("probe", file, [&] { return decode::probe(file); });
+  } catch (...) {
     info_.reset();
-    view_->setMessage(tr("Cannot play this file:\n%1").arg(QString::fromUtf8(e.what())));
+    const QString error =
+        QString::fromStdString(pipeline::describe_error(std::current_exception()).message);
+    view_->setMessage(tr("Cannot play this file:\n%1").arg(error));
     update_controls();
-    return QString::fromUtf8(e.what());
+    return error;
   }
   path_ = path;
   slider_->setRange(0, static_cast<int>(std::lround(duration() * 1000.0)));
@@ -271,7 +289,7 @@ void VideoPlayer::on_seek_done() {
   }
   if (result.seek_id != seek_id_) return;  // the video was closed or replaced meanwhile
   if (!result.error.isEmpty()) {
-    emit errorOccurred(result.error);
+    emit errorOccurred(result.error, result.hint);
     return;
   }
   show_frame(result.image, result.time);
@@ -320,36 +338,46 @@ void VideoPlayer::play() {
     using Clock = std::chrono::steady_clock;
     const CancelToken cancel = o.cancel;
     QString error;
+    QString hint;
+    bool stopped = false;
     try {
-      decode::FrameSampler sampler(path, times, o);
-      const auto t0 = Clock::now();
-      while (auto sample = sampler.next()) {
-        const auto due = t0 + std::chrono::duration_cast<Clock::duration>(
-                                  std::chrono::duration<double>(sample->frame.time - start));
-        while (Clock::now() < due && !cancel.requested())
-          std::this_thread::sleep_for(
-              std::min<Clock::duration>(due - Clock::now(), std::chrono::milliseconds(20)));
-        if (cancel.requested()) return;
-        QImage image = to_qimage(sample->frame);
-        const double time = sample->frame.time;
-        QMetaObject::invokeMethod(
-            this,
-            [this, image, time, generation] {
-              if (generation == play_generation_ && playing_) show_frame(image, time);
-            },
-            Qt::QueuedConnection);
-      }
+      pipeline::in_stage("decode", path, [&] {
+        decode::FrameSampler sampler(path, times, o);
+        const auto t0 = Clock::now();
+        while (auto sample = sampler.next()) {
+          const auto due = t0 + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(sample->frame.time - start));
+          while (Clock::now() < due && !cancel.requested())
+            std::this_thread::sleep_for(
+                std::min<Clock::duration>(due - Clock::now(), std::chrono::milliseconds(20)));
+          if (cancel.requested()) {
+            stopped = true;
+            return;
+          }
+          QImage image = to_qimage(sample->frame);
+          const double time = sample->frame.time;
+          QMetaObject::invokeMethod(
+              this,
+              [this, image, time, generation] {
+                if (generation == play_generation_ && playing_) show_frame(image, time);
+              },
+              Qt::QueuedConnection);
+        }
+      });
+      if (stopped) return;
     } catch (const Cancelled&) {
       return;
-    } catch (const std::exception& e) {
-      error = QString::fromUtf8(e.what());
+    } catch (...) {
+      const pipeline::UserError e = pipeline::describe_error(std::current_exception());
+      error = QString::fromStdString(e.message);
+      hint = QString::fromStdString(e.hint);
     }
     QMetaObject::invokeMethod(
         this,
-        [this, generation, error] {
+        [this, generation, error, hint] {
           if (generation != play_generation_) return;
           pause();
-          if (!error.isEmpty()) emit errorOccurred(error);
+          if (!error.isEmpty()) emit errorOccurred(error, hint);
         },
         Qt::QueuedConnection);
   });
@@ -409,6 +437,7 @@ void VideoPlayer::update_controls() {
   volume_->setEnabled(has && audio_player_ && info_->has_audio);
   play_button_->setIcon(
       style()->standardIcon(playing_ ? QStyle::SP_MediaPause : QStyle::SP_MediaPlay));
+  play_button_->setAccessibleName(playing_ ? tr("Pause") : tr("Play"));
   const double pos = std::max(0.0, shown_time_);
   if (!slider_dragging_) {
     const QSignalBlocker block(slider_);

@@ -8,7 +8,8 @@
 // shown; playback runs one sequential FrameSampler on its own std::thread that paces frames by
 // their presentation times and hands them to the GUI thread. Stopping playback cancels and
 // joins that thread. Errors (unreadable file) come back as return values / `errorOccurred`,
-// never as exceptions into Qt.
+// never as exceptions into Qt; they name the file and the stage like the CLI's
+// ("clip.mp4: probe: ..." when opening, "clip.mp4: decode: ..." when showing frames).
 #pragma once
 
 #include <QFutureWatcher>
@@ -54,6 +55,7 @@ struct DecodedFrame {
   double time = -1.0;
   int seek_id = 0;
   QString error;
+  QString hint;
 };
 
 class VideoPlayer : public QWidget {
@@ -68,7 +70,8 @@ class VideoPlayer : public QWidget {
   VideoPlayer(Options options, QWidget* parent);
   ~VideoPlayer() override;
 
-  // Probes the file and shows its first frame. Returns "" or a readable error.
+  // Probes the file and shows its first frame. Returns "" or a readable error
+  // ("clip.mp4: probe: ...").
   QString open(const QString& path);
   void close();
   bool hasVideo() const { return info_.has_value(); }
@@ -98,7 +101,7 @@ class VideoPlayer : public QWidget {
   void positionChanged(double seconds);  // a new frame is on screen
   void durationChanged(double seconds);
   void playingChanged(bool playing);
-  void errorOccurred(const QString& message);
+  void errorOccurred(const QString& message, const QString& hint);
 
  private:
   void start_seek(double seconds);

@@ -2,6 +2,7 @@
 // pipeline with a tiny random LLaVA-OneVision, generated videos whose frames show their own
 // index (so a test reads back WHICH frame the player shows), a real SQLite index.
 #include <QAbstractButton>
+#include <QAccessible>
 #include <QApplication>
 #include <QComboBox>
 #include <QDropEvent>
@@ -12,10 +13,13 @@
 #include <QMimeData>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScreen>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStatusBar>
+#include <QTabBar>
+#include <QTabWidget>
 #include <QTest>
 #include <QTextBlock>
 #include <QTextBrowser>
@@ -24,7 +28,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
+#include <set>
 
 #include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
@@ -288,6 +294,51 @@ TEST_F(UiTest, TimelineHoverShowsThumbnailAndTimeAndClickSeeks) {
   EXPECT_EQ(shown_code(*w->player()), static_cast<uint32_t>(std::lround(timeline->timeAt(x) * 25)));
 }
 
+// The video is replaced by garbage after it was opened (a download that was overwritten, a
+// disk that went bad): the timeline's hover thumbnail and the player's seek both say which file
+// and which stage failed, like the CLI ("...: decode: ..."), instead of a popup that waits
+// forever.
+TEST_F(UiTest, ThumbnailAndSeekErrorsNameTheFileAndTheStage) {
+  const fs::path video = dir_ / "damaged-later.mp4";
+  fs::copy_file(short_video(), video);
+  auto w = window();
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(video.string())));
+  ASSERT_TRUE(settle(w->player()));
+  w->cancelJob();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 60000));
+  {
+    std::ofstream out(video, std::ios::binary | std::ios::trunc);
+    for (int i = 0; i < 4096; ++i)
+      out.put(static_cast<char>((i * 7919) & 0xff));
+  }
+  ui::TimelineStrip* timeline = w->timeline();
+  const QPoint at(timeline->xOf(1.3), timeline->height() / 2);
+  QTest::mouseMove(timeline, at);
+  ASSERT_TRUE(QTest::qWaitFor([&] { return timeline->hoverPopup()->isVisible(); }, 5000));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !timeline->hoverError().isEmpty(); }, 20000));
+  // The popup is about the file under the mouse: its line keeps the stage, not the long path.
+  EXPECT_TRUE(timeline->hoverError().startsWith("decode: "))
+      << timeline->hoverError().toStdString();
+  EXPECT_FALSE(timeline->hoverError().contains("damaged-later.mp4"))
+      << timeline->hoverError().toStdString();
+  EXPECT_FALSE(timeline->hoverHasThumbnail());
+  EXPECT_TRUE(timeline->hoverText().startsWith("0:01.")) << timeline->hoverText().toStdString();
+  const QString status = w->statusBar()->currentMessage();
+  EXPECT_TRUE(status.contains("damaged-later.mp4")) << status.toStdString();
+  EXPECT_TRUE(status.contains("decode: ")) << status.toStdString();
+  // Moving away and back shows the same reason at once (no second decode is needed).
+  QTest::mouseMove(timeline, at + QPoint(1, 0));
+  EXPECT_TRUE(timeline->hoverError().contains("decode: ")) << timeline->hoverError().toStdString();
+
+  // A click seeks; the player cannot decode the frame and says so in the window.
+  QTest::mouseClick(timeline, Qt::LeftButton, {}, at);
+  ASSERT_TRUE(QTest::qWaitFor([&] { return w->errorBox() && w->errorBox()->isVisible(); }, 20000));
+  EXPECT_TRUE(w->lastError().contains("damaged-later.mp4")) << w->lastError().toStdString();
+  EXPECT_TRUE(w->lastError().contains("decode: ")) << w->lastError().toStdString();
+  EXPECT_TRUE(w->errorBox()->informativeText().contains("damaged"))
+      << w->errorBox()->informativeText().toStdString();
+}
+
 TEST_F(UiTest, CancelStopsPreparation) {
   pipeline::PipelineConfig config = tiny_config();
   config.select.max_frames = 128;
@@ -316,6 +367,345 @@ TEST_F(UiTest, CancelStopsPreparation) {
   EXPECT_EQ(shown_code(*w->player()), 1200u);
 }
 
+// A keyboard user: Escape in the question box stops the preparation like the Cancel button.
+TEST_F(UiTest, EscapeInTheQuestionBoxCancelsPreparation) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.select.max_frames = 128;
+  config.encode.batch_frames = 1;
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  bool pressed = false;
+  QObject::connect(w->worker(), &ui::PipelineWorker::progress, w.get(),
+                   [&](int, const pipeline::JobProgress& p) {
+                     if (p.stage == "encode" && p.done >= 1 && !pressed) {
+                       pressed = true;
+                       QTest::keyClick(w->chat()->input(), Qt::Key_Escape);
+                     }
+                   });
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(long_video().string())));
+  w->chat()->input()->setFocus();
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(pressed);
+  EXPECT_FALSE(finished.front().front().toBool());  // cancelled, not finished
+  EXPECT_FALSE(w->chatReady());
+  EXPECT_TRUE(w->lastError().isEmpty()) << w->lastError().toStdString();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 10000));
+  // Escape with nothing running does nothing (and does not fail).
+  QTest::keyClick(w->chat()->input(), Qt::Key_Escape);
+  EXPECT_TRUE(w->player()->hasVideo());
+}
+
+// A recent file that was deleted since: the error names it and says so, and the entry leaves
+// File > Open Recent (and the saved settings) instead of failing at every click.
+TEST_F(UiTest, ARecentFileDeletedSinceIsExplainedAndLeavesTheMenu) {
+  const fs::path video = dir_ / "gone-later.mp4";
+  fs::copy_file(short_video(), video);
+  const QString path = QFileInfo(QString::fromStdString(video.string())).absoluteFilePath();
+  {
+    auto w = window();
+    ASSERT_TRUE(w->openVideo(path));
+    w->cancelJob();
+    ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 60000));
+  }
+  fs::remove(video);
+  auto w = window();
+  QAction* recent = nullptr;
+  for (QAction* a : w->recentMenu()->actions())
+    if (a->data().toString() == path) recent = a;
+  ASSERT_NE(recent, nullptr);
+  recent->trigger();
+  EXPECT_FALSE(w->player()->hasVideo());
+  EXPECT_TRUE(w->lastError().contains("gone-later.mp4")) << w->lastError().toStdString();
+  ASSERT_NE(w->errorBox(), nullptr);
+  EXPECT_TRUE(w->errorBox()->isVisible());
+  const QString hint = w->errorBox()->informativeText();
+  EXPECT_TRUE(hint.contains("moved, renamed or deleted")) << hint.toStdString();
+  EXPECT_TRUE(hint.contains("Open Recent")) << hint.toStdString();
+  for (QAction* a : w->recentMenu()->actions())
+    EXPECT_NE(a->data().toString(), path);
+  EXPECT_FALSE(w->settings().recent_files.contains(path));
+  QSettings reread(settings_->fileName(), QSettings::IniFormat);
+  EXPECT_FALSE(ui::load_settings(reread).recent_files.contains(path));
+}
+
+// The pipeline's warnings reach the window: a video cut short (the header promises 6 s, the
+// data ends near 3 s) is prepared from what is there, and the chat and the status bar say so.
+TEST_F(UiTest, AVideoCutShortIsPreparedAndTheWindowSaysSo) {
+  const std::string bytes = e2e::read_file(
+      e2e::e2e_video("ui-cut-faststart", 60, 10, 96, 72, {"-movflags", "+faststart"}));
+  const fs::path cut = dir_ / "cut.mp4";
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  auto w = window();
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(cut.string())));
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(finished.front().front().toBool()) << w->lastError().toStdString();
+  const QStringList warnings = w->chat()->warnings();
+  ASSERT_FALSE(warnings.isEmpty());
+  const QString warning = warnings.front();
+  EXPECT_TRUE(warning.startsWith("probe: ")) << warning.toStdString();
+  EXPECT_TRUE(warning.contains("cut.mp4")) << warning.toStdString();
+  EXPECT_TRUE(warning.contains("cut short")) << warning.toStdString();
+  // The damaged tail is summed up once; FFmpeg's line per damaged packet is not listed.
+  for (const QString& w : warnings)
+    EXPECT_FALSE(w.contains("FFmpeg:")) << w.toStdString();
+  EXPECT_TRUE(w->chat()->transcript()->toPlainText().contains("cut short"));
+  EXPECT_EQ(w->statusBar()->currentMessage(), warnings.back());  // the latest one
+  // Another video starts with a clean slate.
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  EXPECT_TRUE(w->chat()->warnings().isEmpty());
+  w->cancelJob();
+}
+
+// A token cache on a disk that is full costs speed, never the answer: the video is prepared and
+// the window says the cache could not be written and why (a real small tmpfs, filled up).
+TEST_F(UiTest, ATokenCacheOnAFullDiskIsReportedAndThePreparationGoesOn) {
+  std::string why;
+  const auto disk = e2e::small_disk("ui-full-cache", 1 << 20, why);
+  if (!disk) GTEST_SKIP() << "no small tmpfs in a user namespace here: " << why;
+  pipeline::PipelineConfig config = tiny_config();
+  config.cache.enabled = true;
+  config.cache.dir = disk->outside("cache").string();
+  disk->fill(0);
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(finished.front().front().toBool()) << w->lastError().toStdString();
+  EXPECT_TRUE(w->lastError().isEmpty()) << w->lastError().toStdString();
+  ASSERT_FALSE(w->chat()->warnings().isEmpty());
+  const QString warning = w->chat()->warnings().join("\n");
+  EXPECT_TRUE(warning.contains("cannot store encoded tokens")) << warning.toStdString();
+  EXPECT_TRUE(warning.contains("no space left", Qt::CaseInsensitive)) << warning.toStdString();
+}
+
+// Every control a screen reader reaches has a name: buttons that show only an icon, sliders,
+// the question box, the transcript, the timeline and the picture itself. Read through Qt's
+// accessibility interface, as assistive technology reads it.
+TEST_F(UiTest, EveryControlHasAnAccessibleName) {
+  auto w = window();
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  w->cancelJob();
+  const std::set<QAccessible::Role> controls = {
+      QAccessible::Button,       QAccessible::PushButton,  QAccessible::Slider,
+      QAccessible::EditableText, QAccessible::ProgressBar, QAccessible::List,
+      QAccessible::ComboBox,     QAccessible::SpinBox,     QAccessible::CheckBox,
+      QAccessible::RadioButton,  QAccessible::Graphic,     QAccessible::Chart,
+      QAccessible::Canvas,       QAccessible::Animation,   QAccessible::StaticText};
+  QStringList unnamed;
+  auto check = [&](QWidget* root) {
+    for (QWidget* c : root->findChildren<QWidget*>()) {
+      if (!c->isVisibleTo(root) || c->isWindow()) continue;
+      QAccessibleInterface* a = QAccessible::queryAccessibleInterface(c);
+      if (!a) continue;
+      const bool control = controls.count(a->role()) > 0 || c->focusPolicy() != Qt::NoFocus ||
+                           c == w->player()->view() || c == w->timeline();
+      if (!control) continue;
+      if (a->text(QAccessible::Name).trimmed().isEmpty())
+        unnamed << QString("%1 (%2, role %3)")
+                       .arg(c->objectName(), c->metaObject()->className())
+                       .arg(static_cast<int>(a->role()));
+    }
+  };
+  check(w.get());
+  w->tabs()->setCurrentWidget(w->search());
+  check(w->search());
+  ui::SettingsDialog dialog(w->settings(), w.get());
+  dialog.show();
+  check(&dialog);
+  EXPECT_TRUE(unnamed.isEmpty()) << unnamed.join("\n").toStdString();
+  // The play button says what it will do.
+  QAccessibleInterface* play = nullptr;
+  for (QPushButton* b : w->player()->findChildren<QPushButton*>()) {
+    QAccessibleInterface* a = QAccessible::queryAccessibleInterface(b);
+    if (a && a->text(QAccessible::Name) == "Play") play = a;
+  }
+  ASSERT_NE(play, nullptr);
+  ASSERT_TRUE(settle(w->player()));
+  w->player()->play();
+  ASSERT_TRUE(w->player()->isPlaying());
+  EXPECT_EQ(play->text(QAccessible::Name).toStdString(), "Pause");
+  w->player()->pause();
+  EXPECT_EQ(play->text(QAccessible::Name).toStdString(), "Play");
+  // What the picture area paints instead of a frame (a file that cannot be played) is read out.
+  const fs::path bad = dir_ / "not-a-video.mp4";
+  std::ofstream(bad, std::ios::binary) << std::string(2048, 'x');
+  EXPECT_FALSE(w->openVideo(QString::fromStdString(bad.string())));
+  const QString said =
+      QAccessible::queryAccessibleInterface(w->player()->view())->text(QAccessible::Description);
+  EXPECT_TRUE(said.contains("not-a-video.mp4")) << said.toStdString();
+}
+
+// Quitting (the window closed, then destroyed as at the end of main) while the video is being
+// encoded: no crash, the job stops, the token cache holds no half-written entry, and a new
+// window prepares the same video from that cache without a warning about a damaged entry.
+TEST_F(UiTest, QuittingWhilePreparingLeavesNoHalfWrittenCache) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.select.max_frames = 128;
+  config.encode.batch_frames = 1;
+  config.cache.enabled = true;
+  config.cache.dir = (dir_ / "cache").string();
+  const QString video = QString::fromStdString(long_video().string());
+  auto w = window(config);
+  bool closed = false;
+  QObject::connect(w->worker(), &ui::PipelineWorker::progress, w.get(),
+                   [&](int, const pipeline::JobProgress& p) {
+                     if (p.stage == "encode" && p.done >= 3 && !closed) {
+                       closed = true;
+                       w->close();
+                     }
+                   });
+  ASSERT_TRUE(w->openVideo(video));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return closed; }, 120000));
+  w.reset();  // joins the worker: returns once the job has stopped
+  const std::vector<std::string> cached = e2e::files_under(dir_ / "cache");
+  EXPECT_FALSE(cached.empty()) << "the frames encoded before quitting were kept";
+  for (const std::string& f : cached) {
+    EXPECT_EQ(f.find(".part-"), std::string::npos) << f << " was left half-written";
+    EXPECT_EQ(f.find(".tmp"), std::string::npos) << f << " was left half-written";
+  }
+  config.select.max_frames = 8;
+  auto again = window(config);
+  QSignalSpy finished(again.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(again->openVideo(video));
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(finished.front().front().toBool()) << again->lastError().toStdString();
+  EXPECT_TRUE(again->chat()->warnings().isEmpty())
+      << again->chat()->warnings().join("\n").toStdString();
+}
+
+// A second video opened while the first is still being prepared replaces it: the first job's
+// events never reach the window, the second is prepared and answers about itself.
+TEST_F(UiTest, OpeningAnotherVideoWhileOneIsPreparedPreparesTheNewOne) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.select.max_frames = 128;
+  config.encode.batch_frames = 1;
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  QSignalSpy answered(w.get(), &MainWindow::answerFinished);
+  bool switched = false;
+  const QString second = QString::fromStdString(short_video().string());
+  QObject::connect(w->worker(), &ui::PipelineWorker::progress, w.get(),
+                   [&](int, const pipeline::JobProgress& p) {
+                     if (p.stage == "encode" && p.done >= 2 && !switched) {
+                       switched = true;
+                       w->ask("What happens in the long one?");  // waits for the first video
+                       ASSERT_TRUE(w->openVideo(second));
+                       w->ask("What happens?");
+                     }
+                   });
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(long_video().string())));
+  ASSERT_TRUE(answered.wait(180000) || answered.count() > 0);
+  EXPECT_TRUE(switched);
+  EXPECT_EQ(answered.count(), 1);
+  ASSERT_GE(finished.count(), 1);
+  EXPECT_TRUE(finished.back().front().toBool());
+  for (const auto& call : finished)
+    EXPECT_TRUE(call.front().toBool()) << "the replaced preparation reached the window";
+  const auto result = answered.front().front().value<pipeline::AskResult>();
+  EXPECT_NEAR(result.prepared.video.duration_s, 2.0, 0.1);
+  EXPECT_EQ(w->player()->path(), second);
+  EXPECT_EQ(w->chat()->turnCount(), 1);
+  EXPECT_TRUE(w->chat()->lastAnswerDone());
+  EXPECT_TRUE(w->lastError().isEmpty()) << w->lastError().toStdString();
+  for (const auto& s : w->timeline()->segments())
+    EXPECT_LE(s.end, 2.0 + 1e-6);
+}
+
+// A long conversation with a long streaming answer: the earlier turns are not laid out again
+// for every chunk (the transcript used to be rebuilt whole per chunk, freezing the window more
+// with every turn), a selection made in an earlier answer survives the streaming, and the
+// finished transcript holds every turn in order.
+TEST_F(UiTest, StreamingALongAnswerLeavesEarlierTurnsAndTheirSelectionAlone) {
+  ui::ChatPanel chat;
+  chat.resize(500, 600);
+  chat.show();
+  const QByteArray chunk = "the square moves on and on, ";
+  for (int turn = 0; turn < 3; ++turn) {
+    chat.beginAnswer(QString("question %1").arg(turn));
+    for (int i = 0; i < 40; ++i)
+      chat.appendText(chunk);
+    chat.finishAnswer(chat.lastAnswer().toStdString(), {});
+  }
+  QTextDocument* doc = chat.transcript()->document();
+  const QString before = doc->toPlainText();
+  const int first_answer = static_cast<int>(before.indexOf("the square"));
+  ASSERT_GE(first_answer, 0);
+  QTextCursor selection(doc);
+  selection.setPosition(first_answer);
+  selection.setPosition(first_answer + 10, QTextCursor::KeepAnchor);
+  chat.transcript()->setTextCursor(selection);
+  ASSERT_EQ(chat.transcript()->textCursor().selectedText().toStdString(), "the square");
+
+  chat.beginAnswer("question 3");
+  const int stream_start = static_cast<int>(doc->toPlainText().lastIndexOf("You:"));
+  ASSERT_GT(stream_start, first_answer);
+  int earliest_change = std::numeric_limits<int>::max();
+  int changes = 0;
+  QObject::connect(doc, &QTextDocument::contentsChange, &chat, [&](int position, int, int) {
+    earliest_change = std::min(earliest_change, position);
+    ++changes;
+  });
+  for (int i = 0; i < 400; ++i) {
+    chat.appendText(chunk);
+    if (i % 50 == 0) QTest::qWait(60);  // let the coalesced updates run now and then
+  }
+  ASSERT_TRUE(QTest::qWaitFor([&] { return doc->toPlainText().count("the square") >= 520; }, 5000));
+  EXPECT_GE(earliest_change, stream_start) << "an earlier turn was rewritten while streaming";
+  EXPECT_LT(changes, 400) << "one update per chunk: updates are not coalesced";
+  EXPECT_EQ(chat.transcript()->textCursor().selectedText().toStdString(), "the square");
+  chat.finishAnswer(chat.lastAnswer().toStdString(), {});
+  EXPECT_GE(earliest_change, stream_start) << "finishing rewrote an earlier turn";
+  EXPECT_EQ(chat.transcript()->textCursor().selectedText().toStdString(), "the square");
+  const QString after = doc->toPlainText();
+  EXPECT_EQ(after.count("the square"), 520);
+  EXPECT_LT(after.indexOf("question 0"), after.indexOf("question 1"));
+  EXPECT_LT(after.indexOf("question 2"), after.indexOf("question 3"));
+}
+
+// A keyboard-only user: a focused button is pressed with Space (the video does not start), the
+// search results are walked with the arrows (the volume does not change), the tabs are switched
+// with Left/Right; with the focus in the transcript (after clicking a time) Space still plays.
+// The window fits the screen it opens on.
+TEST_F(UiTest, FocusedControlsKeepTheirKeysAndTheWindowFitsTheScreen) {
+  auto w = window();
+  const QRect screen = w->screen()->availableGeometry();
+  EXPECT_LE(w->frameGeometry().width(), screen.width());
+  EXPECT_LE(w->frameGeometry().height(), screen.height());
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ASSERT_TRUE(settle(w->player()));
+  w->cancelJob();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 60000));
+  w->activateWindow();
+
+  int clicks = 0;
+  QObject::connect(w->chat()->askButton(), &QPushButton::clicked, w.get(), [&] { ++clicks; });
+  w->chat()->askButton()->setFocus();
+  QTest::keyClick(w->chat()->askButton(), Qt::Key_Space);
+  EXPECT_EQ(clicks, 1);
+  EXPECT_FALSE(w->player()->isPlaying());
+
+  w->tabs()->setCurrentWidget(w->search());
+  QListWidget* list = w->search()->results();
+  for (const char* text : {"first", "second", "third"})
+    list->addItem(text);
+  list->setCurrentRow(0);
+  list->setFocus();
+  const int volume = w->player()->volume();
+  QTest::keyClick(list, Qt::Key_Down);
+  EXPECT_EQ(list->currentRow(), 1);
+  EXPECT_EQ(w->player()->volume(), volume);
+  w->tabs()->tabBar()->setFocus();
+  QTest::keyClick(w->tabs()->tabBar(), Qt::Key_Left);
+  EXPECT_EQ(w->tabs()->currentWidget(), w->chat());
+  EXPECT_FALSE(w->player()->isPlaying());
+
+  w->chat()->transcript()->setFocus();
+  QTest::keyClick(w->chat()->transcript(), Qt::Key_Space);
+  EXPECT_TRUE(w->player()->isPlaying());
+  w->player()->pause();
+}
+
 TEST_F(UiTest, DamagedVideoShowsAReadableError) {
   auto w = window();
   const fs::path bad = dir_ / "damaged.mp4";
@@ -326,6 +716,7 @@ TEST_F(UiTest, DamagedVideoShowsAReadableError) {
   }
   EXPECT_FALSE(w->openVideo(QString::fromStdString(bad.string())));
   EXPECT_TRUE(w->lastError().contains("damaged.mp4")) << w->lastError().toStdString();
+  EXPECT_TRUE(w->lastError().contains("probe: ")) << w->lastError().toStdString();
   ASSERT_NE(w->errorBox(), nullptr);
   EXPECT_TRUE(w->errorBox()->isVisible());
   EXPECT_FALSE(w->errorBox()->informativeText().isEmpty());
@@ -354,6 +745,40 @@ TEST_F(UiTest, MissingModelExplainsWhatToDo) {
   for (QAbstractButton* b : w->errorBox()->buttons())
     has_settings_button |= b->text().contains("Settings");
   EXPECT_TRUE(has_settings_button);
+}
+
+// What a first-time user does: open a video and type a question at once (the window invites
+// it), with no model set up. The model dialog with its "Open Settings…" button must stay; the
+// question that waited says it was not answered and why, instead of replacing that dialog with
+// "no video is ready for questions".
+TEST_F(UiTest, QuestionAskedWhilePreparingKeepsTheModelDialogWhenPreparationFails) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.model = (dir_ / "no-such-model").string();
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  QTest::keyClicks(w->chat()->input(), "What happens?");
+  QTest::keyClick(w->chat()->input(), Qt::Key_Return);
+  ASSERT_EQ(w->chat()->turnCount(), 1);
+  ASSERT_TRUE(finished.wait(60000) || finished.count() > 0);
+  EXPECT_FALSE(finished.front().front().toBool());
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 60000));
+  QTest::qWait(50);  // the queued question's failure is delivered by now
+  EXPECT_TRUE(w->lastErrorWasModelMissing()) << w->lastError().toStdString();
+  ASSERT_NE(w->errorBox(), nullptr);
+  EXPECT_TRUE(w->errorBox()->isVisible());
+  bool has_settings_button = false;
+  for (QAbstractButton* b : w->errorBox()->buttons())
+    has_settings_button |= b->text().contains("Settings");
+  EXPECT_TRUE(has_settings_button);
+  EXPECT_FALSE(w->errorBox()->text().contains("no video is ready"))
+      << w->errorBox()->text().toStdString();
+  // The question's turn is closed with the reason, and the box accepts the next question.
+  EXPECT_TRUE(w->chat()->lastAnswerDone());
+  const QString transcript = w->chat()->transcript()->toPlainText();
+  EXPECT_TRUE(transcript.contains("Not answered: the video could not be prepared"))
+      << transcript.toStdString();
+  EXPECT_TRUE(w->chat()->askButton()->isEnabled());
 }
 
 TEST_F(UiTest, SettingsPersistAndDriveTheJobConfiguration) {
