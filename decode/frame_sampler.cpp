@@ -19,6 +19,7 @@ extern "C" {
 #include "clipmind/error.h"
 #include "decode/internal/ffmpeg_log.h"
 #include "decode/internal/ffmpeg_ptr.h"
+#include "decode/internal/file_scan.h"
 #include "decode/internal/frame_converter.h"
 #include "decode/internal/media_file.h"
 #include "decode/internal/video_decoder.h"
@@ -176,13 +177,16 @@ FrameSampler::Impl::Impl(const std::filesystem::path& path, std::vector<double> 
   internal::ScopedLogTarget route(&sink_);
   {
     internal::MediaFile master(path_, sink_, true);
-    info_ = internal::describe(master);
     facts_ = master.facts();
+    // Every packet is read at most once here (the duration of a file that states none, and
+    // the keyframes of one without an index), and not at all when the cache has the file.
+    internal::FileScan scan(master, facts_, options_.index_cache.get(), options_.cancel);
+    info_ = internal::describe(master, scan);
     // Accurate sampling is exact with any subset of the keyframes (fewer only means decoding
     // more); the keyframe modes need all of them.
     std::vector<internal::KeyframePosition> positions;
     keyframes_ = internal::read_keyframe_times(
-        master, facts_, options_.mode != SampleMode::kAccurate, options_.cancel, {}, &positions);
+        master, facts_, options_.mode != SampleMode::kAccurate, scan, options_.cancel, &positions);
     if (facts_.seek_by_position) facts_.keyframe_positions = std::move(positions);
   }
   if (info_.frame_rate() > 0) jump_gap_ = std::max(0.25, 16.0 / info_.frame_rate());

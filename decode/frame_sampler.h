@@ -45,6 +45,7 @@
 
 #include "clipmind/progress.h"
 #include "decode/frame.h"
+#include "decode/media_index.h"
 #include "decode/video_info.h"
 
 namespace clipmind::decode {
@@ -94,6 +95,10 @@ struct SamplerOptions {
   // and the time drop. false decodes every frame up to each request: the reference the tests
   // and the benchmark compare against.
   bool skip_unneeded_frames = true;
+  // Shared with the other probes and samplers of the same files: a file with no index
+  // (MPEG-TS/PS) or no stated duration is then read in full once, not once per sampler
+  // (decode/media_index.h). Null: this sampler reads it itself.
+  std::shared_ptr<MediaIndexCache> index_cache;
 
   CancelToken cancel;
   ProgressCallback progress;  // stage "decode": done = requests answered, total = requests

@@ -1,21 +1,25 @@
 #include "decode/internal/ffmpeg_log.h"
+#include "decode/internal/file_scan.h"
 #include "decode/internal/media_file.h"
 #include "decode/video_info.h"
 
 namespace clipmind::decode {
 
-VideoInfo probe(const std::filesystem::path& path) {
-  internal::WarningSink sink(path.string());
-  internal::MediaFile file(path, sink, true);
-  return internal::describe(file);
-}
-
-std::vector<double> keyframe_times(const std::filesystem::path& path, const CancelToken& cancel,
-                                   const ProgressCallback& progress) {
+VideoInfo probe(const std::filesystem::path& path, MediaIndexCache* index_cache) {
   internal::WarningSink sink(path.string());
   internal::MediaFile file(path, sink, true);
   const internal::StreamFacts facts = file.facts();
-  return internal::read_keyframe_times(file, facts, true, cancel, progress);
+  internal::FileScan scan(file, facts, index_cache);
+  return internal::describe(file, scan);
+}
+
+std::vector<double> keyframe_times(const std::filesystem::path& path, const CancelToken& cancel,
+                                   const ProgressCallback& progress, MediaIndexCache* index_cache) {
+  internal::WarningSink sink(path.string());
+  internal::MediaFile file(path, sink, true);
+  const internal::StreamFacts facts = file.facts();
+  internal::FileScan scan(file, facts, index_cache, cancel, progress);
+  return internal::read_keyframe_times(file, facts, true, scan, cancel);
 }
 
 }  // namespace clipmind::decode

@@ -66,14 +66,18 @@ struct VideoInfo {
   double frame_rate() const { return avg_frame_rate.value(); }
 };
 
-// Reads the headers of `path`. Throws clipmind::Error (see above).
-VideoInfo probe(const std::filesystem::path& path);
+class MediaIndexCache;  // decode/media_index.h
+
+// Reads the headers of `path`. Throws clipmind::Error (see above). A file that states no
+// duration is read to its end, once per `index_cache` when one is given.
+VideoInfo probe(const std::filesystem::path& path, MediaIndexCache* index_cache = nullptr);
 
 // Presentation times (seconds from the stream start, ascending) of the keyframes of the video
 // stream. Index-based times are accurate to a frame or two (some containers index decode
 // times); decoding reports exact times. Long scans honour `cancel` and report `progress`.
 std::vector<double> keyframe_times(const std::filesystem::path& path,
                                    const CancelToken& cancel = {},
-                                   const ProgressCallback& progress = {});
+                                   const ProgressCallback& progress = {},
+                                   MediaIndexCache* index_cache = nullptr);
 
 }  // namespace clipmind::decode

@@ -58,6 +58,7 @@ EncodeRequest encode_request(const SessionState& s, const ProbedVideo& probed,
   r.batch_frames = s.config.encode.batch_frames;
   r.input_size = s.config.encode.input_size;
   r.reuse_psnr_db = s.config.encode.reuse_psnr_db;
+  r.index_cache = s.media_index;
   return r;
 }
 
@@ -112,8 +113,8 @@ CaptionedVideo caption_video(SessionState& s, const fs::path& path, const std::s
                              ProgressTracker& progress, const CancelToken& cancel) {
   StageClock clock;
   // Always hashed: the token cache keys on it and the output's source record stores it.
-  const ProbedVideo probed =
-      probe_video(path, s.config, /*hash=*/true, progress, cancel, clock, s.log);
+  const ProbedVideo probed = probe_video(path, s.config, /*hash=*/true, progress, cancel, clock,
+                                         s.log, s.media_index.get());
   s.models.load(progress, cancel);
   const models::LlavaOnevision& vlm = s.models.vlm();
   const double duration = probed.info.duration;

@@ -16,6 +16,7 @@ std::vector<decode::Frame> thumbnail_frames(const std::filesystem::path& video,
   so.mode = options.exact ? decode::SampleMode::kAccurate : decode::SampleMode::kFast;
   so.fast_tolerance = 1.0;
   so.cancel = cancel;
+  so.index_cache = options.index_cache;
   std::vector<decode::Frame> out;
   decode::FrameSampler sampler(video, times, so);
   while (auto sample = sampler.next())

@@ -203,6 +203,9 @@ void run_frames(const FramesArgs& a) {
   }
   options.threads = a.threads;
   options.skip_duplicates = true;  // one file per distinct frame
+  // The probe for --fps/--count and the sampler read a file without an index or a stated
+  // duration once between them.
+  options.index_cache = std::make_shared<decode::MediaIndexCache>();
   if (a.hwaccel == "auto") {
     options.hwaccel = decode::HwAccel::kAuto;
   } else if (a.hwaccel == "vaapi") {
@@ -228,7 +231,7 @@ void run_frames(const FramesArgs& a) {
   if (!a.at.empty()) {
     times = parse_times(a.at);
   } else {
-    const decode::VideoInfo info = decode::probe(a.video);
+    const decode::VideoInfo info = decode::probe(a.video, options.index_cache.get());
     if (info.duration <= 0) {
       throw Error(ErrorKind::kInvalidInput,
                   a.video + ": the duration is unknown; give the times with --at");

@@ -12,6 +12,7 @@ extern "C" {
 #include <utility>
 
 #include "clipmind/error.h"
+#include "decode/internal/file_scan.h"
 
 namespace clipmind::decode::internal {
 namespace {
@@ -269,33 +270,81 @@ double indexed_data_end(const MediaFile& file, int64_t origin) {
   return -1;
 }
 
-// Where the stream's last frame ends, in seconds from the file's start, found by reading every
-// packet (no decoding); 0 when there is none. Goes back to the start of the file afterwards.
-double read_stream_end(MediaFile& file, const StreamFacts& facts) {
+}  // namespace
+
+PacketScan scan_packets(MediaFile& file, const StreamFacts& facts, const CancelToken& cancel,
+                        const ProgressCallback& progress) {
   ScopedLogTarget route(&file.sink());
   AVFormatContext* fmt = file.format();
   PacketPtr packet = make_packet();
+  PacketScan scan;
+  const auto rewind = [&] {
+    if (facts.seek_by_position) {
+      av_seek_frame(fmt, file.stream_index(), 0, AVSEEK_FLAG_BYTE);
+    } else {
+      av_seek_frame(fmt, file.stream_index(), INT64_MIN, AVSEEK_FLAG_BACKWARD);
+    }
+  };
+  if (!file.at_start()) rewind();
+  file.moved();
+  const int64_t size = fmt->pb ? avio_size(fmt->pb) : -1;
+  const int64_t nominal =
+      std::max<int64_t>(1, std::llround(facts.frame_duration / av_q2d(facts.time_base)));
+  int64_t count = 0;
   int64_t end = AV_NOPTS_VALUE;
+  // MPEG-PS packs several small frames into one PES packet: only the first gets its byte
+  // position and pts. A keyframe without a position is reached from the last position seen
+  // before it; one without a pts is shown as long after its decode time as the last keyframe
+  // that had both.
+  int64_t last_pos = -1;
+  int64_t key_delay = 0;
   while (av_read_frame(fmt, packet.get()) >= 0) {
-    if (packet->stream_index == file.stream_index()) {
-      const int64_t ts = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
-      if (ts != AV_NOPTS_VALUE) {
-        const int64_t length = packet->duration > 0
-                                   ? packet->duration
-                                   : std::max<int64_t>(1, std::llround(facts.frame_duration /
-                                                                       av_q2d(facts.time_base)));
-        end = end == AV_NOPTS_VALUE ? ts + length : std::max(end, ts + length);
+    const bool ours = packet->stream_index == file.stream_index();
+    if (ours) {
+      const int64_t any = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
+      if (any != AV_NOPTS_VALUE) {
+        const int64_t stop = any + (packet->duration > 0 ? packet->duration : nominal);
+        end = end == AV_NOPTS_VALUE ? stop : std::max(end, stop);
       }
     }
+    if (ours && (packet->flags & AV_PKT_FLAG_KEY)) {
+      if (packet->pts != AV_NOPTS_VALUE && packet->dts != AV_NOPTS_VALUE) {
+        key_delay = std::max<int64_t>(0, packet->pts - packet->dts);
+      }
+      const int64_t ts = packet->pts != AV_NOPTS_VALUE   ? packet->pts
+                         : packet->dts != AV_NOPTS_VALUE ? packet->dts + key_delay
+                                                         : AV_NOPTS_VALUE;
+      if (ts != AV_NOPTS_VALUE) {
+        scan.keyframe_times.push_back(to_seconds(ts, facts));
+        const int64_t pos = packet->pos >= 0 ? packet->pos : last_pos;
+        if (pos >= 0) scan.keyframes.push_back({scan.keyframe_times.back(), pos, ts, packet->dts});
+      }
+    }
+    if (ours && packet->pos >= 0) last_pos = packet->pos;
     av_packet_unref(packet.get());
+    if (++count % 512 == 0) {
+      cancel.throw_if_cancelled();
+      if (progress && size > 0) progress({"keyframes", avio_tell(fmt->pb), size, file.name()});
+    }
   }
-  av_seek_frame(fmt, file.stream_index(), INT64_MIN, AVSEEK_FLAG_BACKWARD);
-  return end == AV_NOPTS_VALUE ? 0.0 : std::max(0.0, to_seconds(end, facts));
+  rewind();
+  scan.end = end == AV_NOPTS_VALUE ? 0.0 : std::max(0.0, to_seconds(end, facts));
+  std::vector<double>& times = scan.keyframe_times;
+  std::sort(times.begin(), times.end());
+  times.erase(std::unique(times.begin(), times.end()), times.end());
+  std::vector<KeyframePosition>& found = scan.keyframes;
+  std::stable_sort(
+      found.begin(), found.end(),
+      [](const KeyframePosition& a, const KeyframePosition& b) { return a.time < b.time; });
+  found.erase(std::unique(found.begin(), found.end(),
+                          [](const KeyframePosition& a, const KeyframePosition& b) {
+                            return a.time == b.time;
+                          }),
+              found.end());
+  return scan;
 }
 
-}  // namespace
-
-VideoInfo describe(MediaFile& file) {
+VideoInfo describe(MediaFile& file, FileScan& scan) {
   const AVFormatContext* fmt = file.format();
   const AVStream* st = file.stream();
   const AVCodecParameters* par = st->codecpar;
@@ -321,7 +370,7 @@ VideoInfo describe(MediaFile& file) {
                              : 0.0;
     end = start + container - origin_s;
   }
-  if (!(end > info.start_time)) end = read_stream_end(file, facts);
+  if (!(end > info.start_time)) end = scan.get().end;
   info.duration = end;
   if (const double data_end = indexed_data_end(file, facts.origin_pts);
       data_end >= 0 && data_end < info.duration) {
@@ -384,16 +433,17 @@ VideoInfo describe(MediaFile& file) {
 }
 
 std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& facts, bool need_all,
-                                        const CancelToken& cancel, const ProgressCallback& progress,
+                                        FileScan& scan, const CancelToken& cancel,
                                         std::vector<KeyframePosition>* positions) {
   ScopedLogTarget route(&file.sink());
   AVFormatContext* fmt = file.format();
   AVStream* st = file.stream();
   std::vector<double> times;
-  std::vector<KeyframePosition> found;
   PacketPtr packet = make_packet();
+  if (positions) positions->clear();
 
   int entries = facts.seek_by_position ? 0 : avformat_index_get_entries_count(st);
+  if (!facts.seek_by_position) file.moved();  // the index path below seeks or reads
   if (entries == 0 && !facts.seek_by_position) {
     // Matroska reads its cues on the first seek only.
     av_seek_frame(fmt, file.stream_index(), facts.start_pts, AVSEEK_FLAG_BACKWARD);
@@ -452,61 +502,14 @@ std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& fact
     if (need_all && !per_frame) times.clear();
   }
   if (times.empty()) {
-    // No index: read every packet (no decoding) and note the keyframes.
-    if (facts.seek_by_position) {
-      av_seek_frame(fmt, file.stream_index(), 0, AVSEEK_FLAG_BYTE);
-    } else {
-      av_seek_frame(fmt, file.stream_index(), INT64_MIN, AVSEEK_FLAG_BACKWARD);
-    }
-    const int64_t size = fmt->pb ? avio_size(fmt->pb) : -1;
-    int64_t count = 0;
-    // MPEG-PS packs several small frames into one PES packet: only the first gets its byte
-    // position and pts. A keyframe without a position is reached from the last position seen
-    // before it; one without a pts is shown as long after its decode time as the last keyframe
-    // that had both.
-    int64_t last_pos = -1;
-    int64_t key_delay = 0;
-    while (true) {
-      const int ret = av_read_frame(fmt, packet.get());
-      if (ret < 0) break;
-      const bool ours = packet->stream_index == file.stream_index();
-      if (ours && (packet->flags & AV_PKT_FLAG_KEY)) {
-        if (packet->pts != AV_NOPTS_VALUE && packet->dts != AV_NOPTS_VALUE) {
-          key_delay = std::max<int64_t>(0, packet->pts - packet->dts);
-        }
-        const int64_t ts = packet->pts != AV_NOPTS_VALUE   ? packet->pts
-                           : packet->dts != AV_NOPTS_VALUE ? packet->dts + key_delay
-                                                           : AV_NOPTS_VALUE;
-        if (ts != AV_NOPTS_VALUE) {
-          times.push_back(to_seconds(ts, facts));
-          const int64_t pos = packet->pos >= 0 ? packet->pos : last_pos;
-          if (pos >= 0) found.push_back({times.back(), pos, ts, packet->dts});
-        }
-      }
-      if (ours && packet->pos >= 0) last_pos = packet->pos;
-      av_packet_unref(packet.get());
-      if (++count % 512 == 0) {
-        cancel.throw_if_cancelled();
-        if (progress && size > 0) {
-          progress({"keyframes", avio_tell(fmt->pb), size, file.name()});
-        }
-      }
-    }
+    // No index (or not one to trust): every packet, read once per file (FileScan).
+    const PacketScan& all = scan.get();
+    times = all.keyframe_times;
+    if (positions) *positions = all.keyframes;
+    return times;
   }
   std::sort(times.begin(), times.end());
   times.erase(std::unique(times.begin(), times.end()), times.end());
-  if (positions) {
-    const auto by_time = [](const KeyframePosition& a, const KeyframePosition& b) {
-      return a.time < b.time;
-    };
-    std::stable_sort(found.begin(), found.end(), by_time);
-    found.erase(std::unique(found.begin(), found.end(),
-                            [](const KeyframePosition& a, const KeyframePosition& b) {
-                              return a.time == b.time;
-                            }),
-                found.end());
-    *positions = std::move(found);
-  }
   return times;
 }
 
