@@ -16,6 +16,7 @@
 
 #include "compress/merge/holitom.h"
 #include "compress/select/uniform.h"
+#include "decode/video_files.h"
 #include "models/vlm/llava_onevision.h"
 #include "pipeline/caption_spans.h"
 #include "pipeline/errors.h"
@@ -256,13 +257,7 @@ int CaptionReport::exit_code() const {
 }
 
 bool is_video_file(const fs::path& path) {
-  static const std::set<std::string> kExtensions = {".mp4",  ".m4v", ".mov",  ".mkv", ".webm",
-                                                    ".avi",  ".mpg", ".mpeg", ".ts",  ".mts",
-                                                    ".m2ts", ".wmv", ".flv",  ".3gp", ".ogv"};
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return kExtensions.count(ext) > 0;
+  return decode::has_video_extension(path);
 }
 
 std::vector<fs::path> collect_videos(const std::vector<fs::path>& inputs) {

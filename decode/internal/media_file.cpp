@@ -136,18 +136,22 @@ MediaFile::MediaFile(const std::filesystem::path& path, WarningSink& sink, bool 
   fmt_.reset(raw);
 
   if (!probe_streams) {
+    const auto matches = [&] {
+      return facts && facts->stream_index >= 0 &&
+             facts->stream_index < static_cast<int>(fmt_->nb_streams) &&
+             fmt_->streams[facts->stream_index]->codecpar->codec_id == facts->codecpar->codec_id;
+    };
     // MPEG-PS announces no streams in a header: they appear as their packets are read, in the
-    // same order for every reader of the file.
-    if (fmt_->ctx_flags & AVFMTCTX_NOHEADER) {
+    // same order for every reader of the file. A raw MPEG video stream (.m2v) opens as MPEG-1
+    // and is found to be MPEG-2 only by its parser.
+    if ((fmt_->ctx_flags & AVFMTCTX_NOHEADER) || !matches()) {
       ret = avformat_find_stream_info(fmt_.get(), nullptr);
       if (ret < 0) {
         throw Error(ErrorKind::kInvalidInput,
                     name() + ": cannot read the stream headers: " + av_error_text(ret));
       }
     }
-    if (!facts || facts->stream_index < 0 ||
-        facts->stream_index >= static_cast<int>(fmt_->nb_streams) ||
-        fmt_->streams[facts->stream_index]->codecpar->codec_id != facts->codecpar->codec_id) {
+    if (!matches()) {
       throw Error(ErrorKind::kInternal, name() + ": stream facts do not match the file");
     }
     stream_index_ = facts->stream_index;
@@ -358,7 +362,13 @@ VideoInfo describe(MediaFile& file, FileScan& scan) {
   info.start_time = std::max(0.0, to_seconds(facts.start_pts, facts));
   const double origin_s = static_cast<double>(facts.origin_pts) * av_q2d(st->time_base);
   double end = 0.0;
-  if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
+  // Raw elementary streams (.m1v, .m2v, .h264) have no timestamps to measure; FFmpeg then
+  // guesses a duration from the bit rate, often wildly off (a 1 s MPEG-1 stream: 1 ms). Such a
+  // guess is not used: the file is read to its end instead.
+  const bool guessed = fmt->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE;
+  if (guessed) {
+    end = 0.0;
+  } else if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
     end = info.start_time + static_cast<double>(st->duration) * av_q2d(st->time_base);
   } else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) {
     // A Matroska segment's duration runs from timestamp 0 (a file whose first frame is at
