@@ -162,6 +162,7 @@ class FrameSampler::Impl {
   std::atomic<int64_t> decoded_{0};
   std::atomic<int64_t> converted_{0};
   std::atomic<int64_t> seeks_{0};
+  std::atomic<int64_t> deinterlaced_{0};
   std::atomic<bool> ended_early_{false};
 
   std::vector<std::string> warnings_;
@@ -255,6 +256,7 @@ SamplerStats FrameSampler::Impl::stats() const {
   s.frames_decoded = decoded_.load();
   s.frames_converted = converted_.load();
   s.seeks = seeks_.load();
+  s.frames_deinterlaced = deinterlaced_.load();
   {
     std::lock_guard lock(mutex_);
     s.max_buffered_frames = max_buffered_;
@@ -338,7 +340,7 @@ void FrameSampler::Impl::ensure_decoder(Worker& w) {
                                      hw_type_, options_.skip_unneeded_frames);
   w.converter = std::make_unique<internal::FrameConverter>(
       options_.width, options_.height, options_.resize == Resize::kFit, info_.rotation,
-      info_.sample_aspect_ratio);
+      info_.sample_aspect_ratio, options_.deinterlace);
 }
 
 bool FrameSampler::Impl::should_seek(const VideoDecoder& d, double t) const {
@@ -371,8 +373,15 @@ void FrameSampler::Impl::emit(Worker& w, size_t task_index, size_t request, cons
   } else if (serial == w.cached_serial) {
     sample.frame = w.cached;
   } else {
+    const int64_t before = w.converter->deinterlaced();
     sample.frame = w.converter->convert(frame, time);
     ++converted_;
+    deinterlaced_ += w.converter->deinterlaced() - before;
+    if (!w.converter->deinterlace_failure().empty()) {
+      sink_.warn_once("deinterlace", "an interlaced frame could not be deinterlaced (" +
+                                         w.converter->deinterlace_failure() +
+                                         "); interlaced frames are used as decoded");
+    }
     w.cached = sample.frame;
     w.cached_serial = serial;
   }

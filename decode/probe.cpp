@@ -5,6 +5,15 @@
 
 namespace clipmind::decode {
 
+const char* describe_field_order(const std::string& f) {
+  if (f == "tt") return "top field first";
+  if (f == "bb") return "bottom field first";
+  if (f == "tb") return "top field coded first, bottom field shown first";
+  if (f == "bt") return "bottom field coded first, top field shown first";
+  if (f == "progressive") return "progressive";
+  return "unknown";
+}
+
 VideoInfo probe(const std::filesystem::path& path, MediaIndexCache* index_cache) {
   internal::WarningSink sink(path.string());
   internal::MediaFile file(path, sink, true);

@@ -60,6 +60,14 @@ struct VideoInfo {
   int64_t bit_rate = 0;            // whole file, bits per second; 0 when unknown
   int64_t video_bit_rate = 0;      // video stream alone; 0 when unknown
   bool has_b_frames = false;       // frames are stored out of presentation order
+  // How the stream says its pictures are scanned: "progressive", or interlaced with two fields
+  // per picture: "tt" (top field coded and shown first), "bb" (bottom, bottom), "tb" (top
+  // coded first, bottom shown first), "bt"; "" when the stream does not say. Each frame's own
+  // flag decides whether it is deinterlaced (SamplerOptions::deinterlace).
+  std::string field_order;
+  bool interlaced() const {
+    return field_order == "tt" || field_order == "bb" || field_order == "tb" || field_order == "bt";
+  }
   bool has_audio = false;
   std::string audio_codec;  // "" without audio
 
@@ -67,6 +75,10 @@ struct VideoInfo {
 };
 
 class MediaIndexCache;  // decode/media_index.h
+
+// "top field first", "bottom field first", ... for a VideoInfo::field_order; "progressive" or
+// "unknown" otherwise.
+const char* describe_field_order(const std::string& field_order);
 
 // Reads the headers of `path`. Throws clipmind::Error (see above). A file that states no
 // duration is read to its end, once per `index_cache` when one is given.

@@ -77,6 +77,11 @@ ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig&
     stage.finish();
     clock.add_since("probe", t);
   }
+  if (out.info.interlaced()) {
+    log.debug("decode", file + ": interlaced video (" +
+                            decode::describe_field_order(out.info.field_order) +
+                            "): frames are deinterlaced (estdif) before scaling");
+  }
   out.summary.path = path;
   out.summary.duration_s = out.info.duration;
   out.summary.header_duration_s = out.info.header_duration;

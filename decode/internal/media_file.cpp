@@ -431,6 +431,25 @@ VideoInfo describe(MediaFile& file, FileScan& scan) {
   info.bit_rate = fmt->bit_rate > 0 ? fmt->bit_rate : 0;
   info.video_bit_rate = par->bit_rate > 0 ? par->bit_rate : 0;
   info.has_b_frames = par->video_delay > 0;
+  switch (par->field_order) {
+    case AV_FIELD_PROGRESSIVE:
+      info.field_order = "progressive";
+      break;
+    case AV_FIELD_TT:
+      info.field_order = "tt";
+      break;
+    case AV_FIELD_BB:
+      info.field_order = "bb";
+      break;
+    case AV_FIELD_TB:
+      info.field_order = "tb";
+      break;
+    case AV_FIELD_BT:
+      info.field_order = "bt";
+      break;
+    default:
+      break;  // not stated
+  }
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     const AVCodecParameters* p = fmt->streams[i]->codecpar;
     if (p->codec_type == AVMEDIA_TYPE_AUDIO) {
