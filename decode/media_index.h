@@ -40,8 +40,9 @@ struct IndexNotice {
 
 class MediaIndexCache {
  public:
-  // Keyframe time (8 bytes) plus its time, byte position, pts and dts (32 bytes).
-  static constexpr size_t kBytesPerKeyframe = 40;
+  // Keyframe time (8 bytes) plus its time, byte position, pts, dts and rank at that position
+  // (40 bytes with padding).
+  static constexpr size_t kBytesPerKeyframe = 48;
   static constexpr size_t kDefaultMaxBytes = size_t{64} << 20;
 
   // `on_notice` runs on the thread of the probe or sampler that used the cache (for logs).

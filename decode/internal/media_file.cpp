@@ -298,12 +298,36 @@ PacketScan scan_packets(MediaFile& file, const StreamFacts& facts, const CancelT
   int64_t end = AV_NOPTS_VALUE;
   // MPEG-PS packs several small frames into one PES packet: only the first gets its byte
   // position and pts. A keyframe without a position is reached from the last position seen
-  // before it; one without a pts is shown as long after its decode time as the last keyframe
-  // that had both.
+  // before it. One without a pts: in MPEG-1/2 video with B-frames, an I or P picture is shown
+  // when the next I or P picture is decoded, so its pts is that picture's dts (FFmpeg gives
+  // every B-picture pts = dts, and leaves an I/P picture's pts unset or above its dts). The
+  // last such picture is shown after the last decoded one. Other codecs: as long after its
+  // decode time as the last keyframe that had both.
+  const AVCodecID codec = facts.codecpar->codec_id;
+  const bool anchor_rule =
+      facts.reorders && (codec == AV_CODEC_ID_MPEG1VIDEO || codec == AV_CODEC_ID_MPEG2VIDEO);
   int64_t last_pos = -1;
   int64_t key_delay = 0;
+  int64_t last_dts = AV_NOPTS_VALUE;
+  bool anchor_waiting = false;  // an I/P picture without pts waits for the next one's dts
+  long waiting_time = -1;       // its entries in scan.keyframe_times / scan.keyframes, if a key
+  long waiting_position = -1;
+  const auto resolve = [&](int64_t pts) {
+    end = end == AV_NOPTS_VALUE ? pts + nominal : std::max(end, pts + nominal);
+    if (waiting_time >= 0) scan.keyframe_times[waiting_time] = to_seconds(pts, facts);
+    if (waiting_position >= 0) {
+      scan.keyframes[waiting_position].time = to_seconds(pts, facts);
+      scan.keyframes[waiting_position].pts = pts;
+    }
+    anchor_waiting = false;
+    waiting_time = waiting_position = -1;
+  };
   while (av_read_frame(fmt, packet.get()) >= 0) {
     const bool ours = packet->stream_index == file.stream_index();
+    const bool anchor = ours && anchor_rule && packet->dts != AV_NOPTS_VALUE &&
+                        (packet->pts == AV_NOPTS_VALUE || packet->pts != packet->dts);
+    if (anchor && anchor_waiting) resolve(packet->dts);
+    if (ours && packet->dts != AV_NOPTS_VALUE) last_dts = packet->dts;
     if (ours) {
       const int64_t any = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
       if (any != AV_NOPTS_VALUE) {
@@ -321,9 +345,19 @@ PacketScan scan_packets(MediaFile& file, const StreamFacts& facts, const CancelT
       if (ts != AV_NOPTS_VALUE) {
         scan.keyframe_times.push_back(to_seconds(ts, facts));
         const int64_t pos = packet->pos >= 0 ? packet->pos : last_pos;
-        if (pos >= 0) scan.keyframes.push_back({scan.keyframe_times.back(), pos, ts, packet->dts});
+        if (pos >= 0) {
+          const int32_t skip = !scan.keyframes.empty() && scan.keyframes.back().pos == pos
+                                   ? scan.keyframes.back().skip + 1
+                                   : 0;
+          scan.keyframes.push_back({scan.keyframe_times.back(), pos, ts, packet->dts, skip});
+        }
+        if (anchor && packet->pts == AV_NOPTS_VALUE) {
+          waiting_time = static_cast<long>(scan.keyframe_times.size()) - 1;
+          waiting_position = pos >= 0 ? static_cast<long>(scan.keyframes.size()) - 1 : -1;
+        }
       }
     }
+    if (anchor && packet->pts == AV_NOPTS_VALUE) anchor_waiting = true;
     if (ours && packet->pos >= 0) last_pos = packet->pos;
     av_packet_unref(packet.get());
     if (++count % 512 == 0) {
@@ -331,6 +365,7 @@ PacketScan scan_packets(MediaFile& file, const StreamFacts& facts, const CancelT
       if (progress && size > 0) progress({"keyframes", avio_tell(fmt->pb), size, file.name()});
     }
   }
+  if (anchor_waiting && last_dts != AV_NOPTS_VALUE) resolve(last_dts + nominal);
   rewind();
   scan.end = end == AV_NOPTS_VALUE ? 0.0 : std::max(0.0, to_seconds(end, facts));
   std::vector<double>& times = scan.keyframe_times;

@@ -29,6 +29,9 @@ struct KeyframePosition {
   int64_t pos = -1;  // where reading finds this keyframe first (its packet, or one before it)
   int64_t pts = 0;
   int64_t dts = AV_NOPTS_VALUE;
+  // Keyframes read from `pos` before this one (several small GOPs in one PES packet): after a
+  // seek to `pos`, the keyframe packet to take is the (skip + 1)-th.
+  int32_t skip = 0;
 };
 
 // What every decoder of one file shares, taken once from the fully probed file so that

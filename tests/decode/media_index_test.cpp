@@ -173,3 +173,65 @@ TEST(MediaIndex, SamplersStartedTogetherOnSeveralThreadsReadTheFileOnce) {
 
 }  // namespace
 }  // namespace clipmind::test
+
+namespace clipmind::test {
+namespace {
+
+// MPEG-2 in MPEG-PS at a low rate (no rate set: a few hundred bytes per picture), a keyframe
+// every 12 frames, 2 B-frames: several pictures share one PES packet, and later keyframes
+// carry no timestamp of their own (only the decode time FFmpeg infers). They are shown when
+// the next I/P picture is decoded (open GOPs: three frames after their decode time, the first
+// one frame after). keyframe_times() and the keyframe mode must give their true times.
+TEST(LowRateMpegPs, KeyframesHaveTheirTrueTimesAndPictures) {
+  VideoSpec spec;
+  spec.name = "low-rate-ps";
+  spec.container = "mpg";
+  spec.codec = "mpeg2video";
+  spec.frames = 100;
+  spec.fps = 25;
+  spec.gop = 12;
+  spec.bframes = 2;
+  const fs::path ps = make_video(spec);
+  const std::vector<double> keys = decode::keyframe_times(ps);
+  ASSERT_EQ(keys.size(), 9u);  // frames 0, 12, ..., 96
+  for (size_t k = 0; k < keys.size(); ++k)
+    EXPECT_NEAR(keys[k], 12.0 * static_cast<double>(k) / 25.0, 1e-3) << "keyframe " << k;
+
+  std::vector<double> times;
+  for (size_t k = 0; k < keys.size(); ++k)
+    times.push_back(12.0 * static_cast<double>(k) / 25.0);
+  decode::SamplerOptions o;
+  o.mode = decode::SampleMode::kKeyframes;
+  o.width = 160;
+  o.height = 120;
+  decode::FrameSampler sampler(ps, times, o);
+  size_t k = 0;
+  while (auto s = sampler.next()) {
+    ASSERT_LT(k, times.size());
+    EXPECT_EQ(read_code(s->frame), std::optional<uint32_t>(static_cast<uint32_t>(12 * k)))
+        << "at " << times[k];
+    EXPECT_NEAR(s->frame.time, times[k], 1e-3);
+    ++k;
+  }
+  EXPECT_EQ(k, times.size());
+
+  // Reading straight through, accurate mode returns every frame as itself. (After a seek, two
+  // frames of this file come back one frame off: docs/decode.md, "Known limits".)
+  decode::SamplerOptions exact = o;
+  exact.mode = decode::SampleMode::kAccurate;
+  exact.strategy = decode::Strategy::kSequential;
+  std::vector<double> every;
+  for (int f = 0; f < spec.frames; ++f)
+    every.push_back(f / 25.0);
+  decode::FrameSampler frames(ps, every, exact);
+  size_t got = 0;
+  while (auto s = frames.next()) {
+    EXPECT_EQ(read_code(s->frame), std::optional<uint32_t>(static_cast<uint32_t>(s->request)));
+    EXPECT_NEAR(s->frame.time, every[s->request], 1e-3);
+    ++got;
+  }
+  EXPECT_EQ(got, every.size());
+}
+
+}  // namespace
+}  // namespace clipmind::test
