@@ -19,6 +19,7 @@ extern "C" {
 #include "clipmind/error.h"
 #include "decode/internal/ffmpeg_log.h"
 #include "decode/internal/ffmpeg_ptr.h"
+#include "decode/internal/file_scan.h"
 #include "decode/internal/frame_converter.h"
 #include "decode/internal/media_file.h"
 #include "decode/internal/video_decoder.h"
@@ -161,6 +162,7 @@ class FrameSampler::Impl {
   std::atomic<int64_t> decoded_{0};
   std::atomic<int64_t> converted_{0};
   std::atomic<int64_t> seeks_{0};
+  std::atomic<int64_t> deinterlaced_{0};
   std::atomic<bool> ended_early_{false};
 
   std::vector<std::string> warnings_;
@@ -176,13 +178,16 @@ FrameSampler::Impl::Impl(const std::filesystem::path& path, std::vector<double> 
   internal::ScopedLogTarget route(&sink_);
   {
     internal::MediaFile master(path_, sink_, true);
-    info_ = internal::describe(master);
     facts_ = master.facts();
+    // Every packet is read at most once here (the duration of a file that states none, and
+    // the keyframes of one without an index), and not at all when the cache has the file.
+    internal::FileScan scan(master, facts_, options_.index_cache.get(), options_.cancel);
+    info_ = internal::describe(master, scan);
     // Accurate sampling is exact with any subset of the keyframes (fewer only means decoding
     // more); the keyframe modes need all of them.
     std::vector<internal::KeyframePosition> positions;
     keyframes_ = internal::read_keyframe_times(
-        master, facts_, options_.mode != SampleMode::kAccurate, options_.cancel, {}, &positions);
+        master, facts_, options_.mode != SampleMode::kAccurate, scan, options_.cancel, &positions);
     if (facts_.seek_by_position) facts_.keyframe_positions = std::move(positions);
   }
   if (info_.frame_rate() > 0) jump_gap_ = std::max(0.25, 16.0 / info_.frame_rate());
@@ -251,6 +256,7 @@ SamplerStats FrameSampler::Impl::stats() const {
   s.frames_decoded = decoded_.load();
   s.frames_converted = converted_.load();
   s.seeks = seeks_.load();
+  s.frames_deinterlaced = deinterlaced_.load();
   {
     std::lock_guard lock(mutex_);
     s.max_buffered_frames = max_buffered_;
@@ -334,7 +340,7 @@ void FrameSampler::Impl::ensure_decoder(Worker& w) {
                                      hw_type_, options_.skip_unneeded_frames);
   w.converter = std::make_unique<internal::FrameConverter>(
       options_.width, options_.height, options_.resize == Resize::kFit, info_.rotation,
-      info_.sample_aspect_ratio);
+      info_.sample_aspect_ratio, options_.deinterlace);
 }
 
 bool FrameSampler::Impl::should_seek(const VideoDecoder& d, double t) const {
@@ -367,8 +373,15 @@ void FrameSampler::Impl::emit(Worker& w, size_t task_index, size_t request, cons
   } else if (serial == w.cached_serial) {
     sample.frame = w.cached;
   } else {
+    const int64_t before = w.converter->deinterlaced();
     sample.frame = w.converter->convert(frame, time);
     ++converted_;
+    deinterlaced_ += w.converter->deinterlaced() - before;
+    if (!w.converter->deinterlace_failure().empty()) {
+      sink_.warn_once("deinterlace", "an interlaced frame could not be deinterlaced (" +
+                                         w.converter->deinterlace_failure() +
+                                         "); interlaced frames are used as decoded");
+    }
     w.cached = sample.frame;
     w.cached_serial = serial;
   }

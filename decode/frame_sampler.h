@@ -45,6 +45,7 @@
 
 #include "clipmind/progress.h"
 #include "decode/frame.h"
+#include "decode/media_index.h"
 #include "decode/video_info.h"
 
 namespace clipmind::decode {
@@ -94,6 +95,14 @@ struct SamplerOptions {
   // and the time drop. false decodes every frame up to each request: the reference the tests
   // and the benchmark compare against.
   bool skip_unneeded_frames = true;
+  // Frames the decoder marks interlaced are deinterlaced (libavfilter's estdif, at the coded
+  // size, before scaling); progressive frames are never touched. false returns interlaced
+  // frames with both fields woven together, as decoded.
+  bool deinterlace = true;
+  // Shared with the other probes and samplers of the same files: a file with no index
+  // (MPEG-TS/PS) or no stated duration is then read in full once, not once per sampler
+  // (decode/media_index.h). Null: this sampler reads it itself.
+  std::shared_ptr<MediaIndexCache> index_cache;
 
   CancelToken cancel;
   ProgressCallback progress;  // stage "decode": done = requests answered, total = requests
@@ -111,6 +120,7 @@ struct SamplerStats {
   int64_t frames_decoded = 0;    // frames the decoders returned (left-out frames are not)
   int64_t frames_converted = 0;  // frames converted to RGB (only returned frames are)
   int64_t seeks = 0;
+  int64_t frames_deinterlaced = 0;  // converted frames that were interlaced and deinterlaced
   int64_t max_buffered_frames = 0;  // most converted frames held at once, waiting for next()
   int64_t buffer_limit = 0;         // the bound max_buffered_frames never exceeds
 };

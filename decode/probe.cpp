@@ -1,4 +1,5 @@
 #include "decode/internal/ffmpeg_log.h"
+#include "decode/internal/file_scan.h"
 #include "decode/internal/media_file.h"
 #include "decode/video_info.h"
 
@@ -17,18 +18,30 @@ bool looks_like_url(std::string_view path) {
   return true;
 }
 
-VideoInfo probe(const std::filesystem::path& path) {
-  internal::WarningSink sink(path.string());
-  internal::MediaFile file(path, sink, true);
-  return internal::describe(file);
+const char* describe_field_order(const std::string& f) {
+  if (f == "tt") return "top field first";
+  if (f == "bb") return "bottom field first";
+  if (f == "tb") return "top field coded first, bottom field shown first";
+  if (f == "bt") return "bottom field coded first, top field shown first";
+  if (f == "progressive") return "progressive";
+  return "unknown";
 }
 
-std::vector<double> keyframe_times(const std::filesystem::path& path, const CancelToken& cancel,
-                                   const ProgressCallback& progress) {
+VideoInfo probe(const std::filesystem::path& path, MediaIndexCache* index_cache) {
   internal::WarningSink sink(path.string());
   internal::MediaFile file(path, sink, true);
   const internal::StreamFacts facts = file.facts();
-  return internal::read_keyframe_times(file, facts, true, cancel, progress);
+  internal::FileScan scan(file, facts, index_cache);
+  return internal::describe(file, scan);
+}
+
+std::vector<double> keyframe_times(const std::filesystem::path& path, const CancelToken& cancel,
+                                   const ProgressCallback& progress, MediaIndexCache* index_cache) {
+  internal::WarningSink sink(path.string());
+  internal::MediaFile file(path, sink, true);
+  const internal::StreamFacts facts = file.facts();
+  internal::FileScan scan(file, facts, index_cache, cancel, progress);
+  return internal::read_keyframe_times(file, facts, true, scan, cancel);
 }
 
 }  // namespace clipmind::decode

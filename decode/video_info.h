@@ -61,14 +61,29 @@ struct VideoInfo {
   int64_t bit_rate = 0;            // whole file, bits per second; 0 when unknown
   int64_t video_bit_rate = 0;      // video stream alone; 0 when unknown
   bool has_b_frames = false;       // frames are stored out of presentation order
+  // How the stream says its pictures are scanned: "progressive", or interlaced with two fields
+  // per picture: "tt" (top field coded and shown first), "bb" (bottom, bottom), "tb" (top
+  // coded first, bottom shown first), "bt"; "" when the stream does not say. Each frame's own
+  // flag decides whether it is deinterlaced (SamplerOptions::deinterlace).
+  std::string field_order;
+  bool interlaced() const {
+    return field_order == "tt" || field_order == "bb" || field_order == "tb" || field_order == "bt";
+  }
   bool has_audio = false;
   std::string audio_codec;  // "" without audio
 
   double frame_rate() const { return avg_frame_rate.value(); }
 };
 
-// Reads the headers of `path`. Throws clipmind::Error (see above).
-VideoInfo probe(const std::filesystem::path& path);
+class MediaIndexCache;  // decode/media_index.h
+
+// "top field first", "bottom field first", ... for a VideoInfo::field_order; "progressive" or
+// "unknown" otherwise.
+const char* describe_field_order(const std::string& field_order);
+
+// Reads the headers of `path`. Throws clipmind::Error (see above). A file that states no
+// duration is read to its end, once per `index_cache` when one is given.
+VideoInfo probe(const std::filesystem::path& path, MediaIndexCache* index_cache = nullptr);
 
 // Whether `path` reads as a URL ("https://host/v.mp4", "rtsp://cam/stream"): clipmind opens
 // local files only (it seeks, and hashes the whole file for its token cache), so a URL gets a
@@ -80,6 +95,7 @@ bool looks_like_url(std::string_view path);
 // times); decoding reports exact times. Long scans honour `cancel` and report `progress`.
 std::vector<double> keyframe_times(const std::filesystem::path& path,
                                    const CancelToken& cancel = {},
-                                   const ProgressCallback& progress = {});
+                                   const ProgressCallback& progress = {},
+                                   MediaIndexCache* index_cache = nullptr);
 
 }  // namespace clipmind::decode

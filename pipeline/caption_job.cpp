@@ -16,6 +16,7 @@
 
 #include "compress/merge/holitom.h"
 #include "compress/select/uniform.h"
+#include "decode/video_files.h"
 #include "models/vlm/llava_onevision.h"
 #include "pipeline/caption_spans.h"
 #include "pipeline/errors.h"
@@ -58,6 +59,7 @@ EncodeRequest encode_request(const SessionState& s, const ProbedVideo& probed,
   r.batch_frames = s.config.encode.batch_frames;
   r.input_size = s.config.encode.input_size;
   r.reuse_psnr_db = s.config.encode.reuse_psnr_db;
+  r.index_cache = s.media_index;
   return r;
 }
 
@@ -112,8 +114,8 @@ CaptionedVideo caption_video(SessionState& s, const fs::path& path, const std::s
                              ProgressTracker& progress, const CancelToken& cancel) {
   StageClock clock;
   // Always hashed: the token cache keys on it and the output's source record stores it.
-  const ProbedVideo probed =
-      probe_video(path, s.config, /*hash=*/true, progress, cancel, clock, s.log);
+  const ProbedVideo probed = probe_video(path, s.config, /*hash=*/true, progress, cancel, clock,
+                                         s.log, s.media_index.get());
   s.models.load(progress, cancel);
   const models::LlavaOnevision& vlm = s.models.vlm();
   const double duration = probed.info.duration;
@@ -255,13 +257,7 @@ int CaptionReport::exit_code() const {
 }
 
 bool is_video_file(const fs::path& path) {
-  static const std::set<std::string> kExtensions = {".mp4",  ".m4v", ".mov",  ".mkv", ".webm",
-                                                    ".avi",  ".mpg", ".mpeg", ".ts",  ".mts",
-                                                    ".m2ts", ".wmv", ".flv",  ".3gp", ".ogv"};
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return kExtensions.count(ext) > 0;
+  return decode::has_video_extension(path);
 }
 
 std::vector<fs::path> collect_videos(const std::vector<fs::path>& inputs) {

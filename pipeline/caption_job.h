@@ -66,11 +66,13 @@ struct CaptionReport {
   int exit_code() const;
 };
 
-// The video files named by `inputs` (folders searched recursively, sorted; files as given).
+// The video files named by `inputs` (folders searched recursively for the extensions of
+// decode/video_files.h, sorted; files as given, whatever their name).
 // A path that does not exist is returned as is (the batch records it as failed). The same file
 // named twice (`v.mp4 ./v.mp4 /abs/v.mp4`, a folder and a file inside it, a symlink or hard
 // link to it) is returned once, under the first name given.
 std::vector<std::filesystem::path> collect_videos(const std::vector<std::filesystem::path>& inputs);
+// decode::has_video_extension().
 bool is_video_file(const std::filesystem::path& path);
 
 CaptionReport run_captions(Session& session, const CaptionRequest& request,

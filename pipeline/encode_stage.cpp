@@ -206,6 +206,7 @@ std::vector<EncodedFrame> encode_labelled(const EncodeRequest& request,
     options.mode = sample_mode(request.decode_mode);
     options.threads = request.decode_threads;
     options.cancel = cancel;
+    options.index_cache = request.index_cache;
 
     auto store = [&](size_t i, EncodedFrame&& f) {
       if (cache) {

@@ -34,11 +34,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "clipmind/progress.h"
+#include "decode/media_index.h"
 #include "pipeline/frame_selection.h"
 #include "pipeline/log.h"
 #include "pipeline/merge_stage.h"
@@ -64,6 +66,8 @@ struct EncodeRequest {
   // Reuse the previous source frame's tokens when this frame's tower input is within this
   // PSNR (dB, peak 255); identical pictures always match; <= 0 disables reuse.
   double reuse_psnr_db = 50.0;
+  // Shared with the job's other probes and samplers (decode/media_index.h); may be null.
+  std::shared_ptr<decode::MediaIndexCache> index_cache;
 };
 
 struct EncodeStats {

@@ -589,7 +589,8 @@ double parse_time(const std::string& text) {
 // (±1 s), embedded and averaged, as segment analysis does for a segment.
 std::vector<float> embed_moment(SessionState& s, const std::string& video, double seconds,
                                 const CancelToken& cancel) {
-  const decode::VideoInfo info = in_stage("probe", video, [&] { return decode::probe(video); });
+  const decode::VideoInfo info =
+      in_stage("probe", video, [&] { return decode::probe(video, s.media_index.get()); });
   if (info.duration > 0 && seconds > info.duration) {
     throw StageError(ErrorKind::kInvalidArgument, "search", video,
                      "--like time " + seconds_text(seconds) + " is after the end of the video (" +
@@ -607,6 +608,7 @@ std::vector<float> embed_moment(SessionState& s, const std::string& video, doubl
   so.resize = decode::Resize::kExact;
   so.mode = decode::SampleMode::kAccurate;
   so.cancel = cancel;
+  so.index_cache = s.media_index;
   std::vector<decode::Frame> frames = in_stage("decode", video, [&] {
     std::vector<decode::Frame> out;
     decode::FrameSampler sampler(video, times, so);

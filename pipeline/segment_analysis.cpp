@@ -42,7 +42,8 @@ SegmentAnalysis analyze_segments(Session& session, const std::filesystem::path& 
                            {"probe", "load model", "scenes", "embed", "thumbnails", "captions"});
   StageClock clock;
   const std::string file = video.string();
-  const ProbedVideo probed = probe_video(video, s.config, false, progress, cancel, clock, s.log);
+  const ProbedVideo probed =
+      probe_video(video, s.config, false, progress, cancel, clock, s.log, s.media_index.get());
   const models::SiglipDualEncoder& encoder = relevance_model(s, progress, cancel);
   const double duration = probed.info.duration;
 
@@ -54,8 +55,8 @@ SegmentAnalysis analyze_segments(Session& session, const std::filesystem::path& 
         std::clamp<int64_t>(static_cast<int64_t>(std::ceil(duration)), 2,
                             std::max<int64_t>(2, s.config.select.scene_max_probe_frames));
     const std::vector<double> times = compress::uniform_times(duration, count);
-    const at::Tensor frames =
-        in_stage("scenes", file, [&] { return low_res_frames(video, times, cancel, s.log); });
+    const at::Tensor frames = in_stage(
+        "scenes", file, [&] { return low_res_frames(video, times, cancel, s.log, s.media_index); });
     compress::SceneDetectOptions detect;
     detect.threshold = s.config.select.scene_threshold;
     const auto cuts = compress::detect_scene_cuts(frames, detect);
@@ -88,6 +89,7 @@ SegmentAnalysis analyze_segments(Session& session, const std::filesystem::path& 
     so.mode = decode::SampleMode::kFast;
     so.fast_tolerance = 0.25;
     so.cancel = cancel;
+    so.index_cache = s.media_index;
     so.on_warning = [&](const std::string& w) { s.log.debug("decode", w); };
     in_stage("embed", file, [&] {
       embed_sampled_frames(encoder, video, times, so, "embed",
@@ -137,6 +139,7 @@ SegmentAnalysis analyze_segments(Session& session, const std::filesystem::path& 
     so.mode = decode::SampleMode::kFast;
     so.fast_tolerance = 0.5;
     so.cancel = cancel;
+    so.index_cache = s.media_index;
     decode::ImageOptions jpeg;
     jpeg.jpeg_quality = options.jpeg_quality;
     // Reading the frames is the decode stage's; only making the JPEGs is this one's.

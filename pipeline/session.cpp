@@ -173,7 +173,8 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
                        const CancelToken& cancel, StageClock& clock) {
   Prepared p;
   const std::string file = path.string();
-  p.probed = probe_video(path, s.config, s.cache != nullptr, progress, cancel, clock, s.log);
+  p.probed = probe_video(path, s.config, s.cache != nullptr, progress, cancel, clock, s.log,
+                         s.media_index.get());
   {
     const auto t = Clock::now();
     s.models.load(progress, cancel);
@@ -209,7 +210,7 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
         static_cast<int64_t>(
             tok.encode(compress::separator_header(duration, true) + "\n" + question, false).size());
     in.low_res_frames = [&](const std::vector<double>& times) {
-      return low_res_frames(path, times, cancel, s.log);
+      return low_res_frames(path, times, cancel, s.log, s.media_index);
     };
     const std::string& hash = p.probed.summary.content_hash;
     if (s.cache && !hash.empty()) {
@@ -239,7 +240,7 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
       in.relevance = [&](const std::vector<double>& times) {
         return question_relevance(*s.models.relevance(), s.models.relevance_id(), path,
                                   p.probed.summary.content_hash, question, times, s.cache.get(),
-                                  progress, cancel, s.log);
+                                  progress, cancel, s.log, s.media_index);
       };
     }
     p.plan = in_stage("select", file, [&] { return plan_frames(config, in, s.log); });
@@ -262,6 +263,7 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
     request.batch_frames = config.encode.batch_frames;
     request.input_size = config.encode.input_size;
     request.reuse_psnr_db = config.encode.reuse_psnr_db;
+    request.index_cache = s.media_index;
     p.frames = encode_frames(request, vlm.vision(), s.cache.get(), progress, cancel, s.log,
                              &p.encode_stats);
     clock.add("decode", p.encode_stats.decode_seconds);
@@ -338,6 +340,9 @@ SessionState& Session::state() {
 
 SessionState::SessionState(PipelineConfig c, Logger l)
     : config(std::move(c)), log(std::move(l)), models(config, log) {
+  media_index = std::make_shared<decode::MediaIndexCache>(
+      decode::MediaIndexCache::kDefaultMaxBytes,
+      [logger = log](const decode::IndexNotice& n) { log_index_notice(logger, n); });
   if (config.cache.enabled) {
     cache = std::make_unique<TokenCache>(
         resolve_cache_dir(config.cache),

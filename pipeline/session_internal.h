@@ -6,6 +6,7 @@
 #include <string>
 
 #include "compress/merge/merged_segment.h"
+#include "decode/media_index.h"
 #include "pipeline/caption_spans.h"
 #include "pipeline/caption_writer.h"
 #include "pipeline/config.h"
@@ -27,6 +28,9 @@ struct SessionState {
   PipelineConfig config;
   Logger log;
   std::unique_ptr<TokenCache> cache;
+  // Every probe and sampler of the session shares it: a TS/PS file, or one that states no
+  // duration, is read in full once per session instead of once per sampler.
+  std::shared_ptr<decode::MediaIndexCache> media_index;
   ModelSet models;
   bool threads_set = false;
 };

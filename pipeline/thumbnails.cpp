@@ -18,6 +18,7 @@ std::vector<decode::Frame> thumbnail_frames(const std::filesystem::path& video,
   so.mode = options.exact ? decode::SampleMode::kAccurate : decode::SampleMode::kFast;
   so.fast_tolerance = 1.0;
   so.cancel = cancel;
+  so.index_cache = options.index_cache;
   std::vector<decode::Frame> out;
   for_each_sample(video, times, so,
                   [&](decode::Sample&& sample) { out.push_back(std::move(sample.frame)); });

@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <vector>
 
 #include "clipmind/progress.h"
 #include "decode/frame.h"
+#include "decode/media_index.h"
 
 namespace clipmind::pipeline {
 
@@ -18,6 +20,8 @@ struct ThumbnailOptions {
   int max_width = 192;
   int max_height = 108;
   bool exact = false;  // true: the frame nearest each time (slower), else a nearby keyframe
+  // Shared with other probes and samplers of the file (decode/media_index.h); may be null.
+  std::shared_ptr<decode::MediaIndexCache> index_cache;
 };
 
 // One frame per time that could be decoded, in the order of `times` (which must ascend).

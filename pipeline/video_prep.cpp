@@ -79,14 +79,14 @@ void check_video_path(const std::filesystem::path& path) {
 
 ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig& config, bool hash,
                         ProgressTracker& progress, const CancelToken& cancel, StageClock& clock,
-                        const Logger& log) {
+                        const Logger& log, decode::MediaIndexCache* index_cache) {
   ProbedVideo out;
   const std::string file = path.string();
   {
     const auto t = std::chrono::steady_clock::now();
     auto stage = progress.begin("probe", 1, "files", file);
     check_video_path(path);
-    out.info = in_stage("probe", file, [&] { return decode::probe(path); });
+    out.info = in_stage("probe", file, [&] { return decode::probe(path, index_cache); });
     if (!(out.info.duration > 0.0)) {
       throw StageError(ErrorKind::kInvalidInput, "probe", file,
                        "the video has no duration (an empty or damaged stream)");
@@ -94,6 +94,11 @@ ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig&
     stage.advance();
     stage.finish();
     clock.add_since("probe", t);
+  }
+  if (out.info.interlaced()) {
+    log.debug("decode", file + ": interlaced video (" +
+                            decode::describe_field_order(out.info.field_order) +
+                            "): frames are deinterlaced (estdif) before scaling");
   }
   out.summary.path = path;
   out.summary.duration_s = out.info.duration;
@@ -139,8 +144,25 @@ void for_each_sample(const std::filesystem::path& path, const std::vector<double
   }
 }
 
+void log_index_notice(const Logger& log, const decode::IndexNotice& notice) {
+  char text[200];
+  if (notice.read) {
+    std::snprintf(text, sizeof text,
+                  ": read all its packets once to index it (%zu keyframes, %.2f s); later probes "
+                  "and samplers of this file reuse the index",
+                  notice.keyframes, notice.seconds);
+  } else {
+    std::snprintf(text, sizeof text,
+                  ": reused its packet index (%zu keyframes) instead of reading the file again",
+                  notice.keyframes);
+  }
+  log.debug("decode", notice.file.string() + text);
+}
+
 at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<double>& times,
-                          const CancelToken& cancel, const Logger& log, int width, int height) {
+                          const CancelToken& cancel, const Logger& log,
+                          const std::shared_ptr<decode::MediaIndexCache>& index_cache, int width,
+                          int height) {
   decode::SamplerOptions options;
   options.width = width;
   options.height = height;
@@ -149,6 +171,7 @@ at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<d
   options.mode = decode::SampleMode::kFast;
   options.fast_tolerance = times.size() > 1 ? 0.5 * (times[1] - times[0]) : 0.5;
   options.cancel = cancel;
+  options.index_cache = index_cache;
   options.on_warning = [&](const std::string& w) { log.debug("decode", w); };
   at::Tensor out = at::zeros({static_cast<int64_t>(times.size()), height, width, 3}, at::kByte);
   std::vector<bool> have(times.size(), false);
@@ -217,7 +240,8 @@ RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
                                    const std::string& content_hash, const std::string& question,
                                    const std::vector<double>& times, TokenCache* cache,
                                    ProgressTracker& progress, const CancelToken& cancel,
-                                   const Logger& log) {
+                                   const Logger& log,
+                                   const std::shared_ptr<decode::MediaIndexCache>& index_cache) {
   RelevanceScores out;
   // Version 2: times count from the file's start, not the video stream's.
   const std::string key = make_cache_key({{"kind", "relevance-image-embeddings"},
@@ -247,6 +271,7 @@ RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
     options.mode = decode::SampleMode::kFast;
     options.fast_tolerance = 0.5;
     options.cancel = cancel;
+    options.index_cache = index_cache;
     options.on_warning = [&](const std::string& w) { log.debug("decode", w); };
     std::vector<at::Tensor> rows(times.size());
     embed_sampled_frames(encoder, path, times, options, "relevance",

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -17,6 +18,7 @@
 
 #include "compress/merge/merged_segment.h"
 #include "decode/frame_sampler.h"
+#include "decode/media_index.h"
 #include "decode/video_info.h"
 #include "models/vlm/prompt.h"
 #include "pipeline/config.h"
@@ -69,14 +71,19 @@ struct ProbedVideo {
 // warning on `log`.
 ProbedVideo probe_video(const std::filesystem::path& path, const PipelineConfig& config, bool hash,
                         ProgressTracker& progress, const CancelToken& cancel, StageClock& clock,
-                        const Logger& log);
+                        const Logger& log, decode::MediaIndexCache* index_cache);
+
+// Logs at debug level (--verbose) what a MediaIndexCache did: a file read in full, or a read
+// reused.
+void log_index_notice(const Logger& log, const decode::IndexNotice& notice);
 
 // [T, H, W, 3] uint8 frames of `size` x `size`*9/16 at `times` (one per time: a time no frame
 // could be decoded for repeats its neighbour). Failures are StageErrors of stage "decode"
 // (kInvalidInput when nothing decodes).
 at::Tensor low_res_frames(const std::filesystem::path& path, const std::vector<double>& times,
-                          const CancelToken& cancel, const Logger& log, int width = 64,
-                          int height = 36);
+                          const CancelToken& cancel, const Logger& log,
+                          const std::shared_ptr<decode::MediaIndexCache>& index_cache,
+                          int width = 64, int height = 36);
 
 // [N, D] float CPU image embeddings of decoded RGB frames (one batch through the encoder).
 at::Tensor embed_frames(const models::SiglipDualEncoder& encoder,
@@ -111,7 +118,8 @@ RelevanceScores question_relevance(const models::SiglipDualEncoder& encoder,
                                    const std::string& content_hash, const std::string& question,
                                    const std::vector<double>& times, TokenCache* cache,
                                    ProgressTracker& progress, const CancelToken& cancel,
-                                   const Logger& log);
+                                   const Logger& log,
+                                   const std::shared_ptr<decode::MediaIndexCache>& index_cache);
 
 // The video's prompt parts: with separators, a header (raw text and "\n") and one separator
 // before each segment's visual block; segments without tokens are left out.

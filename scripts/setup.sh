@@ -11,7 +11,8 @@ packages=(
   # LibTorch runs its matrix products on the reference BLAS (~28x slower).
   libtorch-dev libopenblas0-pthread
   # decode
-  ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev
+  libswresample-dev
   # compress / pipeline
   libopencv-dev
   # models: tokenizers, configs, hub downloads

@@ -20,11 +20,13 @@
 #include <QShortcut>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QStringList>
 #include <QTabBar>
 #include <QTabWidget>
 #include <QVBoxLayout>
 #include <limits>
 
+#include "decode/video_files.h"
 #include "ui/chat_panel.h"
 #include "ui/search_panel.h"
 #include "ui/settings_dialog.h"
@@ -35,8 +37,13 @@ namespace clipmind::ui {
 
 namespace {
 
-const char* kVideoFilter =
-    "Videos (*.mp4 *.m4v *.mov *.mkv *.webm *.avi *.mpg *.mpeg *.ts *.wmv *.flv);;All files (*)";
+// The open dialog offers what folder scans find (decode/video_files.h).
+QString video_filter() {
+  QStringList patterns;
+  for (const std::string_view ext : decode::video_extensions())
+    patterns << QStringLiteral("*") + QString::fromLatin1(ext.data(), static_cast<int>(ext.size()));
+  return QObject::tr("Videos (%1);;All files (*)").arg(patterns.join(QLatin1Char(' ')));
+}
 
 QString stage_label(const QString& stage) {
   if (stage.isEmpty()) return {};
@@ -266,8 +273,7 @@ void MainWindow::rebuild_recent_menu() {
 
 void MainWindow::open_dialog() {
   const QString start = video_.isEmpty() ? QString() : QFileInfo(video_).absolutePath();
-  const QString path =
-      QFileDialog::getOpenFileName(this, tr("Open Video"), start, tr(kVideoFilter));
+  const QString path = QFileDialog::getOpenFileName(this, tr("Open Video"), start, video_filter());
   if (!path.isEmpty()) openVideo(path);
 }
 

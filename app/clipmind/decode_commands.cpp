@@ -52,6 +52,7 @@ void print_probe(const decode::VideoInfo& v, bool json) {
         "  \"display_width\": %d,\n  \"display_height\": %d,\n  \"avg_frame_rate\": \"%s\",\n"
         "  \"fps\": %s,\n  \"frame_count\": %lld,\n  \"frame_count_exact\": %s,\n"
         "  \"bit_rate\": %lld,\n  \"video_bit_rate\": %lld,\n  \"has_b_frames\": %s,\n"
+        "  \"field_order\": \"%s\",\n  \"interlaced\": %s,\n"
         "  \"has_audio\": %s,\n  \"audio_codec\": \"%s\"\n}\n",
         json_escape(v.path.string()).c_str(), json_escape(v.container).c_str(),
         json_escape(v.format_name).c_str(), number(v.start_time).c_str(),
@@ -61,7 +62,8 @@ void print_probe(const decode::VideoInfo& v, bool json) {
         v.display_width, v.display_height, rate.c_str(), number(v.frame_rate()).c_str(),
         static_cast<long long>(v.frame_count), v.frame_count_exact ? "true" : "false",
         static_cast<long long>(v.bit_rate), static_cast<long long>(v.video_bit_rate),
-        v.has_b_frames ? "true" : "false", v.has_audio ? "true" : "false",
+        v.has_b_frames ? "true" : "false", json_escape(v.field_order).c_str(),
+        v.interlaced() ? "true" : "false", v.has_audio ? "true" : "false",
         json_escape(v.audio_codec).c_str());
     return;
   }
@@ -89,6 +91,12 @@ void print_probe(const decode::VideoInfo& v, bool json) {
   std::printf("bit rate:      %lld bit/s (video %lld bit/s)\n", static_cast<long long>(v.bit_rate),
               static_cast<long long>(v.video_bit_rate));
   std::printf("b-frames:      %s\n", v.has_b_frames ? "yes" : "no");
+  if (v.interlaced()) {
+    std::printf("interlaced:    yes, %s (frames are deinterlaced before scaling)\n",
+                decode::describe_field_order(v.field_order));
+  } else {
+    std::printf("interlaced:    %s\n", v.field_order.empty() ? "not stated" : "no (progressive)");
+  }
   std::printf("audio:         %s\n", v.has_audio ? v.audio_codec.c_str() : "none");
 }
 
@@ -203,6 +211,9 @@ void run_frames(const FramesArgs& a) {
   }
   options.threads = a.threads;
   options.skip_duplicates = true;  // one file per distinct frame
+  // The probe for --fps/--count and the sampler read a file without an index or a stated
+  // duration once between them.
+  options.index_cache = std::make_shared<decode::MediaIndexCache>();
   if (a.hwaccel == "auto") {
     options.hwaccel = decode::HwAccel::kAuto;
   } else if (a.hwaccel == "vaapi") {
@@ -228,7 +239,7 @@ void run_frames(const FramesArgs& a) {
   if (!a.at.empty()) {
     times = parse_times(a.at);
   } else {
-    const decode::VideoInfo info = decode::probe(a.video);
+    const decode::VideoInfo info = decode::probe(a.video, options.index_cache.get());
     if (info.duration <= 0) {
       throw Error(ErrorKind::kInvalidInput,
                   a.video + ": the duration is unknown; give the times with --at");

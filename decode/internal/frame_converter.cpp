@@ -135,10 +135,27 @@ void rotate_rgb(const uint8_t* src, int w, int h, int rotation, uint8_t* dst) {
   }
 }
 
-FrameConverter::FrameConverter(int width, int height, bool fit, int rotation, Rational sar)
-    : width_(width), height_(height), fit_(fit), rotation_(rotation), sar_(sar) {}
+FrameConverter::FrameConverter(int width, int height, bool fit, int rotation, Rational sar,
+                               bool deinterlace)
+    : width_(width),
+      height_(height),
+      fit_(fit),
+      rotation_(rotation),
+      sar_(sar),
+      deinterlace_(deinterlace) {}
 
-Frame FrameConverter::convert(const AVFrame* src, double time) {
+Frame FrameConverter::convert(const AVFrame* decoded, double time) {
+  // Fields are interpolated at the coded size: scaling first would blend the two fields'
+  // lines into each other and leave the combing in, smeared.
+  const AVFrame* src = decoded;
+  deinterlace_failure_.clear();
+  if (deinterlace_ && frame_is_interlaced(decoded)) {
+    av_frame_unref(progressive_.get());
+    if (deinterlacer_.run(decoded, progressive_.get(), deinterlace_failure_)) {
+      src = progressive_.get();
+      ++deinterlaced_;
+    }
+  }
   const Geometry g = plan_geometry(src->width, src->height, sar_, rotation_, width_, height_, fit_);
   bool full_range = src->color_range == AVCOL_RANGE_JPEG;
   const AVPixelFormat format = plain_format(static_cast<AVPixelFormat>(src->format), full_range);
@@ -165,9 +182,9 @@ Frame FrameConverter::convert(const AVFrame* src, double time) {
   frame.time = time;
 #if LIBAVUTIL_VERSION_MAJOR >= 59 || \
     (LIBAVUTIL_VERSION_MAJOR == 58 && LIBAVUTIL_VERSION_MINOR >= 29)
-  frame.keyframe = (src->flags & AV_FRAME_FLAG_KEY) != 0;
+  frame.keyframe = (decoded->flags & AV_FRAME_FLAG_KEY) != 0;
 #else
-  frame.keyframe = src->key_frame != 0;
+  frame.keyframe = decoded->key_frame != 0;
 #endif
   frame.rgb.resize(static_cast<size_t>(g.out_width) * g.out_height * 3);
 

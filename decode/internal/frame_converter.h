@@ -1,11 +1,15 @@
 // Converts decoded AVFrames to clipmind Frames: RGB24 at the requested size, display
-// rotation and pixel aspect applied, colours converted with the stream's matrix and range.
+// rotation and pixel aspect applied, colours converted with the stream's matrix and range;
+// frames the decoder marks interlaced are deinterlaced first (deinterlacer.h), at full size.
 // Private to decode/. One converter per thread (it caches a SwsContext).
 #pragma once
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "decode/frame.h"
+#include "decode/internal/deinterlacer.h"
 #include "decode/internal/ffmpeg_ptr.h"
 #include "decode/video_info.h"
 
@@ -29,10 +33,17 @@ void rotate_rgb(const uint8_t* src, int src_width, int src_height, int rotation,
 
 class FrameConverter {
  public:
-  FrameConverter(int width, int height, bool fit, int rotation, Rational sar);
+  FrameConverter(int width, int height, bool fit, int rotation, Rational sar,
+                 bool deinterlace = true);
 
   // Converts `src` (a software frame); throws clipmind::Error(kInternal) if swscale fails.
+  // An interlaced frame that cannot be deinterlaced is converted as it is (see
+  // deinterlace_failure()).
   Frame convert(const AVFrame* src, double time);
+
+  int64_t deinterlaced() const { return deinterlaced_; }  // frames deinterlaced so far
+  // Why the last interlaced frame could not be deinterlaced; "" when it was.
+  const std::string& deinterlace_failure() const { return deinterlace_failure_; }
 
  private:
   int width_;
@@ -40,6 +51,11 @@ class FrameConverter {
   bool fit_;
   int rotation_;
   Rational sar_;
+  bool deinterlace_;
+  Deinterlacer deinterlacer_;
+  FramePtr progressive_ = make_frame();
+  int64_t deinterlaced_ = 0;
+  std::string deinterlace_failure_;
   SwsContext* sws_ = nullptr;  // owned; sws_getCachedContext replaces it when inputs change
   SwsContextPtr owner_;
   std::vector<uint8_t> scratch_;

@@ -12,6 +12,7 @@ extern "C" {
 #include <utility>
 
 #include "clipmind/error.h"
+#include "decode/internal/file_scan.h"
 
 namespace clipmind::decode::internal {
 namespace {
@@ -141,18 +142,22 @@ MediaFile::MediaFile(const std::filesystem::path& path, WarningSink& sink, bool 
   fmt_.reset(raw);
 
   if (!probe_streams) {
+    const auto matches = [&] {
+      return facts && facts->stream_index >= 0 &&
+             facts->stream_index < static_cast<int>(fmt_->nb_streams) &&
+             fmt_->streams[facts->stream_index]->codecpar->codec_id == facts->codecpar->codec_id;
+    };
     // MPEG-PS announces no streams in a header: they appear as their packets are read, in the
-    // same order for every reader of the file.
-    if (fmt_->ctx_flags & AVFMTCTX_NOHEADER) {
+    // same order for every reader of the file. A raw MPEG video stream (.m2v) opens as MPEG-1
+    // and is found to be MPEG-2 only by its parser.
+    if ((fmt_->ctx_flags & AVFMTCTX_NOHEADER) || !matches()) {
       ret = avformat_find_stream_info(fmt_.get(), nullptr);
       if (ret < 0) {
         throw Error(ErrorKind::kInvalidInput,
                     name() + ": cannot read the stream headers: " + av_error_text(ret));
       }
     }
-    if (!facts || facts->stream_index < 0 ||
-        facts->stream_index >= static_cast<int>(fmt_->nb_streams) ||
-        fmt_->streams[facts->stream_index]->codecpar->codec_id != facts->codecpar->codec_id) {
+    if (!matches()) {
       throw Error(ErrorKind::kInternal, name() + ": stream facts do not match the file");
     }
     stream_index_ = facts->stream_index;
@@ -275,33 +280,116 @@ double indexed_data_end(const MediaFile& file, int64_t origin) {
   return -1;
 }
 
-// Where the stream's last frame ends, in seconds from the file's start, found by reading every
-// packet (no decoding); 0 when there is none. Goes back to the start of the file afterwards.
-double read_stream_end(MediaFile& file, const StreamFacts& facts) {
+}  // namespace
+
+PacketScan scan_packets(MediaFile& file, const StreamFacts& facts, const CancelToken& cancel,
+                        const ProgressCallback& progress) {
   ScopedLogTarget route(&file.sink());
   AVFormatContext* fmt = file.format();
   PacketPtr packet = make_packet();
+  PacketScan scan;
+  const auto rewind = [&] {
+    if (facts.seek_by_position) {
+      av_seek_frame(fmt, file.stream_index(), 0, AVSEEK_FLAG_BYTE);
+    } else {
+      av_seek_frame(fmt, file.stream_index(), INT64_MIN, AVSEEK_FLAG_BACKWARD);
+    }
+  };
+  if (!file.at_start()) rewind();
+  file.moved();
+  const int64_t size = fmt->pb ? avio_size(fmt->pb) : -1;
+  const int64_t nominal =
+      std::max<int64_t>(1, std::llround(facts.frame_duration / av_q2d(facts.time_base)));
+  int64_t count = 0;
   int64_t end = AV_NOPTS_VALUE;
+  // MPEG-PS packs several small frames into one PES packet: only the first gets its byte
+  // position and pts. A keyframe without a position is reached from the last position seen
+  // before it. One without a pts: in MPEG-1/2 video with B-frames, an I or P picture is shown
+  // when the next I or P picture is decoded, so its pts is that picture's dts (FFmpeg gives
+  // every B-picture pts = dts, and leaves an I/P picture's pts unset or above its dts). The
+  // last such picture is shown after the last decoded one. Other codecs: as long after its
+  // decode time as the last keyframe that had both.
+  const AVCodecID codec = facts.codecpar->codec_id;
+  const bool anchor_rule =
+      facts.reorders && (codec == AV_CODEC_ID_MPEG1VIDEO || codec == AV_CODEC_ID_MPEG2VIDEO);
+  int64_t last_pos = -1;
+  int64_t key_delay = 0;
+  int64_t last_dts = AV_NOPTS_VALUE;
+  bool anchor_waiting = false;  // an I/P picture without pts waits for the next one's dts
+  long waiting_time = -1;       // its entries in scan.keyframe_times / scan.keyframes, if a key
+  long waiting_position = -1;
+  const auto resolve = [&](int64_t pts) {
+    end = end == AV_NOPTS_VALUE ? pts + nominal : std::max(end, pts + nominal);
+    if (waiting_time >= 0) scan.keyframe_times[waiting_time] = to_seconds(pts, facts);
+    if (waiting_position >= 0) {
+      scan.keyframes[waiting_position].time = to_seconds(pts, facts);
+      scan.keyframes[waiting_position].pts = pts;
+    }
+    anchor_waiting = false;
+    waiting_time = waiting_position = -1;
+  };
   while (av_read_frame(fmt, packet.get()) >= 0) {
-    if (packet->stream_index == file.stream_index()) {
-      const int64_t ts = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
-      if (ts != AV_NOPTS_VALUE) {
-        const int64_t length = packet->duration > 0
-                                   ? packet->duration
-                                   : std::max<int64_t>(1, std::llround(facts.frame_duration /
-                                                                       av_q2d(facts.time_base)));
-        end = end == AV_NOPTS_VALUE ? ts + length : std::max(end, ts + length);
+    const bool ours = packet->stream_index == file.stream_index();
+    const bool anchor = ours && anchor_rule && packet->dts != AV_NOPTS_VALUE &&
+                        (packet->pts == AV_NOPTS_VALUE || packet->pts != packet->dts);
+    if (anchor && anchor_waiting) resolve(packet->dts);
+    if (ours && packet->dts != AV_NOPTS_VALUE) last_dts = packet->dts;
+    if (ours) {
+      const int64_t any = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
+      if (any != AV_NOPTS_VALUE) {
+        const int64_t stop = any + (packet->duration > 0 ? packet->duration : nominal);
+        end = end == AV_NOPTS_VALUE ? stop : std::max(end, stop);
       }
     }
+    if (ours && (packet->flags & AV_PKT_FLAG_KEY)) {
+      if (packet->pts != AV_NOPTS_VALUE && packet->dts != AV_NOPTS_VALUE) {
+        key_delay = std::max<int64_t>(0, packet->pts - packet->dts);
+      }
+      const int64_t ts = packet->pts != AV_NOPTS_VALUE   ? packet->pts
+                         : packet->dts != AV_NOPTS_VALUE ? packet->dts + key_delay
+                                                         : AV_NOPTS_VALUE;
+      if (ts != AV_NOPTS_VALUE) {
+        scan.keyframe_times.push_back(to_seconds(ts, facts));
+        const int64_t pos = packet->pos >= 0 ? packet->pos : last_pos;
+        if (pos >= 0) {
+          const int32_t skip = !scan.keyframes.empty() && scan.keyframes.back().pos == pos
+                                   ? scan.keyframes.back().skip + 1
+                                   : 0;
+          scan.keyframes.push_back({scan.keyframe_times.back(), pos, ts, packet->dts, skip});
+        }
+        if (anchor && packet->pts == AV_NOPTS_VALUE) {
+          waiting_time = static_cast<long>(scan.keyframe_times.size()) - 1;
+          waiting_position = pos >= 0 ? static_cast<long>(scan.keyframes.size()) - 1 : -1;
+        }
+      }
+    }
+    if (anchor && packet->pts == AV_NOPTS_VALUE) anchor_waiting = true;
+    if (ours && packet->pos >= 0) last_pos = packet->pos;
     av_packet_unref(packet.get());
+    if (++count % 512 == 0) {
+      cancel.throw_if_cancelled();
+      if (progress && size > 0) progress({"keyframes", avio_tell(fmt->pb), size, file.name()});
+    }
   }
-  av_seek_frame(fmt, file.stream_index(), INT64_MIN, AVSEEK_FLAG_BACKWARD);
-  return end == AV_NOPTS_VALUE ? 0.0 : std::max(0.0, to_seconds(end, facts));
+  if (anchor_waiting && last_dts != AV_NOPTS_VALUE) resolve(last_dts + nominal);
+  rewind();
+  scan.end = end == AV_NOPTS_VALUE ? 0.0 : std::max(0.0, to_seconds(end, facts));
+  std::vector<double>& times = scan.keyframe_times;
+  std::sort(times.begin(), times.end());
+  times.erase(std::unique(times.begin(), times.end()), times.end());
+  std::vector<KeyframePosition>& found = scan.keyframes;
+  std::stable_sort(
+      found.begin(), found.end(),
+      [](const KeyframePosition& a, const KeyframePosition& b) { return a.time < b.time; });
+  found.erase(std::unique(found.begin(), found.end(),
+                          [](const KeyframePosition& a, const KeyframePosition& b) {
+                            return a.time == b.time;
+                          }),
+              found.end());
+  return scan;
 }
 
-}  // namespace
-
-VideoInfo describe(MediaFile& file) {
+VideoInfo describe(MediaFile& file, FileScan& scan) {
   const AVFormatContext* fmt = file.format();
   const AVStream* st = file.stream();
   const AVCodecParameters* par = st->codecpar;
@@ -315,7 +403,13 @@ VideoInfo describe(MediaFile& file) {
   info.start_time = std::max(0.0, to_seconds(facts.start_pts, facts));
   const double origin_s = static_cast<double>(facts.origin_pts) * av_q2d(st->time_base);
   double end = 0.0;
-  if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
+  // Raw elementary streams (.m1v, .m2v, .h264) have no timestamps to measure; FFmpeg then
+  // guesses a duration from the bit rate, often wildly off (a 1 s MPEG-1 stream: 1 ms). Such a
+  // guess is not used: the file is read to its end instead.
+  const bool guessed = fmt->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE;
+  if (guessed) {
+    end = 0.0;
+  } else if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
     end = info.start_time + static_cast<double>(st->duration) * av_q2d(st->time_base);
   } else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) {
     // A Matroska segment's duration runs from timestamp 0 (a file whose first frame is at
@@ -327,7 +421,7 @@ VideoInfo describe(MediaFile& file) {
                              : 0.0;
     end = start + container - origin_s;
   }
-  if (!(end > info.start_time)) end = read_stream_end(file, facts);
+  if (!(end > info.start_time)) end = scan.get().end;
   info.duration = end;
   if (const double data_end = indexed_data_end(file, facts.origin_pts);
       data_end >= 0 && data_end < info.duration) {
@@ -378,6 +472,25 @@ VideoInfo describe(MediaFile& file) {
   info.bit_rate = fmt->bit_rate > 0 ? fmt->bit_rate : 0;
   info.video_bit_rate = par->bit_rate > 0 ? par->bit_rate : 0;
   info.has_b_frames = par->video_delay > 0;
+  switch (par->field_order) {
+    case AV_FIELD_PROGRESSIVE:
+      info.field_order = "progressive";
+      break;
+    case AV_FIELD_TT:
+      info.field_order = "tt";
+      break;
+    case AV_FIELD_BB:
+      info.field_order = "bb";
+      break;
+    case AV_FIELD_TB:
+      info.field_order = "tb";
+      break;
+    case AV_FIELD_BT:
+      info.field_order = "bt";
+      break;
+    default:
+      break;  // not stated
+  }
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     const AVCodecParameters* p = fmt->streams[i]->codecpar;
     if (p->codec_type == AVMEDIA_TYPE_AUDIO) {
@@ -390,16 +503,17 @@ VideoInfo describe(MediaFile& file) {
 }
 
 std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& facts, bool need_all,
-                                        const CancelToken& cancel, const ProgressCallback& progress,
+                                        FileScan& scan, const CancelToken& cancel,
                                         std::vector<KeyframePosition>* positions) {
   ScopedLogTarget route(&file.sink());
   AVFormatContext* fmt = file.format();
   AVStream* st = file.stream();
   std::vector<double> times;
-  std::vector<KeyframePosition> found;
   PacketPtr packet = make_packet();
+  if (positions) positions->clear();
 
   int entries = facts.seek_by_position ? 0 : avformat_index_get_entries_count(st);
+  if (!facts.seek_by_position) file.moved();  // the index path below seeks or reads
   if (entries == 0 && !facts.seek_by_position) {
     // Matroska reads its cues on the first seek only.
     av_seek_frame(fmt, file.stream_index(), facts.start_pts, AVSEEK_FLAG_BACKWARD);
@@ -458,61 +572,14 @@ std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& fact
     if (need_all && !per_frame) times.clear();
   }
   if (times.empty()) {
-    // No index: read every packet (no decoding) and note the keyframes.
-    if (facts.seek_by_position) {
-      av_seek_frame(fmt, file.stream_index(), 0, AVSEEK_FLAG_BYTE);
-    } else {
-      av_seek_frame(fmt, file.stream_index(), INT64_MIN, AVSEEK_FLAG_BACKWARD);
-    }
-    const int64_t size = fmt->pb ? avio_size(fmt->pb) : -1;
-    int64_t count = 0;
-    // MPEG-PS packs several small frames into one PES packet: only the first gets its byte
-    // position and pts. A keyframe without a position is reached from the last position seen
-    // before it; one without a pts is shown as long after its decode time as the last keyframe
-    // that had both.
-    int64_t last_pos = -1;
-    int64_t key_delay = 0;
-    while (true) {
-      const int ret = av_read_frame(fmt, packet.get());
-      if (ret < 0) break;
-      const bool ours = packet->stream_index == file.stream_index();
-      if (ours && (packet->flags & AV_PKT_FLAG_KEY)) {
-        if (packet->pts != AV_NOPTS_VALUE && packet->dts != AV_NOPTS_VALUE) {
-          key_delay = std::max<int64_t>(0, packet->pts - packet->dts);
-        }
-        const int64_t ts = packet->pts != AV_NOPTS_VALUE   ? packet->pts
-                           : packet->dts != AV_NOPTS_VALUE ? packet->dts + key_delay
-                                                           : AV_NOPTS_VALUE;
-        if (ts != AV_NOPTS_VALUE) {
-          times.push_back(to_seconds(ts, facts));
-          const int64_t pos = packet->pos >= 0 ? packet->pos : last_pos;
-          if (pos >= 0) found.push_back({times.back(), pos, ts, packet->dts});
-        }
-      }
-      if (ours && packet->pos >= 0) last_pos = packet->pos;
-      av_packet_unref(packet.get());
-      if (++count % 512 == 0) {
-        cancel.throw_if_cancelled();
-        if (progress && size > 0) {
-          progress({"keyframes", avio_tell(fmt->pb), size, file.name()});
-        }
-      }
-    }
+    // No index (or not one to trust): every packet, read once per file (FileScan).
+    const PacketScan& all = scan.get();
+    times = all.keyframe_times;
+    if (positions) *positions = all.keyframes;
+    return times;
   }
   std::sort(times.begin(), times.end());
   times.erase(std::unique(times.begin(), times.end()), times.end());
-  if (positions) {
-    const auto by_time = [](const KeyframePosition& a, const KeyframePosition& b) {
-      return a.time < b.time;
-    };
-    std::stable_sort(found.begin(), found.end(), by_time);
-    found.erase(std::unique(found.begin(), found.end(),
-                            [](const KeyframePosition& a, const KeyframePosition& b) {
-                              return a.time == b.time;
-                            }),
-                found.end());
-    *positions = std::move(found);
-  }
   return times;
 }
 

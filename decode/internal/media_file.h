@@ -29,6 +29,9 @@ struct KeyframePosition {
   int64_t pos = -1;  // where reading finds this keyframe first (its packet, or one before it)
   int64_t pts = 0;
   int64_t dts = AV_NOPTS_VALUE;
+  // Keyframes read from `pos` before this one (several small GOPs in one PES packet): after a
+  // seek to `pos`, the keyframe packet to take is the (skip + 1)-th.
+  int32_t skip = 0;
 };
 
 // What every decoder of one file shares, taken once from the fully probed file so that
@@ -82,6 +85,12 @@ class MediaFile {
   // Facts for worker decoders; only for a MediaFile opened with probe_streams.
   StreamFacts facts() const;
 
+  // Whether the next av_read_frame() returns the first packet: nothing was read or sought
+  // since opening (the packets avformat_find_stream_info() read come first). Some demuxers
+  // cannot seek back there (a single image), so a full read starts without seeking when it can.
+  bool at_start() const { return at_start_; }
+  void moved() { at_start_ = false; }
+
  private:
   std::filesystem::path path_;
   WarningSink* sink_;
@@ -89,22 +98,37 @@ class MediaFile {
   FormatContextPtr fmt_;
   AVStream* stream_ = nullptr;
   int stream_index_ = -1;
+  bool at_start_ = true;
 };
 
+// What reading every packet of the video stream finds (demuxing only, no decoding).
+struct PacketScan {
+  double end = 0.0;                    // where the last frame ends, seconds from the file's start
+  std::vector<double> keyframe_times;  // ascending, distinct
+  // Ascending time, distinct; keyframes whose packet had no byte position are left out.
+  std::vector<KeyframePosition> keyframes;
+};
+
+// Reads every packet of the file from its start, then goes back to the start.
+PacketScan scan_packets(MediaFile& file, const StreamFacts& facts, const CancelToken& cancel,
+                        const ProgressCallback& progress);
+
+class FileScan;  // decode/internal/file_scan.h: scan_packets() at most once, shared by a cache
+
 // The VideoInfo of an opened (probed) file. When neither the stream nor the container states
-// a duration (a WebM recorded live, a single PNG), it reads every packet to find the end, and
-// then goes back to the start of the file.
-VideoInfo describe(MediaFile& file);
+// a duration (a WebM recorded live, a single PNG), it takes the end from `scan` (every packet
+// read), which leaves the file at its start.
+VideoInfo describe(MediaFile& file, FileScan& scan);
 
 // Keyframe presentation times in seconds (ascending, from the file's start). Uses the
 // container index when it lists every frame (mp4/mov, AVI); a sparse index (Matroska cues,
-// often one per cluster) is used as it is unless `need_all`, which then reads every packet
-// (no decoding), as it does without an index and for MPEG-TS/PS (whose demuxer indexes are
-// not keyframes). Reads packets either way, so call it on a file opened for this purpose
-// only. `positions`, when given, receives the keyframes' byte positions where packets were
-// read (empty otherwise).
+// often one per cluster) is used as it is unless `need_all`, which then takes them from `scan`
+// (every packet read, no decoding), as it does without an index and for MPEG-TS/PS (whose
+// demuxer indexes are not keyframes). Reads packets either way, so call it on a file opened
+// for this purpose only. `positions`, when given, receives the keyframes' byte positions where
+// packets were read (empty otherwise).
 std::vector<double> read_keyframe_times(MediaFile& file, const StreamFacts& facts, bool need_all,
-                                        const CancelToken& cancel, const ProgressCallback& progress,
+                                        FileScan& scan, const CancelToken& cancel,
                                         std::vector<KeyframePosition>* positions = nullptr);
 
 // Clockwise display rotation in degrees (0, 90, 180, 270) from the stream's display matrix.

@@ -239,22 +239,24 @@ bool VideoDecoder::seek_to_position(double t) {
     return false;
   }
   reset_reading();
-  // The keyframe's packet comes first, or after a few frames packed with it (MPEG-PS; the
-  // demuxer may stamp the first of them with the keyframe's time and leave the keyframe
-  // without one). The scan knows the keyframe's times; an earlier keyframe is passed over.
+  // The keyframe's packet comes first, or after a few frames packed with it (MPEG-PS), or
+  // after `key.skip` earlier keyframes packed in the same PES packet. Its timestamps after a
+  // seek into a shared PES packet are guesses (the packet's PTS belongs to the first picture
+  // that starts in it, which the parser lost): the scan, which read the file in order, knows
+  // the keyframe's real ones. Keyframes are counted, not compared by these guessed times.
+  int32_t keys_seen = 0;
   for (int read = 0; read < 64 && read_packet(); ++read) {
     AVPacket* p = lookahead_.back().get();
     if (!(p->flags & AV_PKT_FLAG_KEY)) continue;
-    if (key.dts != AV_NOPTS_VALUE && p->dts != AV_NOPTS_VALUE && p->dts < key.dts) continue;
+    if (keys_seen++ < key.skip) continue;
     while (lookahead_.size() > 1)
       discard_front();
-    if (p->pts == AV_NOPTS_VALUE) {
-      if (const int64_t was = packet_time(p); was != AV_NOPTS_VALUE) {
-        seen_times_.erase(seen_times_.find(was));
-      }
-      p->pts = key.pts;
-      seen_times_.insert(packet_time(p));
+    if (const auto it = seen_times_.find(packet_time(p)); it != seen_times_.end()) {
+      seen_times_.erase(it);
     }
+    p->pts = key.pts;
+    if (key.dts != AV_NOPTS_VALUE) p->dts = key.dts;
+    seen_times_.insert(packet_time(p));
     return p->pts <= to_pts(t, facts_);
   }
   return false;

@@ -68,6 +68,52 @@ TEST(Cli, ProbeJson) {
   EXPECT_EQ(j["has_audio"], true);
 }
 
+// Interlaced MPEG-2 (top field first) and a progressive file: `probe` says which is which.
+TEST(Cli, ProbeSaysWhetherTheVideoIsInterlaced) {
+  const std::filesystem::path dir = fresh_dir("interlaced");
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path interlaced = dir / "i.mpg";
+  const CommandResult made = run_command({"ffmpeg",
+                                          "-nostdin",
+                                          "-v",
+                                          "error",
+                                          "-y",
+                                          "-f",
+                                          "lavfi",
+                                          "-i",
+                                          "testsrc2=size=320x240:rate=50",
+                                          "-t",
+                                          "1",
+                                          "-vf",
+                                          "tinterlace=mode=interleave_top,setfield=tff",
+                                          "-c:v",
+                                          "mpeg2video",
+                                          "-flags",
+                                          "+ildct+ilme",
+                                          "-top",
+                                          "1",
+                                          interlaced.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const CommandResult text = clipmind({"probe", interlaced.string()});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("interlaced:    yes, top field first (frames are deinterlaced"),
+            std::string::npos)
+      << text.out;
+  const CommandResult json = clipmind({"probe", interlaced.string(), "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const nlohmann::json j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["field_order"], "tt");
+  EXPECT_EQ(j["interlaced"], true);
+
+  const auto progressive = make_video(cli_spec());
+  const nlohmann::json p =
+      nlohmann::json::parse(clipmind({"probe", progressive.string(), "--json"}).out);
+  EXPECT_EQ(p["field_order"], "progressive");
+  EXPECT_EQ(p["interlaced"], false);
+  EXPECT_NE(clipmind({"probe", progressive.string()}).out.find("interlaced:    no (progressive)"),
+            std::string::npos);
+}
+
 TEST(Cli, ProbeSaysWhenTheFileIsCutShort) {
   // moov first, then cut in half: the header still promises 4 s.
   VideoSpec spec = cli_spec();

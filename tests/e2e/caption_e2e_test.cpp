@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -51,6 +52,105 @@ std::vector<fs::path> files_in(const fs::path& dir) {
     if (e.path().filename() != ".clipmind") out.push_back(e.path());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// A folder scan finds every container in decode/video_files.h (each written here by FFmpeg:
+// 1 s, 25 frames), whatever the case of its extension, and nothing else: no text, no still
+// image, no audio. Each one is read to its real end (a raw MPEG-1 stream's bit-rate guess of
+// 1 ms is not taken).
+TEST(CliCaption, AFolderScanFindsEveryVideoContainerAndNothingElse) {
+  const fs::path dir = fresh_dir("caption-containers-in");
+  struct Made {
+    std::string name;
+    std::vector<std::string> args;  // ffmpeg output options
+  };
+  const std::vector<std::string> h264 = {"-c:v", "libx264", "-pix_fmt", "yuv420p"};
+  // MPEG program streams at a DVD's constant rate, so that every picture starts its own packet.
+  const std::vector<std::string> dvd_rate = {"-b:v",     "4M", "-minrate", "4M",
+                                             "-maxrate", "4M", "-bufsize", "2M"};
+  auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  const std::vector<Made> made = {
+      {"a.3g2", with({"-f", "3g2"}, h264)},
+      {"a.3gp", with({"-f", "3gp"}, h264)},
+      {"a.asf", {"-f", "asf", "-c:v", "msmpeg4"}},
+      {"a.avi", {"-c:v", "mpeg4"}},
+      {"a.divx", {"-f", "avi", "-c:v", "mpeg4"}},
+      {"a.f4v", with({"-f", "f4v"}, h264)},
+      {"a.flv", {"-c:v", "flv"}},
+      {"a.gif", {"-c:v", "gif"}},
+      {"a.m1v", {"-f", "mpeg1video", "-c:v", "mpeg1video"}},
+      {"a.m2t", {"-f", "mpegts", "-c:v", "mpeg2video"}},
+      {"a.m2ts", with({"-f", "mpegts"}, h264)},
+      {"a.m2v", {"-f", "mpeg2video", "-c:v", "mpeg2video"}},
+      {"a.m4v", with({"-f", "mp4"}, h264)},
+      {"a.mkv", h264},
+      {"a.mov", h264},
+      {"a.mp4", h264},
+      {"a.mpeg", with({"-f", "mpeg", "-c:v", "mpeg2video"}, dvd_rate)},
+      {"a.mpg", with({"-f", "mpeg", "-c:v", "mpeg1video"}, dvd_rate)},
+      {"a.mts", with({"-f", "mpegts"}, h264)},
+      {"a.mxf", {"-f", "mxf", "-c:v", "mpeg2video"}},
+      {"a.nut", {"-f", "nut", "-c:v", "mpeg4"}},
+      {"a.ogv", {"-f", "ogg", "-c:v", "libtheora"}},
+      {"a.qt", with({"-f", "mov"}, h264)},
+      {"a.rm", {"-f", "rm", "-c:v", "rv10"}},
+      {"a.rmvb", {"-f", "rm", "-c:v", "rv20"}},
+      {"a.ts", with({"-f", "mpegts"}, h264)},
+      {"a.vob", with({"-f", "vob", "-c:v", "mpeg2video"}, dvd_rate)},
+      {"a.webm", {"-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"}},
+      {"a.wmv", {"-f", "asf", "-c:v", "wmv2"}},
+      {"a.wtv", {"-f", "wtv", "-c:v", "mpeg2video"}},
+      {"a.y4m", {"-f", "yuv4mpegpipe", "-pix_fmt", "yuv420p"}},
+      {"UPPER.MP4", with({"-f", "mp4"}, h264)},
+      // DV has fixed picture sizes.
+      {"a.dv", {"-s", "720x576", "-pix_fmt", "yuv420p", "-c:v", "dvvideo", "-f", "dv"}},
+      // Not videos: a still image, audio, text.
+      {"still.png", {"-frames:v", "1"}},
+      {"song.m4a", {}},
+  };
+  for (const Made& m : made) {
+    const bool audio = m.name == "song.m4a";
+    std::vector<std::string> cmd = {
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        audio ? "sine=frequency=440:duration=1" : "testsrc=size=96x64:rate=25:duration=1"};
+    cmd.insert(cmd.end(), m.args.begin(), m.args.end());
+    cmd.push_back((dir / m.name).string());
+    const test::CommandResult r = test::run_command(cmd);
+    ASSERT_EQ(r.exit_code, 0) << m.name << ": " << r.err;
+  }
+  std::ofstream(dir / "notes.txt") << "not a video\n";
+
+  const fs::path out = fresh_dir("caption-containers-out");
+  const RunResult r =
+      run_cli(caption_args(dir, out, "jsonl", {"--segment", "1", "--json", "--no-cache"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  const json report = json::parse(r.out);
+  std::set<std::string> found;
+  for (const json& f : report.at("files")) {
+    const std::string name = fs::path(f.at("video").get<std::string>()).filename().string();
+    found.insert(name);
+    EXPECT_EQ(f.at("status"), "done") << name << ": " << f.dump();
+    std::vector<Cue> cues;
+    const fs::path output = f.at("output").get<std::string>();
+    EXPECT_EQ(validate_jsonl(read_file(output), &cues), "") << name;
+    ASSERT_FALSE(cues.empty()) << name;
+    EXPECT_NEAR(cues.back().end, 1.0, 0.1) << name;  // 25 frames at 25 fps
+  }
+  std::set<std::string> want;
+  for (const Made& m : made) {
+    if (m.name != "still.png" && m.name != "song.m4a") want.insert(m.name);
+  }
+  EXPECT_EQ(found, want);
 }
 
 TEST(CliCaption, EveryFormatValidatesAndCoversTheVideo) {

@@ -247,6 +247,28 @@ TEST(CliMpegStreams, KeyframesAreTheRightFramesAndNothingIsCalledDamaged) {
   }
 }
 
+// `ask` opens several samplers of one file (the scene probes of selection, the encode pass):
+// an MPEG-TS, which has no index, is read in full once per run and the others reuse that read
+// (decode/media_index.h). --verbose says so for every read and every reuse.
+TEST(CliMpegStreams, AskReadsAllOfATsOnceHoweverManySamplersItOpens) {
+  const fs::path ts = mpeg_videos()[0];
+  std::vector<std::string> args = model_ask(ts, "What happens?");
+  args.insert(args.end(), {"--select", "scene", "--verbose"});
+  const RunResult r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = r.err.find(what); at != std::string::npos; at = r.err.find(what, at + 1))
+      ++n;
+    return n;
+  };
+  // Two samplers: the scene probes of selection (the first user: it reads) and the encode pass
+  // (it reuses). Either one reading the file by itself would leave no reuse line.
+  EXPECT_EQ(count(ts.string() + ": read all its packets once to index it ("), 1u) << r.err;
+  EXPECT_EQ(count(ts.string() + ": reused its packet index ("), 1u) << r.err;
+  EXPECT_EQ(count("read all its packets"), 1u) << r.err;
+}
+
 // A Matroska file whose clock starts at 100 s states a segment of 104 s: the video is 4 s
 // long, starts at 0, and nothing past 4 s is captioned or called truncated.
 TEST(CliStartTimes, AnOffsetClockStartsAtZeroAndLastsAsLongAsTheVideo) {
