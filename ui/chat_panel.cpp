@@ -89,7 +89,11 @@ void ChatPanel::clear() {
 
 void ChatPanel::submit() {
   const QString q = input_->text().trimmed();
-  if (q.isEmpty() || !ask_->isEnabled()) return;
+  if (q.isEmpty()) return;
+  if (!ask_->isEnabled()) {
+    emit questionHeldWhileAnswering(q);
+    return;
+  }
   input_->clear();
   emit questionAsked(q);
 }

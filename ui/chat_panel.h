@@ -58,6 +58,8 @@ class ChatPanel : public QWidget {
 
  signals:
   void questionAsked(const QString& question);
+  // Enter while an answer is still coming: the question stays in the box, unsent.
+  void questionHeldWhileAnswering(const QString& question);
   void seekRequested(double seconds);
 
  private:

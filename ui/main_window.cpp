@@ -139,6 +139,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   connect(timeline_, &TimelineStrip::seekRequested, player_, &VideoPlayer::seek);
   connect(chat_, &ChatPanel::seekRequested, player_, &VideoPlayer::seek);
   connect(chat_, &ChatPanel::questionAsked, this, &MainWindow::ask);
+  // Enter did nothing visible while an answer streamed; say why and what to do.
+  connect(chat_, &ChatPanel::questionHeldWhileAnswering, this, [this] {
+    statusBar()->showMessage(
+        tr("Still answering the last question: yours stays in the box. Press Enter again when "
+           "the answer is done, or Esc to stop it."),
+        10000);
+  });
   connect(cancel_, &QPushButton::clicked, this, &MainWindow::cancelJob);
   connect(search_, &SearchPanel::openRequested, this, [this](const QString& video, double t) {
     if (video == video_ && player_->hasVideo()) {

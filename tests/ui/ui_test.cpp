@@ -395,6 +395,25 @@ TEST_F(UiTest, EscapeInTheQuestionBoxCancelsPreparation) {
   EXPECT_TRUE(w->player()->hasVideo());
 }
 
+// Enter while an answer is still streaming (the Ask button disabled): the question stays in
+// the box, is not sent, and the status bar says why and what to do.
+TEST_F(UiTest, EnterWhileAnsweringKeepsTheQuestionAndSaysWhy) {
+  auto w = window();
+  QSignalSpy asked(w->chat(), &ui::ChatPanel::questionAsked);
+  w->chat()->setInputEnabled(false);  // as MainWindow::ask leaves it until the answer ends
+  w->chat()->input()->setFocus();
+  QTest::keyClicks(w->chat()->input(), "and then?");
+  QTest::keyClick(w->chat()->input(), Qt::Key_Return);
+  EXPECT_EQ(asked.count(), 0);
+  EXPECT_EQ(w->chat()->input()->text(), "and then?");
+  EXPECT_TRUE(w->statusBar()->currentMessage().contains("Still answering"))
+      << w->statusBar()->currentMessage().toStdString();
+  w->chat()->setInputEnabled(true);
+  QTest::keyClick(w->chat()->input(), Qt::Key_Return);
+  EXPECT_EQ(asked.count(), 1);
+  EXPECT_TRUE(w->chat()->input()->text().isEmpty());
+}
+
 // A recent file that was deleted since: the error names it and says so, and the entry leaves
 // File > Open Recent (and the saved settings) instead of failing at every click.
 TEST_F(UiTest, ARecentFileDeletedSinceIsExplainedAndLeavesTheMenu) {
