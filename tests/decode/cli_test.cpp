@@ -73,26 +73,10 @@ TEST(Cli, ProbeSaysWhetherTheVideoIsInterlaced) {
   const std::filesystem::path dir = fresh_dir("interlaced");
   std::filesystem::create_directories(dir);
   const std::filesystem::path interlaced = dir / "i.mpg";
-  const CommandResult made = run_command({"ffmpeg",
-                                          "-nostdin",
-                                          "-v",
-                                          "error",
-                                          "-y",
-                                          "-f",
-                                          "lavfi",
-                                          "-i",
-                                          "testsrc2=size=320x240:rate=50",
-                                          "-t",
-                                          "1",
-                                          "-vf",
-                                          "tinterlace=mode=interleave_top,setfield=tff",
-                                          "-c:v",
-                                          "mpeg2video",
-                                          "-flags",
-                                          "+ildct+ilme",
-                                          "-top",
-                                          "1",
-                                          interlaced.string()});
+  const CommandResult made =
+      ffmpeg_lavfi("testsrc2=size=320x240:rate=50",
+                   {"-t", "1", "-vf", "tinterlace=mode=interleave_top,setfield=tff", "-c:v",
+                    "mpeg2video", "-flags", "+ildct+ilme", "-top", "1", interlaced.string()});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   const CommandResult text = clipmind({"probe", interlaced.string()});
   ASSERT_EQ(text.exit_code, 0) << text.err;

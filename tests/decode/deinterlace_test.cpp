@@ -25,24 +25,13 @@ fs::path make_interlaced(const std::string& name, const std::vector<std::string>
   const fs::path path = dir / name;
   if (fs::exists(path)) return path;
   const fs::path partial = dir / ("partial-" + name);
-  std::vector<std::string> cmd = {
-      "ffmpeg",
-      "-nostdin",
-      "-v",
-      "error",
-      "-y",
-      "-f",
-      "lavfi",
-      "-i",
+  std::vector<std::string> args = {"-t", "2", "-vf", "tinterlace=mode=interleave_top,setfield=tff"};
+  args.insert(args.end(), codec.begin(), codec.end());
+  args.push_back(partial.string());
+  const CommandResult r = ffmpeg_lavfi(
       "nullsrc=size=320x240:rate=50,format=gray,"
       "geq=lum='if(lt(mod(X+Y/4+T*400\\,64)\\,32)\\,220\\,30)',format=yuv420p",
-      "-t",
-      "2",
-      "-vf",
-      "tinterlace=mode=interleave_top,setfield=tff"};
-  cmd.insert(cmd.end(), codec.begin(), codec.end());
-  cmd.push_back(partial.string());
-  const CommandResult r = run_command(cmd);
+      args);
   if (r.exit_code != 0) throw std::runtime_error("ffmpeg: " + r.err);
   fs::rename(partial, path);
   return path;

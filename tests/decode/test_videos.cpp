@@ -342,6 +342,13 @@ std::filesystem::path make_audio_only(const std::string& container, std::filesys
   return path;
 }
 
+CommandResult ffmpeg_lavfi(const std::string& source, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"ffmpeg", "-nostdin", "-v", "error", "-y",
+                                   "-f",     "lavfi",    "-i", source};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv);
+}
+
 CommandResult run_command(const std::vector<std::string>& argv) {
   char out_name[] = "/tmp/clipmind-test-outXXXXXX";
   char err_name[] = "/tmp/clipmind-test-errXXXXXX";

@@ -84,6 +84,10 @@ struct CommandResult {
 // Runs a program (searched in PATH) with arguments, capturing stdout and stderr.
 CommandResult run_command(const std::vector<std::string>& argv);
 
+// Runs `ffmpeg -nostdin -v error -y -f lavfi -i SOURCE ARGS...`: a file made from a lavfi
+// source (`args` end with the output path).
+CommandResult ffmpeg_lavfi(const std::string& source, const std::vector<std::string>& args);
+
 // Copies the video streams of `first` and `second` into `out`, in that order, with only the
 // first marked default (ffmpeg marks both default when muxing two single-stream files).
 CommandResult mux_two_video_streams(const std::filesystem::path& first,

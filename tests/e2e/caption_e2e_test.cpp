@@ -113,19 +113,10 @@ TEST(CliCaption, AFolderScanFindsEveryVideoContainerAndNothingElse) {
   };
   for (const Made& m : made) {
     const bool audio = m.name == "song.m4a";
-    std::vector<std::string> cmd = {
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        audio ? "sine=frequency=440:duration=1" : "testsrc=size=96x64:rate=25:duration=1"};
-    cmd.insert(cmd.end(), m.args.begin(), m.args.end());
-    cmd.push_back((dir / m.name).string());
-    const test::CommandResult r = test::run_command(cmd);
+    std::vector<std::string> args = m.args;
+    args.push_back((dir / m.name).string());
+    const test::CommandResult r = test::ffmpeg_lavfi(
+        audio ? "sine=frequency=440:duration=1" : "testsrc=size=96x64:rate=25:duration=1", args);
     ASSERT_EQ(r.exit_code, 0) << m.name << ": " << r.err;
   }
   std::ofstream(dir / "notes.txt") << "not a video\n";

@@ -942,21 +942,28 @@ TEST_F(UiTest, SearchTabFindsSegmentsWithThumbnailsAndOpensTheVideoThere) {
   EXPECT_EQ(search->results()->count(), 0);
 }
 
+// Indexes short_video() into `db` with config's relevance model (segments of at least 0.5 s),
+// as `clipmind index` does; `record_model_name` also records the model for later searches.
+void index_short_video(pipeline::PipelineConfig config, const fs::path& db,
+                       bool record_model_name) {
+  config.caption.min_segment_s = 0.5;
+  const fs::path video = short_video();
+  pipeline::Session session(config);
+  const pipeline::SegmentAnalysis analysis = pipeline::analyze_segments(session, video);
+  ASSERT_FALSE(analysis.segments.empty());
+  auto store = index::open_store(db.string());
+  const index::FileStamp stamp{analysis.video.content_hash, 1, 1};
+  store->begin_video(video.string(), stamp, analysis.embedding_model);
+  store->commit_video(video.string(), stamp, analysis.embedding_model, analysis.segments);
+  if (record_model_name)
+    ASSERT_TRUE(store->adopt_model(analysis.embedding_model, {}, config.relevance_model));
+}
+
 TEST_F(UiTest, SearchEmbedsTheQueryWithTheRelevanceModel) {
   pipeline::PipelineConfig config = tiny_config();
   config.relevance_model = e2e::tiny_siglip().string();
-  config.caption.min_segment_s = 0.5;
-  const fs::path video = short_video();
   const fs::path db = dir_ / "index.db";
-  {
-    pipeline::Session session(config);
-    const pipeline::SegmentAnalysis analysis = pipeline::analyze_segments(session, video);
-    ASSERT_FALSE(analysis.segments.empty());
-    auto store = index::open_store(db.string());
-    const index::FileStamp stamp{analysis.video.content_hash, 1, 1};
-    store->begin_video(video.string(), stamp, analysis.embedding_model);
-    store->commit_video(video.string(), stamp, analysis.embedding_model, analysis.segments);
-  }
+  ASSERT_NO_FATAL_FAILURE(index_short_video(config, db, /*record_model_name=*/false));
   auto w = window(config);
   ui::SearchPanel* search = w->search();
   search->setDatabase(QString::fromStdString(db.string()));
@@ -972,19 +979,8 @@ TEST_F(UiTest, SearchEmbedsTheQueryWithTheRelevanceModel) {
 TEST_F(UiTest, SearchUsesTheModelTheIndexWasBuiltWithWhenSettingsNameNone) {
   pipeline::PipelineConfig config = tiny_config();
   config.relevance_model = e2e::tiny_siglip().string();
-  config.caption.min_segment_s = 0.5;
-  const fs::path video = short_video();
   const fs::path db = dir_ / "index.db";
-  {
-    pipeline::Session session(config);
-    const pipeline::SegmentAnalysis analysis = pipeline::analyze_segments(session, video);
-    ASSERT_FALSE(analysis.segments.empty());
-    auto store = index::open_store(db.string());
-    const index::FileStamp stamp{analysis.video.content_hash, 1, 1};
-    store->begin_video(video.string(), stamp, analysis.embedding_model);
-    store->commit_video(video.string(), stamp, analysis.embedding_model, analysis.segments);
-    ASSERT_TRUE(store->adopt_model(analysis.embedding_model, {}, config.relevance_model));
-  }
+  ASSERT_NO_FATAL_FAILURE(index_short_video(config, db, /*record_model_name=*/true));
   config.relevance_model.clear();
   auto w = window(config);
   ui::SearchPanel* search = w->search();
