@@ -955,8 +955,9 @@ void index_short_video(pipeline::PipelineConfig config, const fs::path& db,
   const index::FileStamp stamp{analysis.video.content_hash, 1, 1};
   store->begin_video(video.string(), stamp, analysis.embedding_model);
   store->commit_video(video.string(), stamp, analysis.embedding_model, analysis.segments);
-  if (record_model_name)
+  if (record_model_name) {
     ASSERT_TRUE(store->adopt_model(analysis.embedding_model, {}, config.relevance_model));
+  }
 }
 
 TEST_F(UiTest, SearchEmbedsTheQueryWithTheRelevanceModel) {
