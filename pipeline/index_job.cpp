@@ -706,11 +706,13 @@ SearchOutcome search_index(Session& session, index::Store& store, const SearchRe
       } catch (const Error& e) {
         s.models.drop_adopted_relevance_model();
         q.embedding.clear();
+        out.captions_only = true;
         out.notes.push_back("captions only: the model this index was built with (" +
                             info.model_name + ") cannot be used here: " + e.what() +
                             "; choose a relevance model to compare pictures");
       }
     } else if (s.config.relevance_model.empty()) {
+      out.captions_only = true;
       out.notes.push_back(
           "captions only: no relevance model is set and the index names none, so pictures are "
           "not compared");

@@ -125,6 +125,9 @@ struct SearchOutcome {
   std::vector<SearchResult> results;
   std::optional<index::SegmentRecord> source;  // the "like" segment, when it was stored
   std::vector<std::string> notes;              // e.g. "captions only: no relevance model"
+  // Pictures were not compared (no relevance model could be used): front ends add how to
+  // choose one, in their own words (--relevance-model, Settings).
+  bool captions_only = false;
 };
 
 // Parses "VIDEO@SECONDS" (seconds, m:ss or h:mm:ss; the last '@' splits). Throws

@@ -64,12 +64,11 @@ SearchOutcome run_search(const QString& location, const QString& text,
       }
       found = pipeline::search_index(*qs->session, *store, request);
     }
-    for (const std::string& note : found.notes) {
-      QString line = QString::fromStdString(note);
-      if (note.starts_with("captions only"))
-        line +=
-            QObject::tr(" (set a relevance model in Settings to search by what the video shows)");
-      out.note += (out.note.isEmpty() ? "" : "\n") + line;
+    for (const std::string& note : found.notes)
+      out.note += (out.note.isEmpty() ? "" : "\n") + QString::fromStdString(note);
+    if (found.captions_only) {
+      out.note +=
+          QObject::tr(" (set a relevance model in Settings to search by what the video shows)");
     }
     for (pipeline::SearchResult& hit : found.results) {
       SearchResultRow row;

@@ -186,8 +186,9 @@ void run_search(const IndexFlags& flags, const std::optional<std::string>& query
   } catch (...) {
     fail_with_hint(std::current_exception());
   }
-  for (const std::string& note : outcome.notes)
-    log.info("search", note.starts_with("captions only") ? note + " (--relevance-model M)" : note);
+  for (const std::string& note : outcome.notes) log.info("search", note);
+  if (outcome.captions_only)
+    log.info("search", "to compare pictures too, name a SigLIP model with --relevance-model M");
   if (flags.json) {
     json results = json::array();
     int rank = 0;
@@ -202,7 +203,11 @@ void run_search(const IndexFlags& flags, const std::optional<std::string>& query
       j["similarity"] = r.similarity ? json(*r.similarity) : json(nullptr);
       results.push_back(std::move(j));
     }
-    json doc = {{"db", location}, {"k", k}, {"results", results}};
+    json doc = {{"db", location},
+                {"k", k},
+                {"captions_only", outcome.captions_only},
+                {"notes", outcome.notes},
+                {"results", results}};
     if (query) doc["query"] = *query;
     if (like) {
       doc["like"] = {{"video", *request.like_video}, {"seconds", request.like_seconds}};

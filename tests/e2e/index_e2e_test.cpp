@@ -367,6 +367,8 @@ TEST(SearchCli, SearchesWithTheModelTheIndexWasBuiltWithUntilItIsGone) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(r.err.find("captions only"), std::string::npos) << r.err;
+  EXPECT_EQ(doc.at("captions_only"), false) << r.out;
+  EXPECT_EQ(r.err.find("--relevance-model"), std::string::npos) << r.err;
 
   fs::remove_all(model);
   r = run_cli(search);
@@ -378,6 +380,11 @@ TEST(SearchCli, SearchesWithTheModelTheIndexWasBuiltWithUntilItIsGone) {
                        ") cannot be used here"),
             std::string::npos)
       << r.err;
+  // Scripts learn it from the JSON, people from the hint that says what to do.
+  EXPECT_EQ(doc.at("captions_only"), true) << r.out;
+  ASSERT_TRUE(doc.at("notes").is_array()) << r.out;
+  EXPECT_NE(doc.at("notes").dump().find("cannot be used here"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("--relevance-model M"), std::string::npos) << r.err;
 }
 
 TEST(SearchCli, UnusableQueriesAreRefusedBeforeAnythingIsOpened) {

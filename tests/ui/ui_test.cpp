@@ -925,6 +925,8 @@ TEST_F(UiTest, SearchTabFindsSegmentsWithThumbnailsAndOpensTheVideoThere) {
   EXPECT_TRUE(item->text().contains("red ball"));
   EXPECT_FALSE(item->icon().isNull());
   EXPECT_TRUE(search->status().contains("captions only"));
+  EXPECT_TRUE(search->status().contains("relevance model in Settings"))
+      << search->status().toStdString();
   const QRect r = search->results()->visualItemRect(item);
   // A double-click as the platform delivers it: press, release, then the double-click event.
   QTest::mouseClick(search->results()->viewport(), Qt::LeftButton, {}, r.center());
