@@ -144,6 +144,7 @@ void VideoDecoder::reset_reading() {
   if (codec_) avcodec_flush_buffers(codec_.get());
   lookahead_.clear();
   seen_times_.clear();
+  retiming_ = false;
   demux_done_ = false;
   draining_ = false;
   drained_ = false;
@@ -190,6 +191,7 @@ bool VideoDecoder::read_packet() {
       continue;
     }
     ++counters_.packets_read;
+    if (retiming_) retime(packet_.get());
     const int64_t t = packet_time(packet_.get());
     if (t != AV_NOPTS_VALUE) seen_times_.insert(t);
     PacketPtr queued = make_packet();
@@ -197,6 +199,22 @@ bool VideoDecoder::read_packet() {
     lookahead_.push_back(std::move(queued));
     return true;
   }
+}
+
+void VideoDecoder::retime(AVPacket* packet) {
+  if (packet->pos >= 0 && packet->pts != AV_NOPTS_VALUE) {
+    retiming_ = false;  // a PES packet starts with this picture: its timestamp is its own
+    return;
+  }
+  // Shift both times alike, so a picture shown later than it is decoded stays so.
+  const int64_t shift = packet->dts != AV_NOPTS_VALUE ? retime_dts_ - packet->dts : 0;
+  packet->dts = retime_dts_;
+  if (packet->pts != AV_NOPTS_VALUE) packet->pts += shift;
+  retime_dts_ += packet->duration > 0 ? packet->duration : nominal_ticks();
+}
+
+int64_t VideoDecoder::nominal_ticks() const {
+  return std::max<int64_t>(1, std::llround(facts_.frame_duration / av_q2d(facts_.time_base)));
 }
 
 bool VideoDecoder::fill_lookahead(size_t count) {
@@ -254,9 +272,14 @@ bool VideoDecoder::seek_to_position(double t) {
     if (const auto it = seen_times_.find(packet_time(p)); it != seen_times_.end()) {
       seen_times_.erase(it);
     }
+    const bool guessed = p->pts != key.pts || (key.dts != AV_NOPTS_VALUE && p->dts != key.dts);
     p->pts = key.pts;
     if (key.dts != AV_NOPTS_VALUE) p->dts = key.dts;
     seen_times_.insert(packet_time(p));
+    if (guessed && key.dts != AV_NOPTS_VALUE) {
+      retiming_ = true;
+      retime_dts_ = key.dts + (p->duration > 0 ? p->duration : nominal_ticks());
+    }
     return p->pts <= to_pts(t, facts_);
   }
   return false;
