@@ -74,6 +74,19 @@ int64_t origin_pts(const AVFormatContext* fmt, const AVStream* st) {
   return origin;
 }
 
+// avformat_find_stream_info() decodes the first frames of each stream to learn their
+// parameters. Its decoders' complaints about a recording that starts inside a GOP ("non-existing
+// PPS", "no frame!": pictures that need earlier ones) say nothing about the frames clipmind
+// returns, since its own decoders start at a keyframe and report any damage they meet. They
+// are kept out of the file's warnings; the last one explains a failure (`failure`).
+int find_stream_info(AVFormatContext* fmt, std::string& failure) {
+  WarningSink probe_log("");
+  ScopedLogTarget route(&probe_log);
+  const int ret = avformat_find_stream_info(fmt, nullptr);
+  if (ret < 0) failure = probe_log.last_ffmpeg_error();
+  return ret;
+}
+
 }  // namespace
 
 void check_input_path(const std::filesystem::path& path) {
@@ -151,7 +164,8 @@ MediaFile::MediaFile(const std::filesystem::path& path, WarningSink& sink, bool 
     // same order for every reader of the file. A raw MPEG video stream (.m2v) opens as MPEG-1
     // and is found to be MPEG-2 only by its parser.
     if ((fmt_->ctx_flags & AVFMTCTX_NOHEADER) || !matches()) {
-      ret = avformat_find_stream_info(fmt_.get(), nullptr);
+      std::string failure;
+      ret = find_stream_info(fmt_.get(), failure);
       if (ret < 0) {
         throw Error(ErrorKind::kInvalidInput,
                     name() + ": cannot read the stream headers: " + av_error_text(ret));
@@ -163,9 +177,11 @@ MediaFile::MediaFile(const std::filesystem::path& path, WarningSink& sink, bool 
     stream_index_ = facts->stream_index;
     stream_ = fmt_->streams[stream_index_];
   } else {
-    ret = avformat_find_stream_info(fmt_.get(), nullptr);
+    std::string failure;
+    ret = find_stream_info(fmt_.get(), failure);
     if (ret < 0) {
       std::string detail = sink.last_ffmpeg_error();
+      if (detail.empty()) detail = failure;
       throw Error(ErrorKind::kInvalidInput,
                   name() + ": cannot read the stream headers: " + av_error_text(ret) +
                       (detail.empty() ? "" : " (" + detail + ")"));

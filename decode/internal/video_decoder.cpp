@@ -145,6 +145,7 @@ void VideoDecoder::reset_reading() {
   lookahead_.clear();
   seen_times_.clear();
   retiming_ = false;
+  lead_in_ = false;
   demux_done_ = false;
   draining_ = false;
   drained_ = false;
@@ -157,6 +158,8 @@ void VideoDecoder::restart() {
   ++counters_.seeks;
   open_file();
   reset_reading();
+  lead_in_ = keyframes_flagged_;
+  lead_in_dropped_ = 0;
   fresh_ = true;
 }
 
@@ -376,6 +379,17 @@ bool VideoDecoder::next_frame(AVFrame* frame, double skip_limit) {
       continue;
     }
     AVPacket* packet = lookahead_.front().get();
+    if (lead_in_ && !(packet->flags & AV_PKT_FLAG_KEY)) {
+      if (++lead_in_dropped_ > kMaxPacketsBeforeKeyframe) {
+        keyframes_flagged_ = false;
+        --counters_.seeks;  // not a seek: the same read again, this time sending everything
+        restart();
+        continue;
+      }
+      discard_front();
+      continue;
+    }
+    lead_in_ = false;
     if (keyframes_only_ && !(packet->flags & AV_PKT_FLAG_KEY)) {
       discard_front();
       continue;

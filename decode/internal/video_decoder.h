@@ -92,6 +92,13 @@ class VideoDecoder {
   // the next one that carries its own PES timestamp, are re-timed from there by their
   // durations (`retime_dts_` is the decode time the next packet should have).
   bool retiming_ = false;
+  // From the start of the file, packets before the first keyframe (a recording that starts
+  // inside a GOP) cannot be decoded: they are dropped unsent, as after a seek. A stream that
+  // flags no keyframe within kMaxPacketsBeforeKeyframe packets is read again from its start
+  // with every packet sent (`keyframes_flagged_` false).
+  bool lead_in_ = true;
+  bool keyframes_flagged_ = true;
+  int lead_in_dropped_ = 0;
   int64_t retime_dts_ = 0;
 
   std::deque<PacketPtr> lookahead_;
