@@ -304,9 +304,10 @@ double indexed_data_end(const MediaFile& file, int64_t origin) {
 // every picture: its decode time plus its duration, and an I/P picture of an MPEG-1/2 stream
 // with B-frames as shown when the next I/P picture is decoded (scan_packets()'s rule). Packets
 // before the first one with a PES timestamp of its own are not counted: after a byte seek
-// their times are guesses. The window grows until it holds such a packet. Leaves the file at
-// its start.
+// their times are guesses. The window grows (1, 8, 64 MiB) until it holds such a packet.
+// Leaves the file at its start.
 double tail_end(MediaFile& file, const StreamFacts& facts) {
+  constexpr int64_t kMaxTailWindow = int64_t{64} << 20;
   AVFormatContext* fmt = file.format();
   if (!fmt->pb) return -1;
   const int64_t size = avio_size(fmt->pb);
@@ -347,7 +348,8 @@ double tail_end(MediaFile& file, const StreamFacts& facts) {
     if (anchor_waiting && last_dts != AV_NOPTS_VALUE) {
       end = std::max(end, last_dts + 2 * nominal);
     }
-    if (synced || from == 0) break;
+    // 64 MiB hold many PES timestamps at any rate; a stream with none is not worth more.
+    if (synced || from == 0 || window >= kMaxTailWindow) break;
   }
   av_seek_frame(fmt, file.stream_index(), 0, AVSEEK_FLAG_BYTE);
   return end == AV_NOPTS_VALUE ? -1 : to_seconds(end, facts);

@@ -374,6 +374,13 @@ bool VideoDecoder::next_frame(AVFrame* frame, double skip_limit) {
       return false;
     }
     if (!fill_lookahead(kLookahead)) {
+      if (lead_in_ && lead_in_dropped_ > 0) {
+        // The whole stream went by without a keyframe flag: read it again, sending everything.
+        keyframes_flagged_ = false;
+        --counters_.seeks;
+        restart();
+        continue;
+      }
       avcodec_send_packet(codec_.get(), nullptr);
       draining_ = true;
       continue;

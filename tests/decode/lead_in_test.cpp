@@ -169,6 +169,40 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// A transport stream cut after its only keyframe (one GOP for the whole file) flags no
+// keyframe at all: it is decoded from its first packet as it is (MPEG-4 part 2 then shows the
+// changes against a grey picture), rather than every packet being dropped in search of a
+// keyframe and no frame returned.
+TEST(LeadIn, AStreamWithoutKeyframesIsDecodedAsItIs) {
+  VideoSpec spec;
+  spec.name = "one-gop-mpeg4";
+  spec.container = "ts";
+  spec.codec = "mpeg4";
+  spec.frames = 50;
+  spec.gop = 1000;
+  spec.bframes = 0;
+  // The decoder configuration (VOL header) repeated in every packet, so that the cut file
+  // still says what it holds.
+  spec.extra = {"-q:v", "3", "-flags", "+global_header", "-bsf:v", "dump_extra=freq=all"};
+  const fs::path whole = make_video(spec);
+  const std::vector<Packet> packets = ffprobe_packets(whole);
+  ASSERT_GT(packets.size(), 20u);
+  const fs::path cut = cut_front(whole, packets[10].pos / 188 * 188, "one-gop-mpeg4");
+  const std::vector<Packet> left = ffprobe_packets(cut);
+  ASSERT_GT(left.size(), 30u);
+  ASSERT_TRUE(std::none_of(left.begin(), left.end(), [](const Packet& p) { return p.key; }));
+
+  const decode::VideoInfo info = decode::probe(cut);
+  std::vector<double> times;
+  for (int k = 0; k * 0.2 < info.duration - 0.1; ++k)
+    times.push_back(k * 0.2);
+  ASSERT_GT(times.size(), 5u);
+  const auto samples = sample_all(cut, times);
+  ASSERT_EQ(samples.size(), times.size());
+  for (const decode::Sample& s : samples)
+    EXPECT_NEAR(s.frame.time, s.requested_time, 0.021);
+}
+
 // The sound starts 2 s before the picture in a transport and a program stream: time 0 gets
 // the first picture, at its time on the player's clock (which starts with the sound).
 TEST(AudioLeadIn, TimeZeroGetsTheFirstPictureInTsAndPs) {
