@@ -92,6 +92,7 @@ class VideoDecoder {
   // the next one that carries its own PES timestamp, are re-timed from there by their
   // durations (`retime_dts_` is the decode time the next packet should have).
   bool retiming_ = false;
+  int64_t retime_dts_ = 0;
   // From the start of the file, packets before the first keyframe (a recording that starts
   // inside a GOP) cannot be decoded: they are dropped unsent, as after a seek. A stream that
   // flags no keyframe within kMaxPacketsBeforeKeyframe packets is read again from its start
@@ -99,7 +100,6 @@ class VideoDecoder {
   bool lead_in_ = true;
   bool keyframes_flagged_ = true;
   int lead_in_dropped_ = 0;
-  int64_t retime_dts_ = 0;
 
   std::deque<PacketPtr> lookahead_;
   // Times (stream time base) of the packets read since the last seek that were or will be sent
