@@ -24,9 +24,15 @@ bool frame_top_field_first(const AVFrame* frame);
 
 class Deinterlacer {
  public:
-  // Deinterlaces `src` into `out` (same size and pixel format); false with `why` when
-  // libavfilter cannot (a pixel format estdif does not take, such as packed RGB or NV12).
-  bool run(const AVFrame* src, AVFrame* out, std::string& why);
+  // Deinterlaces `decoded` into `out` (same size; same pixel format, except that a semi-planar one,
+  // NV12 or P010 from a hardware decoder, comes out in its planar layout: estdif takes only
+  // planar YUV, and moving the chroma samples into their own planes changes no value). False
+  // with `why` when libavfilter cannot (a pixel format estdif does not take, such as packed RGB).
+  bool run(const AVFrame* decoded, AVFrame* out, std::string& why);
+
+ private:
+  SwsContextPtr to_planar_;  // semi-planar to planar, cached for the frame size and format
+  FramePtr planar_ = make_frame();
 };
 
 }  // namespace clipmind::decode::internal

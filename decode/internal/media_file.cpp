@@ -74,6 +74,19 @@ int64_t origin_pts(const AVFormatContext* fmt, const AVStream* st) {
   return origin;
 }
 
+// avformat_find_stream_info() decodes the first frames of each stream to learn their
+// parameters. Its decoders' complaints about a recording that starts inside a GOP ("non-existing
+// PPS", "no frame!": pictures that need earlier ones) say nothing about the frames clipmind
+// returns, since its own decoders start at a keyframe and report any damage they meet. They
+// are kept out of the file's warnings; the last one explains a failure (`failure`).
+int find_stream_info(AVFormatContext* fmt, std::string& failure) {
+  WarningSink probe_log("");
+  ScopedLogTarget route(&probe_log);
+  const int ret = avformat_find_stream_info(fmt, nullptr);
+  if (ret < 0) failure = probe_log.last_ffmpeg_error();
+  return ret;
+}
+
 }  // namespace
 
 void check_input_path(const std::filesystem::path& path) {
@@ -151,7 +164,8 @@ MediaFile::MediaFile(const std::filesystem::path& path, WarningSink& sink, bool 
     // same order for every reader of the file. A raw MPEG video stream (.m2v) opens as MPEG-1
     // and is found to be MPEG-2 only by its parser.
     if ((fmt_->ctx_flags & AVFMTCTX_NOHEADER) || !matches()) {
-      ret = avformat_find_stream_info(fmt_.get(), nullptr);
+      std::string failure;
+      ret = find_stream_info(fmt_.get(), failure);
       if (ret < 0) {
         throw Error(ErrorKind::kInvalidInput,
                     name() + ": cannot read the stream headers: " + av_error_text(ret));
@@ -163,9 +177,11 @@ MediaFile::MediaFile(const std::filesystem::path& path, WarningSink& sink, bool 
     stream_index_ = facts->stream_index;
     stream_ = fmt_->streams[stream_index_];
   } else {
-    ret = avformat_find_stream_info(fmt_.get(), nullptr);
+    std::string failure;
+    ret = find_stream_info(fmt_.get(), failure);
     if (ret < 0) {
       std::string detail = sink.last_ffmpeg_error();
+      if (detail.empty()) detail = failure;
       throw Error(ErrorKind::kInvalidInput,
                   name() + ": cannot read the stream headers: " + av_error_text(ret) +
                       (detail.empty() ? "" : " (" + detail + ")"));
@@ -278,6 +294,65 @@ double indexed_data_end(const MediaFile& file, int64_t origin) {
     }
   }
   return -1;
+}
+
+// Where the last frame of an MPEG-TS/PS video stream ends, from the packets in the file's last
+// bytes (seconds from the file's start; -1 when unknown). FFmpeg estimates these durations from
+// the last PES timestamp it finds there (AVFMT_DURATION_FROM_PTS), and pictures that share
+// that PES packet or follow it without one of their own (low-rate MPEG-1/2) are left out: a
+// 1-second MPEG-1 stream at 96x64 probes as 0.64 s. This reads the tail the same way but counts
+// every picture: its decode time plus its duration, and an I/P picture of an MPEG-1/2 stream
+// with B-frames as shown when the next I/P picture is decoded (scan_packets()'s rule). Packets
+// before the first one with a PES timestamp of its own are not counted: after a byte seek
+// their times are guesses. The window grows (1, 8, 64 MiB) until it holds such a packet.
+// Leaves the file at its start.
+double tail_end(MediaFile& file, const StreamFacts& facts) {
+  constexpr int64_t kMaxTailWindow = int64_t{64} << 20;
+  AVFormatContext* fmt = file.format();
+  if (!fmt->pb) return -1;
+  const int64_t size = avio_size(fmt->pb);
+  if (size <= 0) return -1;
+  ScopedLogTarget route(&file.sink());
+  const AVCodecID codec = facts.codecpar->codec_id;
+  const bool anchor_rule =
+      facts.reorders && (codec == AV_CODEC_ID_MPEG1VIDEO || codec == AV_CODEC_ID_MPEG2VIDEO);
+  const int64_t nominal =
+      std::max<int64_t>(1, std::llround(facts.frame_duration / av_q2d(facts.time_base)));
+  PacketPtr packet = make_packet();
+  file.moved();
+  int64_t end = AV_NOPTS_VALUE;
+  for (int64_t window = int64_t{1} << 20;; window *= 8) {
+    const int64_t from = std::max<int64_t>(0, size - window);
+    if (av_seek_frame(fmt, file.stream_index(), from, AVSEEK_FLAG_BYTE) < 0) break;
+    bool synced = from == 0;
+    int64_t last_dts = AV_NOPTS_VALUE;
+    bool anchor_waiting = false;
+    while (av_read_frame(fmt, packet.get()) >= 0) {
+      if (packet->stream_index == file.stream_index()) {
+        if (!synced) synced = packet->pos >= 0 && packet->pts != AV_NOPTS_VALUE;
+        if (synced) {
+          const int64_t any = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
+          if (any != AV_NOPTS_VALUE) {
+            const int64_t stop = any + (packet->duration > 0 ? packet->duration : nominal);
+            end = end == AV_NOPTS_VALUE ? stop : std::max(end, stop);
+          }
+          if (packet->dts != AV_NOPTS_VALUE) last_dts = packet->dts;
+          const bool anchor = anchor_rule && packet->dts != AV_NOPTS_VALUE &&
+                              (packet->pts == AV_NOPTS_VALUE || packet->pts != packet->dts);
+          if (anchor) anchor_waiting = packet->pts == AV_NOPTS_VALUE;
+        }
+      }
+      av_packet_unref(packet.get());
+    }
+    // The last I/P picture waiting for a next one is shown after the last decoded picture.
+    if (anchor_waiting && last_dts != AV_NOPTS_VALUE) {
+      end = std::max(end, last_dts + 2 * nominal);
+    }
+    // 64 MiB hold many PES timestamps at any rate; a stream with none is not worth more.
+    if (synced || from == 0 || window >= kMaxTailWindow) break;
+  }
+  av_seek_frame(fmt, file.stream_index(), 0, AVSEEK_FLAG_BYTE);
+  return end == AV_NOPTS_VALUE ? -1 : to_seconds(end, facts);
 }
 
 }  // namespace
@@ -421,7 +496,11 @@ VideoInfo describe(MediaFile& file, FileScan& scan) {
                              : 0.0;
     end = start + container - origin_s;
   }
-  if (!(end > info.start_time)) end = scan.get().end;
+  if (!(end > info.start_time)) {
+    end = scan.get().end;
+  } else if (fmt->duration_estimation_method == AVFMT_DURATION_FROM_PTS && seeks_by_position(fmt)) {
+    end = std::max(end, tail_end(file, facts));
+  }
   info.duration = end;
   if (const double data_end = indexed_data_end(file, facts.origin_pts);
       data_end >= 0 && data_end < info.duration) {

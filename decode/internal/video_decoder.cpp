@@ -144,6 +144,8 @@ void VideoDecoder::reset_reading() {
   if (codec_) avcodec_flush_buffers(codec_.get());
   lookahead_.clear();
   seen_times_.clear();
+  retiming_ = false;
+  lead_in_ = false;
   demux_done_ = false;
   draining_ = false;
   drained_ = false;
@@ -156,6 +158,8 @@ void VideoDecoder::restart() {
   ++counters_.seeks;
   open_file();
   reset_reading();
+  lead_in_ = keyframes_flagged_;
+  lead_in_dropped_ = 0;
   fresh_ = true;
 }
 
@@ -190,6 +194,7 @@ bool VideoDecoder::read_packet() {
       continue;
     }
     ++counters_.packets_read;
+    if (retiming_) retime(packet_.get());
     const int64_t t = packet_time(packet_.get());
     if (t != AV_NOPTS_VALUE) seen_times_.insert(t);
     PacketPtr queued = make_packet();
@@ -197,6 +202,22 @@ bool VideoDecoder::read_packet() {
     lookahead_.push_back(std::move(queued));
     return true;
   }
+}
+
+void VideoDecoder::retime(AVPacket* packet) {
+  if (packet->pos >= 0 && packet->pts != AV_NOPTS_VALUE) {
+    retiming_ = false;  // a PES packet starts with this picture: its timestamp is its own
+    return;
+  }
+  // Shift both times alike, so a picture shown later than it is decoded stays so.
+  const int64_t shift = packet->dts != AV_NOPTS_VALUE ? retime_dts_ - packet->dts : 0;
+  packet->dts = retime_dts_;
+  if (packet->pts != AV_NOPTS_VALUE) packet->pts += shift;
+  retime_dts_ += packet->duration > 0 ? packet->duration : nominal_ticks();
+}
+
+int64_t VideoDecoder::nominal_ticks() const {
+  return std::max<int64_t>(1, std::llround(facts_.frame_duration / av_q2d(facts_.time_base)));
 }
 
 bool VideoDecoder::fill_lookahead(size_t count) {
@@ -254,9 +275,14 @@ bool VideoDecoder::seek_to_position(double t) {
     if (const auto it = seen_times_.find(packet_time(p)); it != seen_times_.end()) {
       seen_times_.erase(it);
     }
+    const bool guessed = p->pts != key.pts || (key.dts != AV_NOPTS_VALUE && p->dts != key.dts);
     p->pts = key.pts;
     if (key.dts != AV_NOPTS_VALUE) p->dts = key.dts;
     seen_times_.insert(packet_time(p));
+    if (guessed && key.dts != AV_NOPTS_VALUE) {
+      retiming_ = true;
+      retime_dts_ = key.dts + (p->duration > 0 ? p->duration : nominal_ticks());
+    }
     return p->pts <= to_pts(t, facts_);
   }
   return false;
@@ -348,11 +374,29 @@ bool VideoDecoder::next_frame(AVFrame* frame, double skip_limit) {
       return false;
     }
     if (!fill_lookahead(kLookahead)) {
+      if (lead_in_ && lead_in_dropped_ > 0) {
+        // The whole stream went by without a keyframe flag: read it again, sending everything.
+        keyframes_flagged_ = false;
+        --counters_.seeks;
+        restart();
+        continue;
+      }
       avcodec_send_packet(codec_.get(), nullptr);
       draining_ = true;
       continue;
     }
     AVPacket* packet = lookahead_.front().get();
+    if (lead_in_ && !(packet->flags & AV_PKT_FLAG_KEY)) {
+      if (++lead_in_dropped_ > kMaxPacketsBeforeKeyframe) {
+        keyframes_flagged_ = false;
+        --counters_.seeks;  // not a seek: the same read again, this time sending everything
+        restart();
+        continue;
+      }
+      discard_front();
+      continue;
+    }
+    lead_in_ = false;
     if (keyframes_only_ && !(packet->flags & AV_PKT_FLAG_KEY)) {
       discard_front();
       continue;

@@ -65,6 +65,8 @@ class VideoDecoder {
   void open_file();
   bool read_packet();  // appends one packet of our stream to the look-ahead; false at the end
   bool fill_lookahead(size_t count);
+  void retime(AVPacket* packet);  // see retiming_
+  int64_t nominal_ticks() const;  // one nominal frame in the stream's time base
   int64_t packet_time(const AVPacket* packet) const;
   // Drops the front look-ahead packet unsent; its time no longer proves other frames useless.
   void discard_front();
@@ -83,6 +85,21 @@ class VideoDecoder {
   BufferRefPtr hw_device_;
   bool nonref_skipping_ = false;
   bool keyframes_only_ = false;
+
+  // After a byte seek into MPEG-PS that lands inside a PES packet, the demuxer's timestamps of
+  // the keyframe and the pictures after it are guesses from a timestamp that belongs to an
+  // earlier picture. The keyframe gets its times from the scan; the pictures after it, up to
+  // the next one that carries its own PES timestamp, are re-timed from there by their
+  // durations (`retime_dts_` is the decode time the next packet should have).
+  bool retiming_ = false;
+  int64_t retime_dts_ = 0;
+  // From the start of the file, packets before the first keyframe (a recording that starts
+  // inside a GOP) cannot be decoded: they are dropped unsent, as after a seek. A stream that
+  // flags no keyframe within kMaxPacketsBeforeKeyframe packets is read again from its start
+  // with every packet sent (`keyframes_flagged_` false).
+  bool lead_in_ = true;
+  bool keyframes_flagged_ = true;
+  int lead_in_dropped_ = 0;
 
   std::deque<PacketPtr> lookahead_;
   // Times (stream time base) of the packets read since the last seek that were or will be sent

@@ -98,6 +98,29 @@ TEST(Cli, ProbeSaysWhetherTheVideoIsInterlaced) {
             std::string::npos);
 }
 
+// A 1-second MPEG-1 program stream whose last pictures carry no timestamp (FFmpeg says 0.64 s):
+// `probe` says 1 s and `frames --fps 25` writes all 25 pictures, the last at 0.96 s.
+TEST(Cli, AnMpeg1ProgramStreamIsProbedAndSampledToItsEnd) {
+  const std::filesystem::path dir = fresh_dir("mpeg1");
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path mpg = dir / "m1.mpg";
+  const CommandResult made =
+      ffmpeg_lavfi("testsrc=size=96x64:rate=25:duration=1", {"-c:v", "mpeg1video", mpg.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const CommandResult probed = clipmind({"probe", mpg.string(), "--json"});
+  ASSERT_EQ(probed.exit_code, 0) << probed.err;
+  const nlohmann::json j = nlohmann::json::parse(probed.out);
+  EXPECT_NEAR(j["duration"].get<double>(), 1.0, 1e-3);
+  EXPECT_EQ(j["frame_count"], 25);
+  const CommandResult frames =
+      clipmind({"frames", mpg.string(), "--fps", "25", "--out", (dir / "frames").string()});
+  ASSERT_EQ(frames.exit_code, 0) << frames.err;
+  const std::vector<std::string> written = lines(frames.out);
+  ASSERT_EQ(written.size(), 25u) << frames.out;
+  EXPECT_EQ(std::filesystem::path(written.back()).filename(), "t000000.960.jpg");
+  EXPECT_EQ(frames.err, "");
+}
+
 TEST(Cli, ProbeSaysWhenTheFileIsCutShort) {
   // moov first, then cut in half: the header still promises 4 s.
   VideoSpec spec = cli_spec();

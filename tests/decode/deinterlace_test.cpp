@@ -113,6 +113,42 @@ TEST(Deinterlace, InterlacedFramesAreDetectedAndLoseTheirCombing) {
   }
 }
 
+// Hardware decoders hand frames back as NV12 (semi-planar: the chroma samples of both
+// components interleaved in one plane), which estdif does not take. No hardware decoder runs
+// here, so the same frames come from FFmpeg's rawvideo decoder: the woven stripes stored
+// uncompressed as NV12 in Matroska (field order tt), decoded as interlaced NV12 frames, and the
+// same stored as YUV 4:2:0 planar. The NV12 frames go through the sampler's conversion
+// like any decoded frame: they must be deinterlaced, without a warning, into exactly the
+// pictures the planar frames give (moving chroma samples to their own planes changes no value).
+TEST(Deinterlace, Nv12FramesAreDeinterlacedLikePlanarOnes) {
+  const fs::path nv12 = make_interlaced(
+      "stripes-raw-nv12.mkv", {"-c:v", "rawvideo", "-pix_fmt", "nv12", "-field_order", "tt"});
+  const fs::path planar = make_interlaced(
+      "stripes-raw-yuv420p.mkv", {"-c:v", "rawvideo", "-pix_fmt", "yuv420p", "-field_order", "tt"});
+  const decode::VideoInfo info = decode::probe(nv12);
+  ASSERT_EQ(info.pixel_format, "nv12");
+  EXPECT_TRUE(info.interlaced());
+  ASSERT_EQ(decode::probe(planar).pixel_format, "yuv420p");
+
+  const std::vector<double> times = {0.3, 0.9, 1.5};
+  const Sampled woven = sample(nv12, times, false);
+  const Sampled clean = sample(nv12, times, true);  // checks: no warning
+  const Sampled reference = sample(planar, times, true);
+  ASSERT_EQ(woven.frames.size(), times.size());
+  ASSERT_EQ(clean.frames.size(), times.size());
+  ASSERT_EQ(reference.frames.size(), times.size());
+  EXPECT_EQ(clean.stats.frames_deinterlaced, static_cast<int64_t>(times.size()));
+  for (size_t i = 0; i < times.size(); ++i) {
+    SCOPED_TRACE(times[i]);
+    const double before = combing(woven.frames[i]);
+    const double after = combing(clean.frames[i]);
+    EXPECT_GT(before, 10.0);
+    EXPECT_LT(after, 0.1 * before) << "woven " << before << ", deinterlaced " << after;
+    EXPECT_EQ(clean.frames[i].time, reference.frames[i].time);
+    EXPECT_TRUE(clean.frames[i].rgb == reference.frames[i].rgb);
+  }
+}
+
 TEST(Deinterlace, ProgressiveFramesAreUntouched) {
   for (const VideoSpec& spec : codec_matrix()) {
     if (spec.name != "h264-mp4" && spec.name != "mpeg2-mpg" && spec.name != "h264-ts") continue;

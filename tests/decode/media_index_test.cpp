@@ -215,8 +215,7 @@ TEST(LowRateMpegPs, KeyframesHaveTheirTrueTimesAndPictures) {
   }
   EXPECT_EQ(k, times.size());
 
-  // Reading straight through, accurate mode returns every frame as itself. (After a seek, two
-  // frames of this file come back one frame off: docs/decode.md, "Known limits".)
+  // Reading straight through, accurate mode returns every frame as itself (after seeks: below).
   decode::SamplerOptions exact = o;
   exact.mode = decode::SampleMode::kAccurate;
   exact.strategy = decode::Strategy::kSequential;
@@ -231,6 +230,66 @@ TEST(LowRateMpegPs, KeyframesHaveTheirTrueTimesAndPictures) {
     ++got;
   }
   EXPECT_EQ(got, every.size());
+}
+
+// The same file with every frame reached through a seek to its keyframe's byte position (which
+// lands inside a PES packet shared with earlier pictures): accurate mode, with one time every
+// 36 frames (3 GOPs) so that each time needs its own seek, for each of the 36 offsets (every
+// frame of the file once), with 1 and 2 decoders; and fast mode at every frame with a tolerance
+// below half a frame. Every sample must be the frame at its time, with that time. Before the fix,
+// the pictures after a keyframe kept the demuxer's guessed times there, up to two frames off.
+TEST(LowRateMpegPs, EveryFrameIsItselfAfterASeek) {
+  VideoSpec spec;
+  spec.name = "low-rate-ps";
+  spec.container = "mpg";
+  spec.codec = "mpeg2video";
+  spec.frames = 100;
+  spec.fps = 25;
+  spec.gop = 12;
+  spec.bframes = 2;
+  const fs::path ps = make_video(spec);
+  // Times 2 ms after each frame's: a keyframe's time computed from its pts can lie a rounding
+  // error after f / 25, and the seek would then go to the keyframe before it.
+  const auto check = [&](const std::vector<int>& frames, decode::SamplerOptions o) {
+    o.width = 160;
+    o.height = 120;
+    std::vector<double> times;
+    for (int f : frames)
+      times.push_back(f / 25.0 + 0.002);
+    decode::FrameSampler sampler(ps, times, o);
+    size_t got = 0;
+    while (auto s = sampler.next()) {
+      const int want = frames[s->request];
+      EXPECT_EQ(read_code(s->frame), std::optional<uint32_t>(static_cast<uint32_t>(want)))
+          << "frame " << want;
+      EXPECT_NEAR(s->frame.time, want / 25.0, 1e-3) << "frame " << want;
+      ++got;
+    }
+    EXPECT_EQ(got, times.size());
+    return sampler.stats().seeks;
+  };
+  for (int threads : {1, 2}) {
+    for (int offset = 0; offset < 36; ++offset) {
+      SCOPED_TRACE(testing::Message() << "threads " << threads << ", offset " << offset);
+      std::vector<int> frames;
+      for (int f = offset; f < spec.frames; f += 36)
+        frames.push_back(f);
+      decode::SamplerOptions o;
+      o.strategy = decode::Strategy::kSeek;
+      o.threads = threads;
+      const int64_t seeks = check(frames, o);
+      // Each time past the first keyframe's GOP gets its own seek.
+      EXPECT_GE(seeks, static_cast<int64_t>(frames.size()) - 1);
+    }
+  }
+  std::vector<int> all(static_cast<size_t>(spec.frames));
+  for (int f = 0; f < spec.frames; ++f)
+    all[static_cast<size_t>(f)] = f;
+  decode::SamplerOptions fast;
+  fast.mode = decode::SampleMode::kFast;
+  fast.fast_tolerance = 0.01;
+  fast.threads = 2;
+  EXPECT_GT(check(all, fast), 8);
 }
 
 }  // namespace

@@ -1,15 +1,23 @@
 // probe() and keyframe_times() on generated videos of every codec/container, checked against
 // the spec that made them and against ffprobe (an independent reader).
 #include <cmath>
+#include <filesystem>
+#include <memory>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "tests/decode/decode_test_util.h"
 #include <gtest/gtest.h>
 
+#include "decode/frame_sampler.h"
+#include "decode/media_index.h"
 #include "decode/video_info.h"
 
 namespace clipmind::test {
 namespace {
+
+namespace fs = std::filesystem;
 
 class ProbeCodecs : public ::testing::TestWithParam<VideoSpec> {};
 
@@ -160,6 +168,66 @@ TEST(Probe, AFileThatStatesNoDurationIsReadToItsEnd) {
     ASSERT_EQ(samples.size(), 3u);
     EXPECT_EQ(read_code(samples[2].frame), static_cast<uint32_t>(spec.frames - 1));
   }
+}
+
+// A 1-second MPEG-1 program stream at 96x64 (25 pictures): the pictures share PES packets and
+// the last ones carry no timestamp, so FFmpeg, which estimates an MPEG-PS duration from the
+// last PES timestamp, under-reports it. probe() and the sampler count every picture of the
+// file's last packets and agree on 1 s, with and without a MediaIndexCache (which a sampler of
+// this file fills with a read of every packet), and every frame comes back with its time.
+TEST(Probe, AnMpeg1ProgramStreamLastsToItsLastPicture) {
+  const fs::path dir = video_dir() / "mpeg1-duration";
+  fs::create_directories(dir);
+  const fs::path mpg = dir / "testsrc-1s.mpg";
+  const CommandResult made =
+      ffmpeg_lavfi("testsrc=size=96x64:rate=25:duration=1", {"-c:v", "mpeg1video", mpg.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  // ffprobe (independent): 25 pictures, and a container duration short of 1 s (the defect).
+  const CommandResult counted =
+      run_command({"ffprobe", "-v", "error", "-count_frames", "-select_streams", "v",
+                   "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", mpg.string()});
+  ASSERT_EQ(counted.exit_code, 0) << counted.err;
+  EXPECT_EQ(std::stoi(counted.out), 25);
+  const CommandResult stated = run_command({"ffprobe", "-v", "error", "-show_entries",
+                                            "format=duration", "-of", "csv=p=0", mpg.string()});
+  ASSERT_EQ(stated.exit_code, 0) << stated.err;
+  EXPECT_LT(std::stod(stated.out), 0.9) << "FFmpeg no longer under-reports: " << stated.out;
+
+  const decode::VideoInfo info = decode::probe(mpg);
+  EXPECT_EQ(info.container, "mpeg");
+  EXPECT_NEAR(info.duration, 1.0, 1e-6);
+  EXPECT_EQ(info.frame_count, 25);
+
+  std::vector<double> times;
+  for (int f = 0; f < 25; ++f)
+    times.push_back(f / 25.0);
+  decode::SamplerOptions o;
+  o.skip_duplicates = true;
+  auto cache = std::make_shared<decode::MediaIndexCache>();
+  o.index_cache = cache;
+  decode::FrameSampler sampler(mpg, times, o);
+  EXPECT_NEAR(sampler.info().duration, info.duration, 1e-9);
+  size_t got = 0;
+  while (auto s = sampler.next()) {
+    EXPECT_NEAR(s->frame.time, times[s->request], 1e-3);
+    ++got;
+  }
+  EXPECT_EQ(got, times.size());
+  for (const std::string& w : sampler.warnings())
+    ADD_FAILURE() << "warning: " << w;
+  EXPECT_EQ(cache->reads(), 1);  // the sampler read every packet for the keyframes
+  EXPECT_NEAR(decode::probe(mpg, cache.get()).duration, info.duration, 1e-9);
+
+  // The same for an MPEG-2 program stream at a few hundred bytes per picture (100 pictures).
+  VideoSpec low;
+  low.name = "low-rate-ps";
+  low.container = "mpg";
+  low.codec = "mpeg2video";
+  low.frames = 100;
+  low.fps = 25;
+  low.gop = 12;
+  low.bframes = 2;
+  EXPECT_NEAR(decode::probe(make_video(low)).duration, 4.0, 1e-6);
 }
 
 // The sound starts 2 s before the picture: a player's clock starts with the sound, and so do
