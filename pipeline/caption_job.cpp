@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clipmind/counted.h"
 #include "compress/merge/holitom.h"
 #include "compress/select/uniform.h"
 #include "decode/video_files.h"
@@ -415,8 +416,9 @@ std::string format_caption_summary(const CaptionReport& report) {
     if (f.status == CaptionStatus::kPartial) out += "\n           " + f.note;
     out += "\n";
   }
-  out += std::to_string(report.files.size()) + " file(s): " + std::to_string(report.done) +
-         " captioned, " + (report.partial ? std::to_string(report.partial) + " partial, " : "") +
+  out += counted(static_cast<int64_t>(report.files.size()), "file") + ": " +
+         std::to_string(report.done) + " captioned, " +
+         (report.partial ? std::to_string(report.partial) + " partial, " : "") +
          std::to_string(report.skipped) + " skipped, " + std::to_string(report.failed) + " failed" +
          (report.cancelled ? ", cancelled" : "") + "\n";
   return out;

@@ -13,6 +13,7 @@
 
 #include <ATen/ATen.h>
 
+#include "clipmind/counted.h"
 #include "decode/frame_sampler.h"
 #include "index/file_hash.h"
 #include "index/job_queue.h"
@@ -535,13 +536,12 @@ std::string format_index_summary(const IndexReport& report) {
   for (const std::string& p : report.pruned)
     out += "pruned    " + p + "\n";
   std::snprintf(line, sizeof line,
-                "%lld indexed (%lld segments), %lld skipped, %lld failed, %zu pruned in %.1f s%s "
-                "-> %s\n",
-                static_cast<long long>(report.indexed), static_cast<long long>(report.segments),
+                "%lld indexed (%s), %lld skipped, %lld failed, %zu pruned in %.1f s%s -> ",
+                static_cast<long long>(report.indexed), counted(report.segments, "segment").c_str(),
                 static_cast<long long>(report.skipped), static_cast<long long>(report.failed),
-                report.pruned.size(), report.seconds, report.cancelled ? " (cancelled)" : "",
-                report.db.c_str());
+                report.pruned.size(), report.seconds, report.cancelled ? " (cancelled)" : "");
   out += line;
+  out += report.db + "\n";
   return out;
 }
 

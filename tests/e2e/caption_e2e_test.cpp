@@ -219,7 +219,7 @@ TEST(CliCaption, DamagedFileIsReportedAndTheRestCompleteThenResumeSkipsThem) {
   EXPECT_NE(second.out.find("2 skipped, 1 failed"), std::string::npos) << second.out;
   // The summary table: a header, one row per file (status first), the failure's reason.
   EXPECT_EQ(second.out.rfind("status", 0), 0u) << second.out;
-  EXPECT_NE(second.out.find("3 file(s): 0 captioned"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("3 files: 0 captioned"), std::string::npos) << second.out;
   for (const char* name : {"a.mp4", "b.mp4"}) {
     const size_t at = second.out.find(name);
     ASSERT_NE(at, std::string::npos) << second.out;
@@ -329,7 +329,9 @@ TEST(CliCaption, AVideoCutShortIsCaptionedAsFarAsItGoesAndReported) {
   const RunResult r =
       run_cli(caption_args(in, out, "jsonl", {"--segment", "1", "--json"}), options);
   EXPECT_EQ(r.exit_code, 3) << r.err;
-  EXPECT_NE(r.err.find("cut short"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 of 1 file is cut short: its captions cover only the part"),
+            std::string::npos)
+      << r.err;
   const json report = json::parse(r.out);
   EXPECT_EQ(report.at("partial"), 1);
   EXPECT_EQ(report.at("done"), 0);

@@ -118,6 +118,29 @@ TEST(IndexCli, DamagedRecordedRestIndexedThenIncrementalAndPrune) {
   EXPECT_EQ(sql.spans().count(a), 0u);
 }
 
+// The text summary and the failure message say "1 segment" and "2 videos": counts agree with
+// their nouns (they said "(1 segments)" and "video(s)").
+TEST(IndexCli, TextSummaryCountsAgreeWithTheirNouns) {
+  const fs::path dir = fresh_dir("index-plural");
+  fs::copy_file(index_video("idx-short", 20), dir / "short.mp4");  // 2 s: one segment
+  write_truncated(index_video("idx-c", 60), dir / "damaged.mp4");
+  const std::string db = (dir.parent_path() / "index-plural.db").string();
+  fs::remove(db);
+  std::vector<std::string> args = {"index", dir.string(), "--db", db};
+  for (const std::string& m : model_args())
+    args.push_back(m);
+  const RunResult r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.out.find("1 indexed (1 segment), 0 skipped, 1 failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("1 of 2 videos could not be indexed"), std::string::npos) << r.err;
+
+  fs::copy_file(index_video("idx-a", 100), dir / "long.mp4");  // 10 s: several segments
+  const RunResult again = run_cli(args);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("1 indexed ("), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find(" segments), 2 skipped"), std::string::npos) << again.out;
+}
+
 TEST(IndexCli, KillNineMidRunThenResumeEqualsAnUninterruptedRun) {
   ::setenv("XDG_CONFIG_HOME", (work_dir() / "no-user-config").c_str(), 1);
   const fs::path dir = fresh_dir("index-kill");
