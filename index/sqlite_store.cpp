@@ -78,6 +78,11 @@ CREATE TRIGGER segments_fts_update AFTER UPDATE OF caption ON segments BEGIN
 END;
 INSERT INTO captions_fts(captions_fts) VALUES ('rebuild');
 )sql",
+    // 3: the convention of each video's segment times (index::kSegmentsVersion); rows written
+    // before it existed follow version 1.
+    R"sql(
+ALTER TABLE videos ADD COLUMN segments_version INTEGER NOT NULL DEFAULT 1;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSqliteSchemaVersion);
 
@@ -328,7 +333,9 @@ class SqliteStore final : public Store {
       read([&] {
         check_database();
         const int version = current_version();
-        if (version != kSqliteSchemaVersion) migrate();  // explains why it cannot
+        if (version < kSqliteReadableFrom || version > kSqliteSchemaVersion)
+          migrate();  // explains why it cannot
+        has_segments_version_ = version >= 3;
         return 0;
       });
       setup_read_only_ann();
@@ -350,6 +357,7 @@ class SqliteStore final : public Store {
     db_.exec("PRAGMA synchronous=FULL");
     db_.exec("PRAGMA foreign_keys=ON");
     migrate();
+    has_segments_version_ = true;
   }
 
   StoreInfo info() override {
@@ -475,6 +483,13 @@ class SqliteStore final : public Store {
     }
     tx.commit();
     return true;
+  }
+
+  void mark_segments_current(const std::string& path) override {
+    require_writable("mark_segments_current");
+    std::lock_guard lock(mutex_);
+    Stmt st(db_, "UPDATE videos SET segments_version = ?1 WHERE path = ?2 AND status = 'indexed'");
+    st.bind(1, static_cast<int64_t>(kSegmentsVersion)).bind(2, path).run();
   }
 
   size_t remove_videos(std::span<const std::string> paths) override {
@@ -707,13 +722,15 @@ class SqliteStore final : public Store {
                        std::string_view error, std::string_view model_id) {
     Stmt st(db_,
             "INSERT INTO videos(path, content_hash, size_bytes, mtime_ns, status, error, model_id, "
-            "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+            "updated_at, segments_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
             "ON CONFLICT(path) DO UPDATE SET content_hash = excluded.content_hash, "
             "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
             "status = excluded.status, error = excluded.error, model_id = excluded.model_id, "
-            "updated_at = excluded.updated_at RETURNING id");
+            "updated_at = excluded.updated_at, segments_version = excluded.segments_version "
+            "RETURNING id");
     st.bind(1, path).bind(2, stamp.content_hash).bind(3, stamp.size_bytes).bind(4, stamp.mtime_ns);
     st.bind(5, status).bind(6, error).bind(7, model_id).bind(8, unix_now());
+    st.bind(9, static_cast<int64_t>(kSegmentsVersion));
     if (!st.step()) db_.fail(SQLITE_ERROR, "cannot record video " + path);
     const int64_t id = st.i64(0);
     st.run();
@@ -730,11 +747,12 @@ class SqliteStore final : public Store {
   }
 
   std::vector<VideoRecord> query_videos(const std::string& where, const std::string& arg) {
-    Stmt st(db_,
-            "SELECT v.id, v.path, v.content_hash, v.size_bytes, v.mtime_ns, v.status, v.error, "
-            "v.model_id, v.updated_at, (SELECT count(*) FROM segments s WHERE s.video_id = v.id) "
-            "FROM videos v " +
-                where + " ORDER BY v.path");
+    Stmt st(
+        db_,
+        "SELECT v.id, v.path, v.content_hash, v.size_bytes, v.mtime_ns, v.status, v.error, "
+        "v.model_id, v.updated_at, (SELECT count(*) FROM segments s WHERE s.video_id = v.id), " +
+            std::string(has_segments_version_ ? "v.segments_version" : "1") + " FROM videos v " +
+            where + " ORDER BY v.path");
     if (!where.empty()) st.bind(1, arg);
     std::vector<VideoRecord> out;
     while (st.step()) {
@@ -747,6 +765,7 @@ class SqliteStore final : public Store {
       r.model_id = st.text(7);
       r.updated_at = st.i64(8);
       r.segment_count = st.i64(9);
+      r.segments_version = static_cast<int>(st.i64(10));
       out.push_back(std::move(r));
     }
     return out;
@@ -963,6 +982,7 @@ class SqliteStore final : public Store {
   Mode mode_ = Mode::kReadWrite;
   FileStampId db_stamp_;  // immutable mode: the file as opened
   std::string ann_save_error_;
+  bool has_segments_version_ = false;  // schema 3+ (a read-only open may read version 2)
 };
 
 }  // namespace
