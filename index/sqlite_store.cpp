@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -15,6 +16,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "clipmind/error.h"
 #include "index/ann_cache.h"
@@ -152,7 +154,8 @@ class Db {
     close();
     const int rc = sqlite3_open_v2(name.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
-      const std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      if ((rc & 0xff) == SQLITE_CANTOPEN) msg += why_not_openable(flags);
       close();
       throw Error(
           rc == SQLITE_CANTOPEN && missing_is_not_found ? ErrorKind::kNotFound : ErrorKind::kIo,
@@ -172,19 +175,46 @@ class Db {
   sqlite3* get() { return db_; }
   const fs::path& file() const { return file_; }
 
+  // SQLite says "unable to open database file" whatever the cause (and its last system errno
+  // is that of a later fallback attempt): " (<reason>)" for what a person can act on, a folder
+  // that does not exist or that we may not write, a file we may not read or write; "" when
+  // none of these explains it.
+  std::string why_not_openable(int flags) const {
+    std::error_code ec;
+    const bool exists = fs::exists(file_, ec);
+    const bool write = (flags & SQLITE_OPEN_READWRITE) != 0;
+    if (exists) {
+      if (::access(file_.c_str(), write ? R_OK | W_OK : R_OK) != 0) {
+        return std::string(" (") + std::strerror(errno) + ")";
+      }
+      return {};
+    }
+    const fs::path folder = file_.has_parent_path() ? file_.parent_path() : fs::path(".");
+    if (!fs::is_directory(folder, ec)) {
+      return " (the folder " + folder.string() + " does not exist)";
+    }
+    if ((flags & SQLITE_OPEN_CREATE) && ::access(folder.c_str(), W_OK | X_OK) != 0) {
+      return std::string(" (cannot create it in ") + folder.string() + ": " + std::strerror(errno) +
+             ")";
+    }
+    return {};
+  }
+
   [[noreturn]] void fail(int rc, std::string_view context) {
     const int primary = rc & 0xff;
-    ErrorKind kind = ErrorKind::kIo;
     std::string detail = sqlite3_errmsg(db_);
     if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
-      kind = ErrorKind::kInvalidInput;
-      detail += " (the file is damaged or not a clipmind index)";
-    } else if (primary == SQLITE_FULL) {
+      // Whichever statement met the damage, the file is the problem: its SQL would only
+      // confuse ("cannot prepare 'SELECT count(*), sum(name = …").
+      throw Error(ErrorKind::kInvalidInput, file_.string() + ": " + detail +
+                                                " (the file is damaged or not a clipmind index)");
+    }
+    if (primary == SQLITE_FULL) {
       detail += " (no space left on its disk)";
     } else if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
       detail += " (another process holds the database)";
     }
-    throw Error(kind, file_.string() + ": " + std::string(context) + ": " + detail);
+    throw Error(ErrorKind::kIo, file_.string() + ": " + std::string(context) + ": " + detail);
   }
 
   void exec(std::string_view sql) {

@@ -248,6 +248,48 @@ TEST(IndexCli, VideosWhoseTimesAnOlderClipmindStoredOffAreIndexedAgain) {
   EXPECT_NE(table.out.find(mp4 + " (unchanged)"), std::string::npos) << table.out;
 }
 
+// A database that is no database, and one that cannot be created: the message names the file
+// and the reason a person can act on, never the SQL statement that met the problem ("cannot
+// prepare 'SELECT count(*), sum(name = …") nor SQLite's bare "unable to open database file".
+TEST(IndexCli, DatabaseProblemsNameTheFileAndTheReasonNotTheSql) {
+  const fs::path dir = fresh_dir("index-db-errors");
+  fs::create_directories(dir / "videos");
+  fs::copy_file(index_video("idx-short", 20), dir / "videos" / "a.mp4");
+  const fs::path notes = dir / "notes.db";
+  std::ofstream(notes) << "these are my notes, not an index\n";
+  const std::string want =
+      notes.string() + ": file is not a database (the file is damaged or not a clipmind index)";
+  std::vector<std::string> search = {"search", "--db", notes.string(), "a test pattern"};
+  for (const std::string& m : model_args())
+    search.push_back(m);
+  for (const RunResult& r :
+       {run_cli(search), run_cli(index_args({(dir / "videos").string()}, notes.string()))}) {
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("SELECT"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("prepare"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(read_file(notes), "these are my notes, not an index\n");
+
+  const fs::path locked = dir / "locked";
+  fs::create_directories(locked);
+  fs::permissions(locked, fs::perms(0555));
+  RunOptions as_nobody;
+  as_nobody.unprivileged = true;
+  const RunResult r =
+      run_cli(index_args({(dir / "videos").string()}, (locked / "clips.db").string()), as_nobody);
+  fs::permissions(locked, fs::perms(0755));
+  if (r.exit_code == 77) GTEST_SKIP() << "uid 65534 cannot run " << CLIPMIND_CLI;
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find((locked / "clips.db").string() +
+                       ": cannot open index database: unable to open database file (cannot "
+                       "create it in " +
+                       locked.string() + ": Permission denied)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(fs::is_empty(locked));
+}
+
 TEST(IndexCli, KillNineMidRunThenResumeEqualsAnUninterruptedRun) {
   ::setenv("XDG_CONFIG_HOME", (work_dir() / "no-user-config").c_str(), 1);
   const fs::path dir = fresh_dir("index-kill");
