@@ -193,6 +193,7 @@ std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
   span_frames.resize(spans.size());
   auto stage = progress.begin("captions", static_cast<int64_t>(spans.size()), "segments", file);
   std::vector<Caption> captions;
+  int64_t planned_frames = 0, cached_frames = 0;
   for (size_t i = 0; i < spans.size(); ++i) {
     cancel.throw_if_cancelled();
     std::vector<EncodedFrame> frames = std::move(span_frames[i]);
@@ -204,8 +205,12 @@ std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
                                                   static_cast<double>(per_span),
                            grid});
       }
-      frames = encode_frames(encode_request(s, probed, planned), vlm.vision(), s.cache.get(),
-                             progress, cancel, s.log);
+      EncodeRequest request = encode_request(s, probed, planned);
+      request.report_cache_hits = false;  // once for the video, below
+      EncodeStats stats;
+      frames = encode_frames(request, vlm.vision(), s.cache.get(), progress, cancel, s.log, &stats);
+      planned_frames += stats.planned;
+      cached_frames += stats.from_cache;
     }
     const int64_t input = static_cast<int64_t>(frames.size()) * grid * grid;
     const compress::MergeResult merged = in_stage(
@@ -229,6 +234,10 @@ std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
     stage.advance();
   }
   stage.finish();
+  if (cached_frames > 0) {
+    s.log.info("cache", file + ": " + std::to_string(cached_frames) + " of " +
+                            counted(planned_frames, "frame") + " came from the token cache");
+  }
   if (s.cache) s.cache->trim();
   return captions;
 }

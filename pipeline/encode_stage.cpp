@@ -185,7 +185,7 @@ std::vector<EncodedFrame> encode_labelled(const EncodeRequest& request,
     }
     misses.push_back(i);
   }
-  if (stats.from_cache > 0) {
+  if (stats.from_cache > 0 && request.report_cache_hits) {
     log.info("cache", std::to_string(stats.from_cache) + " of " + counted(stats.planned, "frame") +
                           " came from the token cache");
   }

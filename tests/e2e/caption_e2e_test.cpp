@@ -168,6 +168,19 @@ TEST(CliCaption, EveryFormatValidatesAndCoversTheVideo) {
     EXPECT_NEAR(cues[1].start, 3.0, 1e-3);
     EXPECT_NEAR(cues.back().end, 10.0, 0.05);
     EXPECT_EQ(files_in(out).size(), 1u) << "no temporary files left";
+    // The windows after the first format's run come from the token cache: said once for the
+    // video, not once per window.
+    size_t said = 0;
+    for (size_t at = r.err.find("came from the token cache"); at != std::string::npos;
+         at = r.err.find("came from the token cache", at + 1))
+      ++said;
+    if (format != "srt") {
+      EXPECT_EQ(said, 1u) << r.err;
+      EXPECT_NE(r.err.find(in.string() + ": 32 of 32 frames came from the token cache"),
+                std::string::npos)
+          << r.err;
+    }
+    EXPECT_LE(said, 1u) << r.err;
   }
 }
 
