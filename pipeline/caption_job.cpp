@@ -354,6 +354,18 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
       s.log.info("caption", video.string() + ": " + r.output.string() + " is complete; skipped");
     } else {
       try {
+        // A file under the output's name that no clipmind run recorded (the user's own
+        // subtitles, say) is never replaced without --overwrite: nothing of theirs is lost.
+        if (!overwrite && fs::exists(fs::symlink_status(r.output, ec)) &&
+            !fs::exists(caption_source_record_path(r.output), ec)) {
+          throw Error(ErrorKind::kInvalidArgument,
+                      r.output.string() +
+                          ": already exists and was not written by clipmind (no source record "
+                          "in " +
+                          caption_source_record_path(r.output).parent_path().string() +
+                          "); not replaced: move it away, choose another --out, or pass "
+                          "--overwrite");
+        }
         check_video_path(video);
         if (!fs::exists(video, ec)) {
           throw StageError(ErrorKind::kNotFound, "probe", video.string(), "no such file");

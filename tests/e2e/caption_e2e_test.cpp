@@ -309,6 +309,37 @@ TEST(CliCaption, ClashingNamesGetTheirOwnOutputsAndUnwritableOutFailsAtOnce) {
   EXPECT_TRUE(unwritable.out.empty()) << "no report: nothing was captioned";
 }
 
+// The user's own subtitles sit where a caption would go (no source record: clipmind did not
+// write them). They are not replaced: that video fails naming the file and what to do, the
+// rest of the batch is captioned, exit 2; --overwrite replaces them.
+TEST(CliCaption, AFileClipmindDidNotWriteIsNeverReplacedWithoutOverwrite) {
+  const fs::path in = fresh_dir("caption-foreign-in");
+  fs::copy_file(video("cap-foreign-a", 30), in / "a.mp4");
+  fs::copy_file(video("cap-foreign-b", 30), in / "b.mp4");
+  const fs::path out = fresh_dir("caption-foreign-out");
+  const std::string mine = "1\n00:00:00,000 --> 00:00:02,000\nmy own subtitles\n";
+  std::ofstream(out / "a.srt") << mine;
+  // Older than its video, so the date rule alone would have redone it.
+  fs::last_write_time(out / "a.srt", fs::last_write_time(in / "a.mp4") - std::chrono::hours(1));
+  RunOptions options;
+  options.env = {{"XDG_CACHE_HOME", fresh_dir("caption-foreign-cache").string()}};
+  const RunResult r = run_cli(caption_args(in, out, "srt", {"--segment", "2"}), options);
+  EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+  EXPECT_NE(
+      r.out.find((out / "a.srt").string() + ": already exists and was not written by clipmind"),
+      std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("pass --overwrite"), std::string::npos) << r.out;
+  EXPECT_EQ(read_file(out / "a.srt"), mine);
+  EXPECT_EQ(validate_srt(read_file(out / "b.srt")), "");
+
+  const RunResult forced =
+      run_cli(caption_args(in, out, "srt", {"--segment", "2", "--overwrite"}), options);
+  EXPECT_EQ(forced.exit_code, 0) << forced.err << forced.out;
+  EXPECT_NE(read_file(out / "a.srt"), mine);
+  EXPECT_EQ(validate_srt(read_file(out / "a.srt")), "");
+}
+
 TEST(CliCaption, OneVideoNamedThreeWaysIsCaptionedOnce) {
   const fs::path in = fresh_dir("caption-same-in");
   fs::copy_file(video("cap-a", 60), in / "v.mp4");
