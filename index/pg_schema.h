@@ -10,7 +10,9 @@ namespace clipmind::index {
 class PgConnection;
 
 // Throws kUnsupported for a newer schema, kNotFound when tables are missing and !create.
-void ensure_pg_schema(PgConnection& conn, bool create);
+// Without `create` an older schema from kPgReadableFrom on is read as it is (searching must not
+// need the rights to upgrade). Returns the schema version the database now has.
+int ensure_pg_schema(PgConnection& conn, bool create);
 
 // What tells this database's local ANN files apart from every other database's:
 // `<db_uuid>-<system identifier>-<database oid>` (the random id written with the tables, made

@@ -63,6 +63,11 @@ INSERT INTO clipmind_meta(key, value) VALUES
   ('schema_version', '0'), ('db_uuid', md5(random()::text || clock_timestamp()::text)),
   ('generation', '0'), ('tombstones_after', '0'), ('dim', '0'), ('model_id', '');
 )sql",
+    // 2: the convention of each video's segment times (index::kSegmentsVersion); rows written
+    // before it existed follow version 1.
+    R"sql(
+ALTER TABLE clipmind_videos ADD COLUMN segments_version integer NOT NULL DEFAULT 1;
+)sql",
 };
 static_assert(std::size(kPgMigrations) == kPgSchemaVersion);
 
@@ -109,7 +114,7 @@ class PgStore final : public Store {
  public:
   PgStore(const std::string& uri, const OpenOptions& options)
       : options_(options), conn_(uri), ann_({}, options.ann) {
-    ensure_pg_schema(conn_, options.create);
+    has_segments_version_ = ensure_pg_schema(conn_, options.create) >= 2;
     if (options.use_pgvector) {
       auto r = conn_.exec("SELECT count(*) FROM pg_extension WHERE extname = 'vector'");
       pgvector_ = r.i64(0, 0) > 0;
@@ -178,6 +183,13 @@ class PgStore final : public Store {
                    const std::string& model_id) override {
     std::lock_guard lock(mutex_);
     upsert_video(path, stamp, "in_progress", "", model_id);
+  }
+
+  void mark_segments_current(const std::string& path) override {
+    std::lock_guard lock(mutex_);
+    conn_.exec(
+        "UPDATE clipmind_videos SET segments_version = $1 WHERE path = $2 AND status = 'indexed'",
+        {static_cast<int64_t>(kSegmentsVersion), path});
   }
 
   void commit_video(const std::string& path, const FileStamp& stamp, const std::string& model_id,
@@ -428,13 +440,13 @@ class PgStore final : public Store {
                        const std::string& error, const std::string& model_id) {
     auto r = conn_.exec(
         "INSERT INTO clipmind_videos(path, content_hash, size_bytes, mtime_ns, status, error, "
-        "model_id, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+        "model_id, updated_at, segments_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
         "ON CONFLICT (path) DO UPDATE SET content_hash = excluded.content_hash, "
         "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, status = excluded.status, "
-        "error = excluded.error, model_id = excluded.model_id, updated_at = excluded.updated_at "
-        "RETURNING id",
+        "error = excluded.error, model_id = excluded.model_id, updated_at = excluded.updated_at, "
+        "segments_version = excluded.segments_version RETURNING id",
         {path, stamp.content_hash, stamp.size_bytes, stamp.mtime_ns, status, error, model_id,
-         unix_now()});
+         unix_now(), static_cast<int64_t>(kSegmentsVersion)});
     return r.i64(0, 0);
   }
 
@@ -451,9 +463,9 @@ class PgStore final : public Store {
     auto r = conn_.exec(
         "SELECT v.id, v.path, v.content_hash, v.size_bytes, v.mtime_ns, v.status, v.error, "
         "v.model_id, v.updated_at, "
-        "(SELECT count(*) FROM clipmind_segments s WHERE s.video_id = v.id) "
-        "FROM clipmind_videos v " +
-            where + " ORDER BY v.path",
+        "(SELECT count(*) FROM clipmind_segments s WHERE s.video_id = v.id), " +
+            std::string(has_segments_version_ ? "v.segments_version" : "1") +
+            " FROM clipmind_videos v " + where + " ORDER BY v.path",
         args);
     std::vector<VideoRecord> out;
     for (int i = 0; i < r.rows(); ++i) {
@@ -466,6 +478,7 @@ class PgStore final : public Store {
       v.model_id = r.text(i, 7);
       v.updated_at = r.i64(i, 8);
       v.segment_count = r.i64(i, 9);
+      v.segments_version = static_cast<int>(r.i64(i, 10));
       out.push_back(std::move(v));
     }
     return out;
@@ -575,11 +588,12 @@ class PgStore final : public Store {
   std::string ann_save_error_;  // why the last save of the ANN copy failed; empty: saved
   std::string identity_;        // pg_store_identity(), fixed at open
   bool pgvector_ = false;
+  bool has_segments_version_ = true;  // schema 2+ (a search may read version 1)
 };
 
 }  // namespace
 
-void ensure_pg_schema(PgConnection& conn, bool create) {
+int ensure_pg_schema(PgConnection& conn, bool create) {
   const auto version_now = [&]() -> int {
     auto r = conn.exec("SELECT to_regclass('clipmind_meta') IS NOT NULL");
     if (r.text(0, 0) != "t") return 0;
@@ -601,7 +615,8 @@ void ensure_pg_schema(PgConnection& conn, bool create) {
                     " was written by a newer clipmind (this build reads up to " +
                     std::to_string(kPgSchemaVersion) + ")");
   }
-  if (version == kPgSchemaVersion) return;
+  if (version == kPgSchemaVersion) return version;
+  if (!create && version >= kPgReadableFrom) return version;
   if (!create) {
     throw Error(ErrorKind::kNotFound, conn.where() + ": database holds no clipmind index");
   }
@@ -630,6 +645,7 @@ void ensure_pg_schema(PgConnection& conn, bool create) {
     } catch (const Error&) {
     }
   }
+  return kPgSchemaVersion;
 }
 
 std::string pg_store_identity(PgConnection& conn) {

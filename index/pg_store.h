@@ -12,7 +12,10 @@
 
 namespace clipmind::index {
 
-inline constexpr int kPgSchemaVersion = 1;
+inline constexpr int kPgSchemaVersion = 2;
+// The oldest schema a search (create = false) reads as it is: version 2 only added what
+// writers use (clipmind_videos.segments_version).
+inline constexpr int kPgReadableFrom = 1;
 
 std::unique_ptr<Store> open_pg_store(const std::string& uri, const OpenOptions& options);
 

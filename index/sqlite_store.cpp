@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -15,6 +16,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "clipmind/error.h"
 #include "index/ann_cache.h"
@@ -77,6 +79,11 @@ CREATE TRIGGER segments_fts_update AFTER UPDATE OF caption ON segments BEGIN
   INSERT INTO captions_fts(rowid, caption) VALUES (new.id, new.caption);
 END;
 INSERT INTO captions_fts(captions_fts) VALUES ('rebuild');
+)sql",
+    // 3: the convention of each video's segment times (index::kSegmentsVersion); rows written
+    // before it existed follow version 1.
+    R"sql(
+ALTER TABLE videos ADD COLUMN segments_version INTEGER NOT NULL DEFAULT 1;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSqliteSchemaVersion);
@@ -147,7 +154,8 @@ class Db {
     close();
     const int rc = sqlite3_open_v2(name.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
-      const std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      if ((rc & 0xff) == SQLITE_CANTOPEN) msg += why_not_openable(flags);
       close();
       throw Error(
           rc == SQLITE_CANTOPEN && missing_is_not_found ? ErrorKind::kNotFound : ErrorKind::kIo,
@@ -167,19 +175,46 @@ class Db {
   sqlite3* get() { return db_; }
   const fs::path& file() const { return file_; }
 
+  // SQLite says "unable to open database file" whatever the cause (and its last system errno
+  // is that of a later fallback attempt): " (<reason>)" for what a person can act on, a folder
+  // that does not exist or that we may not write, a file we may not read or write; "" when
+  // none of these explains it.
+  std::string why_not_openable(int flags) const {
+    std::error_code ec;
+    const bool exists = fs::exists(file_, ec);
+    const bool write = (flags & SQLITE_OPEN_READWRITE) != 0;
+    if (exists) {
+      if (::access(file_.c_str(), write ? R_OK | W_OK : R_OK) != 0) {
+        return std::string(" (") + std::strerror(errno) + ")";
+      }
+      return {};
+    }
+    const fs::path folder = file_.has_parent_path() ? file_.parent_path() : fs::path(".");
+    if (!fs::is_directory(folder, ec)) {
+      return " (the folder " + folder.string() + " does not exist)";
+    }
+    if ((flags & SQLITE_OPEN_CREATE) && ::access(folder.c_str(), W_OK | X_OK) != 0) {
+      return std::string(" (cannot create it in ") + folder.string() + ": " + std::strerror(errno) +
+             ")";
+    }
+    return {};
+  }
+
   [[noreturn]] void fail(int rc, std::string_view context) {
     const int primary = rc & 0xff;
-    ErrorKind kind = ErrorKind::kIo;
     std::string detail = sqlite3_errmsg(db_);
     if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
-      kind = ErrorKind::kInvalidInput;
-      detail += " (the file is damaged or not a clipmind index)";
-    } else if (primary == SQLITE_FULL) {
+      // Whichever statement met the damage, the file is the problem: its SQL would only
+      // confuse ("cannot prepare 'SELECT count(*), sum(name = …").
+      throw Error(ErrorKind::kInvalidInput, file_.string() + ": " + detail +
+                                                " (the file is damaged or not a clipmind index)");
+    }
+    if (primary == SQLITE_FULL) {
       detail += " (no space left on its disk)";
     } else if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
       detail += " (another process holds the database)";
     }
-    throw Error(kind, file_.string() + ": " + std::string(context) + ": " + detail);
+    throw Error(ErrorKind::kIo, file_.string() + ": " + std::string(context) + ": " + detail);
   }
 
   void exec(std::string_view sql) {
@@ -328,7 +363,9 @@ class SqliteStore final : public Store {
       read([&] {
         check_database();
         const int version = current_version();
-        if (version != kSqliteSchemaVersion) migrate();  // explains why it cannot
+        if (version < kSqliteReadableFrom || version > kSqliteSchemaVersion)
+          migrate();  // explains why it cannot
+        has_segments_version_ = version >= 3;
         return 0;
       });
       setup_read_only_ann();
@@ -350,6 +387,7 @@ class SqliteStore final : public Store {
     db_.exec("PRAGMA synchronous=FULL");
     db_.exec("PRAGMA foreign_keys=ON");
     migrate();
+    has_segments_version_ = true;
   }
 
   StoreInfo info() override {
@@ -475,6 +513,13 @@ class SqliteStore final : public Store {
     }
     tx.commit();
     return true;
+  }
+
+  void mark_segments_current(const std::string& path) override {
+    require_writable("mark_segments_current");
+    std::lock_guard lock(mutex_);
+    Stmt st(db_, "UPDATE videos SET segments_version = ?1 WHERE path = ?2 AND status = 'indexed'");
+    st.bind(1, static_cast<int64_t>(kSegmentsVersion)).bind(2, path).run();
   }
 
   size_t remove_videos(std::span<const std::string> paths) override {
@@ -707,13 +752,15 @@ class SqliteStore final : public Store {
                        std::string_view error, std::string_view model_id) {
     Stmt st(db_,
             "INSERT INTO videos(path, content_hash, size_bytes, mtime_ns, status, error, model_id, "
-            "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+            "updated_at, segments_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
             "ON CONFLICT(path) DO UPDATE SET content_hash = excluded.content_hash, "
             "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
             "status = excluded.status, error = excluded.error, model_id = excluded.model_id, "
-            "updated_at = excluded.updated_at RETURNING id");
+            "updated_at = excluded.updated_at, segments_version = excluded.segments_version "
+            "RETURNING id");
     st.bind(1, path).bind(2, stamp.content_hash).bind(3, stamp.size_bytes).bind(4, stamp.mtime_ns);
     st.bind(5, status).bind(6, error).bind(7, model_id).bind(8, unix_now());
+    st.bind(9, static_cast<int64_t>(kSegmentsVersion));
     if (!st.step()) db_.fail(SQLITE_ERROR, "cannot record video " + path);
     const int64_t id = st.i64(0);
     st.run();
@@ -730,11 +777,12 @@ class SqliteStore final : public Store {
   }
 
   std::vector<VideoRecord> query_videos(const std::string& where, const std::string& arg) {
-    Stmt st(db_,
-            "SELECT v.id, v.path, v.content_hash, v.size_bytes, v.mtime_ns, v.status, v.error, "
-            "v.model_id, v.updated_at, (SELECT count(*) FROM segments s WHERE s.video_id = v.id) "
-            "FROM videos v " +
-                where + " ORDER BY v.path");
+    Stmt st(
+        db_,
+        "SELECT v.id, v.path, v.content_hash, v.size_bytes, v.mtime_ns, v.status, v.error, "
+        "v.model_id, v.updated_at, (SELECT count(*) FROM segments s WHERE s.video_id = v.id), " +
+            std::string(has_segments_version_ ? "v.segments_version" : "1") + " FROM videos v " +
+            where + " ORDER BY v.path");
     if (!where.empty()) st.bind(1, arg);
     std::vector<VideoRecord> out;
     while (st.step()) {
@@ -747,6 +795,7 @@ class SqliteStore final : public Store {
       r.model_id = st.text(7);
       r.updated_at = st.i64(8);
       r.segment_count = st.i64(9);
+      r.segments_version = static_cast<int>(st.i64(10));
       out.push_back(std::move(r));
     }
     return out;
@@ -963,6 +1012,7 @@ class SqliteStore final : public Store {
   Mode mode_ = Mode::kReadWrite;
   FileStampId db_stamp_;  // immutable mode: the file as opened
   std::string ann_save_error_;
+  bool has_segments_version_ = false;  // schema 3+ (a read-only open may read version 2)
 };
 
 }  // namespace

@@ -39,6 +39,8 @@ const char* to_string(Freshness freshness) {
       return "incomplete";
     case Freshness::kFailedBefore:
       return "failed-before";
+    case Freshness::kOutdated:
+      return "outdated";
   }
   return "unknown";
 }
@@ -112,8 +114,9 @@ FreshnessDecision decide_freshness(const std::optional<VideoRecord>& stored, int
                                    int64_t mtime_ns, const std::function<std::string()>& hash) {
   if (!stored) return {Freshness::kNew, false};
   if (stored->status == VideoStatus::kInProgress) return {Freshness::kIncomplete, false};
-  const Freshness same =
-      stored->status == VideoStatus::kIndexed ? Freshness::kUnchanged : Freshness::kFailedBefore;
+  const Freshness same = stored->status != VideoStatus::kIndexed       ? Freshness::kFailedBefore
+                         : stored->segments_version < kSegmentsVersion ? Freshness::kOutdated
+                                                                       : Freshness::kUnchanged;
   if (stored->stamp.size_bytes != size_bytes) return {Freshness::kChanged, false};
   if (stored->stamp.mtime_ns == mtime_ns) return {same, false};
   if (hash && hash() == stored->stamp.content_hash) return {same, true};

@@ -32,6 +32,15 @@ struct FileStamp {
   int64_t mtime_ns = 0;  // nanoseconds since the Unix epoch
 };
 
+// The convention of the segment times a store holds. Version 1 (clipmind before the decode
+// change of docs/decode.md "Time") counted from the video stream's own start instead of the
+// file's start as players show it: times were off by the video's start time (7-23 ms in
+// Matroska/WebM with Opus or AAC, seconds when the picture starts after its sound), and a
+// Matroska segment starting late stretched the duration. Every write of a video records the
+// current version; freshness() reports kOutdated for an indexed video written under an older one.
+// Bump it when a change moves the times of stored segments.
+inline constexpr int kSegmentsVersion = 2;
+
 enum class VideoStatus { kInProgress, kIndexed, kFailed };
 
 const char* to_string(VideoStatus status);
@@ -45,6 +54,7 @@ struct VideoRecord {
   std::string model_id;    // the embedding model that produced its segments
   int64_t updated_at = 0;  // Unix seconds of the last status change (time indexed)
   int64_t segment_count = 0;
+  int segments_version = kSegmentsVersion;  // the convention its segments' times follow
 };
 
 // One segment as the pipeline hands it over.
@@ -74,6 +84,10 @@ enum class Freshness {
   kChanged,       // indexed, content differs: re-index
   kIncomplete,    // an earlier run started it and never finished (crash, kill): index it
   kFailedBefore,  // an earlier run failed on this very content: skip unless retrying failures
+  // Indexed, same content, but its segments were written under an older kSegmentsVersion:
+  // their times may be off. The caller checks the file (index them again, or
+  // mark_segments_current when its times would not move).
+  kOutdated,
 };
 
 const char* to_string(Freshness freshness);
@@ -81,7 +95,7 @@ const char* to_string(Freshness freshness);
 // Whether a file in this state needs (re)indexing.
 inline bool needs_indexing(Freshness f, bool retry_failed = false) {
   return f == Freshness::kNew || f == Freshness::kChanged || f == Freshness::kIncomplete ||
-         (retry_failed && f == Freshness::kFailedBefore);
+         f == Freshness::kOutdated || (retry_failed && f == Freshness::kFailedBefore);
 }
 
 enum class SearchMode {
@@ -217,6 +231,10 @@ class Store {
   // nothing and returns false when the stored id is empty or another one.
   virtual bool adopt_model(const std::string& model_id, std::span<const std::string> aliases,
                            const std::string& name) = 0;
+
+  // Records that the indexed video `path`'s stored segments follow kSegmentsVersion, without
+  // rewriting them: for a kOutdated video whose times the older convention did not move.
+  virtual void mark_segments_current(const std::string& path) = 0;
 
   // Removes videos (and their segments); returns how many existed.
   virtual size_t remove_videos(std::span<const std::string> paths) = 0;

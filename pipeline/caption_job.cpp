@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clipmind/counted.h"
 #include "compress/merge/holitom.h"
 #include "compress/select/uniform.h"
 #include "decode/video_files.h"
@@ -192,6 +193,7 @@ std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
   span_frames.resize(spans.size());
   auto stage = progress.begin("captions", static_cast<int64_t>(spans.size()), "segments", file);
   std::vector<Caption> captions;
+  int64_t planned_frames = 0, cached_frames = 0;
   for (size_t i = 0; i < spans.size(); ++i) {
     cancel.throw_if_cancelled();
     std::vector<EncodedFrame> frames = std::move(span_frames[i]);
@@ -203,8 +205,12 @@ std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
                                                   static_cast<double>(per_span),
                            grid});
       }
-      frames = encode_frames(encode_request(s, probed, planned), vlm.vision(), s.cache.get(),
-                             progress, cancel, s.log);
+      EncodeRequest request = encode_request(s, probed, planned);
+      request.report_cache_hits = false;  // once for the video, below
+      EncodeStats stats;
+      frames = encode_frames(request, vlm.vision(), s.cache.get(), progress, cancel, s.log, &stats);
+      planned_frames += stats.planned;
+      cached_frames += stats.from_cache;
     }
     const int64_t input = static_cast<int64_t>(frames.size()) * grid * grid;
     const compress::MergeResult merged = in_stage(
@@ -228,6 +234,10 @@ std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
     stage.advance();
   }
   stage.finish();
+  if (cached_frames > 0) {
+    s.log.info("cache", file + ": " + std::to_string(cached_frames) + " of " +
+                            counted(planned_frames, "frame") + " came from the token cache");
+  }
   if (s.cache) s.cache->trim();
   return captions;
 }
@@ -344,6 +354,18 @@ CaptionReport run_captions(Session& session, const CaptionRequest& request,
       s.log.info("caption", video.string() + ": " + r.output.string() + " is complete; skipped");
     } else {
       try {
+        // A file under the output's name that no clipmind run recorded (the user's own
+        // subtitles, say) is never replaced without --overwrite: nothing of theirs is lost.
+        if (!overwrite && fs::exists(fs::symlink_status(r.output, ec)) &&
+            !fs::exists(caption_source_record_path(r.output), ec)) {
+          throw Error(ErrorKind::kInvalidArgument,
+                      r.output.string() +
+                          ": already exists and was not written by clipmind (no source record "
+                          "in " +
+                          caption_source_record_path(r.output).parent_path().string() +
+                          "); not replaced: move it away, choose another --out, or pass "
+                          "--overwrite");
+        }
         check_video_path(video);
         if (!fs::exists(video, ec)) {
           throw StageError(ErrorKind::kNotFound, "probe", video.string(), "no such file");
@@ -415,8 +437,9 @@ std::string format_caption_summary(const CaptionReport& report) {
     if (f.status == CaptionStatus::kPartial) out += "\n           " + f.note;
     out += "\n";
   }
-  out += std::to_string(report.files.size()) + " file(s): " + std::to_string(report.done) +
-         " captioned, " + (report.partial ? std::to_string(report.partial) + " partial, " : "") +
+  out += counted(static_cast<int64_t>(report.files.size()), "file") + ": " +
+         std::to_string(report.done) + " captioned, " +
+         (report.partial ? std::to_string(report.partial) + " partial, " : "") +
          std::to_string(report.skipped) + " skipped, " + std::to_string(report.failed) + " failed" +
          (report.cancelled ? ", cancelled" : "") + "\n";
   return out;

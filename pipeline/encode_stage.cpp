@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include "clipmind/counted.h"
 #include "clipmind/error.h"
 #include "decode/frame_sampler.h"
 #include "models/llm/runtime.h"
@@ -184,9 +185,9 @@ std::vector<EncodedFrame> encode_labelled(const EncodeRequest& request,
     }
     misses.push_back(i);
   }
-  if (stats.from_cache > 0) {
-    log.info("cache", std::to_string(stats.from_cache) + " of " + std::to_string(stats.planned) +
-                          " frames came from the token cache");
+  if (stats.from_cache > 0 && request.report_cache_hits) {
+    log.info("cache", std::to_string(stats.from_cache) + " of " + counted(stats.planned, "frame") +
+                          " came from the token cache");
   }
 
   if (!misses.empty()) {

@@ -68,6 +68,9 @@ struct EncodeRequest {
   double reuse_psnr_db = 50.0;
   // Shared with the job's other probes and samplers (decode/media_index.h); may be null.
   std::shared_ptr<decode::MediaIndexCache> index_cache;
+  // Say (info) how many frames came from the token cache. Off for a caller that encodes one
+  // video window after window and reports the sum once (caption_spans).
+  bool report_cache_hits = true;
 };
 
 struct EncodeStats {

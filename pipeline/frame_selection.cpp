@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include "clipmind/counted.h"
 #include "clipmind/error.h"
 #include "compress/select/f2c.h"
 #include "compress/select/scene_sampler.h"
@@ -83,8 +84,8 @@ FramePlan plan_frames(const PipelineConfig& config, const SelectionInputs& in, c
   if (in.frame_count > 0 && n > in.frame_count && out.method != "f2c") {
     // More samples than the video has frames would only repeat frames.
     n = in.frame_count;
-    out.notes.push_back("the video has only " + std::to_string(in.frame_count) +
-                        " frames: sampling " + std::to_string(n));
+    out.notes.push_back("the video has only " + counted(in.frame_count, "frame") + ": sampling " +
+                        std::to_string(n));
   }
   const int64_t c_sep = config.separators ? in.separator_tokens : 0;
 
@@ -95,7 +96,7 @@ FramePlan plan_frames(const PipelineConfig& config, const SelectionInputs& in, c
       const int64_t full_tokens = in.full_grid * in.full_grid;
       const int64_t fit = std::max<int64_t>(1, budget / (full_tokens + c_sep));
       if (fit < n) {
-        out.notes.push_back("uniform: " + std::to_string(fit) + " full-resolution frames fit the " +
+        out.notes.push_back("uniform: " + counted(fit, "full-resolution frame") + " fit the " +
                             std::to_string(budget) + "-token budget (asked for " +
                             std::to_string(n) + ")");
         n = fit;
@@ -186,8 +187,8 @@ FramePlan plan_frames(const PipelineConfig& config, const SelectionInputs& in, c
     for (const auto& c : selection.clips)
       singles += c.length == 1 ? 1 : 0;
     if (!selection.clips.empty()) {
-      log.debug("select", "F2C: " + std::to_string(selection.clips.size()) + " clips, " +
-                              std::to_string(singles) + " of length 1");
+      log.debug("select", "F2C: " + counted(static_cast<int64_t>(selection.clips.size()), "clip") +
+                              ", " + std::to_string(singles) + " of length 1");
     }
   }
   return out;

@@ -13,7 +13,9 @@
 
 #include <ATen/ATen.h>
 
+#include "clipmind/counted.h"
 #include "decode/frame_sampler.h"
+#include "decode/video_info.h"
 #include "index/file_hash.h"
 #include "index/job_queue.h"
 #include "models/siglip/dual_encoder.h"
@@ -215,8 +217,29 @@ const char* freshness_reason(index::Freshness f) {
       return "incomplete";
     case index::Freshness::kFailedBefore:
       return "failed before";
+    case index::Freshness::kOutdated:
+      return "outdated times";
   }
   return "?";
+}
+
+// Whether the segments of `path`, written under index::kSegmentsVersion 1, would get other
+// times today. Version 1 counted from the video stream's own start: times moved when the
+// picture starts after the file's start (its sound first: 7-23 ms for Opus/AAC in Matroska and
+// WebM, seconds for a late picture), and a Matroska segment starting late stretched the
+// duration, so segments ran past the video's end. Any other file keeps its times, and is not
+// worth the model time of indexing it again. Revisit this when kSegmentsVersion changes again.
+bool segment_times_moved(SessionState& s, index::Store& store, const std::string& path) {
+  static_assert(index::kSegmentsVersion == 2, "say which older times moved for the new version");
+  decode::VideoInfo info;
+  try {
+    info = decode::probe(path, s.media_index.get());
+  } catch (...) {
+    return true;  // indexing it again records what is wrong with it
+  }
+  if (info.start_time > 0.0005) return true;
+  const std::vector<index::SegmentRecord> segments = store.segments_of(path);
+  return !segments.empty() && info.duration > 0.0 && segments.back().t_end > info.duration + 0.5;
 }
 
 // Runs one write of `path`'s rows. The store failing (a full disk, a lost connection) stays the
@@ -263,6 +286,14 @@ IndexFileResult index_one(Session& session, JobState& job, const std::string& pa
   };
   const index::Freshness fresh = job.store.freshness(path, stamp.size_bytes, stamp.mtime_ns, hash);
   r.reason = freshness_reason(fresh);
+  if (fresh == index::Freshness::kOutdated && !job.request.force &&
+      !segment_times_moved(s, job.store, path)) {
+    store_write(path, [&] { job.store.mark_segments_current(path); });
+    r.reason = freshness_reason(index::Freshness::kUnchanged);
+    r.status = IndexStatus::kSkipped;
+    r.seconds = seconds_since(start);
+    return r;
+  }
   if (!job.request.force && !index::needs_indexing(fresh, job.request.retry_failed)) {
     r.status = IndexStatus::kSkipped;
     r.seconds = seconds_since(start);
@@ -529,19 +560,22 @@ std::string format_index_summary(const IndexReport& report) {
                   static_cast<long long>(f.segments), f.seconds, f.path.c_str());
     out += line;
     if (f.status == IndexStatus::kSkipped) out += " (" + f.reason + ")";
+    if (f.status == IndexStatus::kIndexed &&
+        f.reason == freshness_reason(index::Freshness::kOutdated)) {
+      out += " (again: an older clipmind stored its times off)";
+    }
     out += "\n";
     if (f.status == IndexStatus::kFailed) out += "          error: " + f.error + "\n";
   }
   for (const std::string& p : report.pruned)
     out += "pruned    " + p + "\n";
   std::snprintf(line, sizeof line,
-                "%lld indexed (%lld segments), %lld skipped, %lld failed, %zu pruned in %.1f s%s "
-                "-> %s\n",
-                static_cast<long long>(report.indexed), static_cast<long long>(report.segments),
+                "%lld indexed (%s), %lld skipped, %lld failed, %zu pruned in %.1f s%s -> ",
+                static_cast<long long>(report.indexed), counted(report.segments, "segment").c_str(),
                 static_cast<long long>(report.skipped), static_cast<long long>(report.failed),
-                report.pruned.size(), report.seconds, report.cancelled ? " (cancelled)" : "",
-                report.db.c_str());
+                report.pruned.size(), report.seconds, report.cancelled ? " (cancelled)" : "");
   out += line;
+  out += report.db + "\n";
   return out;
 }
 

@@ -64,7 +64,8 @@ const char* to_string(IndexStatus status);
 struct IndexFileResult {
   std::string path;  // absolute, as stored
   IndexStatus status = IndexStatus::kIndexed;
-  std::string reason;  // freshness: "new", "changed", "incomplete", "unchanged", "failed before"
+  std::string reason;  // freshness: "new", "changed", "incomplete", "unchanged", "failed before",
+                       // "outdated times" (index::Freshness::kOutdated)
   int64_t segments = 0;
   double seconds = 0.0;
   ErrorKind error_kind = ErrorKind::kInternal;

@@ -58,7 +58,17 @@ const models::LlavaOnevision& ModelSet::vlm() const {
 std::filesystem::path ModelSet::resolve(const std::string& spec, ProgressTracker& progress,
                                         const CancelToken& cancel, bool offline) const {
   models::hub::HubOptions hub = models::hub::HubOptions::from_environment();
-  if (config_.offline || offline) hub.offline = true;
+  if (!hub.offline && config_.offline) {
+    hub.offline = true;
+    hub.offline_why =
+        "clipmind runs offline (--offline, or offline = true in its configuration): run it "
+        "without that to download it";
+  } else if (!hub.offline && offline) {
+    hub.offline = true;
+    hub.offline_why =
+        "the model an index was built with is only looked for, never downloaded: name it with "
+        "--relevance-model to download it";
+  }
   ProgressTracker::Stage download;
   ProgressCallback on_download = [&](const ProgressEvent& e) {
     if (!download.active()) download = progress.begin("download", e.total, "bytes", e.detail);

@@ -9,6 +9,7 @@
 
 #include <ATen/ATen.h>
 
+#include "clipmind/counted.h"
 #include "clipmind/error.h"
 #include "compress/budget/prefill_flops.h"
 #include "compress/budget/token_plan.h"
@@ -357,7 +358,7 @@ void SessionState::set_threads() {
       static_cast<int>(std::min<int64_t>(asked, std::numeric_limits<int>::max())));
   if (asked > n) {
     log.warning("session", "threads " + std::to_string(asked) + " is more than the " +
-                               std::to_string(n) + " cores available; using " + std::to_string(n));
+                               counted(n, "core") + " available; using " + std::to_string(n));
   }
   log.debug("session", "compute threads: " + std::to_string(n));
   threads_set = true;

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include "clipmind/counted.h"
 #include "clipmind/error.h"
 #include "compress/budget/prefill_flops.h"
 #include "compress/separators/time_separators.h"
@@ -146,15 +147,16 @@ void for_each_sample(const std::filesystem::path& path, const std::vector<double
 
 void log_index_notice(const Logger& log, const decode::IndexNotice& notice) {
   char text[200];
+  const std::string keyframes = counted(static_cast<int64_t>(notice.keyframes), "keyframe");
   if (notice.read) {
     std::snprintf(text, sizeof text,
-                  ": read all its packets once to index it (%zu keyframes, %.2f s); later probes "
+                  ": read all its packets once to index it (%s, %.2f s); later probes "
                   "and samplers of this file reuse the index",
-                  notice.keyframes, notice.seconds);
+                  keyframes.c_str(), notice.seconds);
   } else {
     std::snprintf(text, sizeof text,
-                  ": reused its packet index (%zu keyframes) instead of reading the file again",
-                  notice.keyframes);
+                  ": reused its packet index (%s) instead of reading the file again",
+                  keyframes.c_str());
   }
   log.debug("decode", notice.file.string() + text);
 }

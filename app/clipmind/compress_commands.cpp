@@ -16,6 +16,7 @@
 
 #include "app/clipmind/commands.h"
 #include "app/clipmind/json_escape.h"
+#include "clipmind/counted.h"
 #include "clipmind/error.h"
 #include "compress/budget/token_plan.h"
 #include "compress/merge/divprune.h"
@@ -208,9 +209,10 @@ void run_merge_eval(const MergeEvalOptions& o) {
       throw;
     }
   }
-  std::printf("%s: %lld tokens -> %lld (%zu segments, retain ratio %.6g)\n", o.method.c_str(),
+  std::printf("%s: %lld tokens -> %lld (%s, retain ratio %.6g)\n", o.method.c_str(),
               static_cast<long long>(result.input_tokens),
-              static_cast<long long>(result.token_count()), result.segments.size(),
+              static_cast<long long>(result.token_count()),
+              counted(static_cast<int64_t>(result.segments.size()), "segment").c_str(),
               result.retain_ratio);
 }
 
@@ -284,9 +286,9 @@ void print_plan(const compress::TokenPlan& p, const PlanOptions& o) {
               static_cast<long long>(p.request.context_length));
   for (const std::string& note : p.notes)
     std::printf("note: %s\n", note.c_str());
-  std::printf("selection: %s, %lld frames at %g fps, grid %lldx%lld%s\n",
-              compress::to_string(p.selection), static_cast<long long>(p.frames), p.fps,
-              static_cast<long long>(p.grid), static_cast<long long>(p.grid),
+  std::printf("selection: %s, %s at %g fps, grid %lldx%lld%s\n", compress::to_string(p.selection),
+              counted(p.frames, "frame").c_str(), p.fps, static_cast<long long>(p.grid),
+              static_cast<long long>(p.grid),
               p.times_final ? "" : " (times chosen at run time; uniform ones shown)");
   if (p.selection == compress::FrameSelection::kKeyClips) {
     std::printf("  F2C: %lld candidates at 1 fps, K = %lld full-frame equivalents\n",

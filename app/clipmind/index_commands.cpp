@@ -21,6 +21,7 @@
 #include "app/clipmind/commands.h"
 #include "app/clipmind/pipeline_flags.h"
 #include "app/clipmind/terminal_text.h"
+#include "clipmind/counted.h"
 #include "clipmind/error.h"
 #include "index/shard.h"
 #include "index/store.h"
@@ -124,8 +125,8 @@ void run_index(const IndexFlags& flags, const std::vector<std::string>& inputs, 
   for (const pipeline::IndexFileResult& f : report.files) {
     if (f.status == pipeline::IndexStatus::kFailed) {
       throw Error(f.error_kind, std::to_string(report.failed) + " of " +
-                                    std::to_string(report.files.size()) +
-                                    " video(s) could not be indexed (see the summary)");
+                                    counted(static_cast<int64_t>(report.files.size()), "video") +
+                                    " could not be indexed (see the summary)");
     }
   }
 }

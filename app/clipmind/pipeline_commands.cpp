@@ -27,6 +27,7 @@
 #include "app/clipmind/line_reader.h"
 #include "app/clipmind/pipeline_flags.h"
 #include "app/clipmind/terminal_text.h"
+#include "clipmind/counted.h"
 #include "clipmind/error.h"
 #include "pipeline/caption_job.h"
 #include "pipeline/config.h"
@@ -307,15 +308,17 @@ void run_caption(const CommonFlags& common, const SelectionFlags& selection,
   for (const pipeline::CaptionFileResult& f : report.files) {
     if (f.status == pipeline::CaptionStatus::kFailed) {
       throw Error(f.error_kind, std::to_string(report.failed) + " of " +
-                                    std::to_string(report.files.size()) +
-                                    " file(s) could not be captioned (see the summary)");
+                                    counted(static_cast<int64_t>(report.files.size()), "file") +
+                                    " could not be captioned (see the summary)");
     }
   }
   if (report.partial > 0) {
     throw Error(ErrorKind::kInvalidInput,
-                std::to_string(report.partial) + " of " + std::to_string(report.files.size()) +
-                    " file(s) are cut short: their captions cover only the part that is there "
-                    "(see the summary)");
+                std::to_string(report.partial) + " of " +
+                    counted(static_cast<int64_t>(report.files.size()), "file") +
+                    (report.partial == 1 ? " is cut short: its captions cover"
+                                         : " are cut short: their captions cover") +
+                    " only the part that is there (see the summary)");
   }
 }
 

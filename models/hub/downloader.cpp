@@ -556,7 +556,7 @@ DownloadResult download_snapshot(const RepoSpec& spec, const HubOptions& options
   }
   if (options.offline) {
     throw Error(ErrorKind::kInvalidArgument,
-                spec.repo_id + ": download requested while offline (HF_HUB_OFFLINE is set)");
+                spec.repo_id + ": download requested while offline (" + options.offline_why + ")");
   }
   SnapshotDownloader downloader(spec, options, progress, cancel);
   return downloader.run();

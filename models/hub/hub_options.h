@@ -23,7 +23,11 @@ struct HubOptions {
   std::string endpoint = "https://huggingface.co";  // no trailing '/'
   std::string token;                                // empty: anonymous requests
   bool offline = false;                             // never touch the network
-  int max_retries = 5;                              // per file, after a transfer broke off or a 5xx
+  // Why `offline` is set and how to undo it, for messages: a caller that sets it for another
+  // reason (a command-line flag) says so here, so nobody is told to unset a variable they never
+  // set.
+  std::string offline_why = "HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE to download it";
+  int max_retries = 5;                          // per file, after a transfer broke off or a 5xx
   std::chrono::milliseconds retry_delay{1000};  // before the first retry; doubles, capped at 30 s
   std::chrono::seconds connect_timeout{20};
   std::chrono::seconds stall_timeout{60};  // abort a transfer that moved no byte this long

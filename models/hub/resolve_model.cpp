@@ -105,9 +105,9 @@ fs::path resolve_model(std::string_view spec, const HubOptions& options,
       state += " at revision \"" + repo->revision + "\" (cached: " + cached + ")";
     }
     throw Error(ErrorKind::kNotFound,
-                repo->repo_id + "@" + repo->revision + " " + state +
-                    ", and HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE to download it, or fetch "
-                    "it where there is network with `huggingface-cli download " +
+                repo->repo_id + "@" + repo->revision + " " + state + ", and " +
+                    options.offline_why +
+                    ", or fetch it where there is network with `huggingface-cli download " +
                     repo->repo_id + "` into this cache, or pass a local model folder");
   }
 

@@ -104,10 +104,9 @@ void write_tiny_model(const std::string& arch, const fs::path& out_dir,
   try {
     found->write(temp, options);
     if (fs::exists(out_dir, ec)) fs::remove(out_dir, ec);
-    fs::rename(temp, out_dir, ec);
-    if (ec)
-      throw Error(ErrorKind::kIo,
-                  out_dir.string() + ": cannot move the model into place: " + ec.message());
+    // Fsyncs the parent folder after the rename: without it a crash could bring back the
+    // temporary name and leave no model folder although the command said it wrote one.
+    rename_into_place(temp, out_dir);
   } catch (const Error& e) {
     fs::remove_all(temp, ec);
     // A failed write names a file in the temporary folder, which is gone now: name the target.

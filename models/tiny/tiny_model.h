@@ -12,8 +12,9 @@
 // "real-0.5b" (Qwen2-0.5B: hidden 896, 24 layers, 14/2 heads, MLP 4864, vocab 151936,
 // bfloat16 like the published checkpoint) for benchmarks.
 //
-// The output folder is written next to its final name and renamed into place at the end, so a
-// failure leaves no half-written model. An existing non-empty folder is refused.
+// The output folder is written next to its final name and renamed into place at the end (the
+// parent folder fsynced after it, rename_into_place), so a failure or a crash leaves no
+// half-written model. An existing non-empty folder is refused.
 #pragma once
 
 #include <cstdint>

@@ -168,6 +168,19 @@ TEST(CliCaption, EveryFormatValidatesAndCoversTheVideo) {
     EXPECT_NEAR(cues[1].start, 3.0, 1e-3);
     EXPECT_NEAR(cues.back().end, 10.0, 0.05);
     EXPECT_EQ(files_in(out).size(), 1u) << "no temporary files left";
+    // The windows after the first format's run come from the token cache: said once for the
+    // video, not once per window.
+    size_t said = 0;
+    for (size_t at = r.err.find("came from the token cache"); at != std::string::npos;
+         at = r.err.find("came from the token cache", at + 1))
+      ++said;
+    if (format != "srt") {
+      EXPECT_EQ(said, 1u) << r.err;
+      EXPECT_NE(r.err.find(in.string() + ": 32 of 32 frames came from the token cache"),
+                std::string::npos)
+          << r.err;
+    }
+    EXPECT_LE(said, 1u) << r.err;
   }
 }
 
@@ -219,7 +232,7 @@ TEST(CliCaption, DamagedFileIsReportedAndTheRestCompleteThenResumeSkipsThem) {
   EXPECT_NE(second.out.find("2 skipped, 1 failed"), std::string::npos) << second.out;
   // The summary table: a header, one row per file (status first), the failure's reason.
   EXPECT_EQ(second.out.rfind("status", 0), 0u) << second.out;
-  EXPECT_NE(second.out.find("3 file(s): 0 captioned"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("3 files: 0 captioned"), std::string::npos) << second.out;
   for (const char* name : {"a.mp4", "b.mp4"}) {
     const size_t at = second.out.find(name);
     ASSERT_NE(at, std::string::npos) << second.out;
@@ -296,6 +309,37 @@ TEST(CliCaption, ClashingNamesGetTheirOwnOutputsAndUnwritableOutFailsAtOnce) {
   EXPECT_TRUE(unwritable.out.empty()) << "no report: nothing was captioned";
 }
 
+// The user's own subtitles sit where a caption would go (no source record: clipmind did not
+// write them). They are not replaced: that video fails naming the file and what to do, the
+// rest of the batch is captioned, exit 2; --overwrite replaces them.
+TEST(CliCaption, AFileClipmindDidNotWriteIsNeverReplacedWithoutOverwrite) {
+  const fs::path in = fresh_dir("caption-foreign-in");
+  fs::copy_file(video("cap-foreign-a", 30), in / "a.mp4");
+  fs::copy_file(video("cap-foreign-b", 30), in / "b.mp4");
+  const fs::path out = fresh_dir("caption-foreign-out");
+  const std::string mine = "1\n00:00:00,000 --> 00:00:02,000\nmy own subtitles\n";
+  std::ofstream(out / "a.srt") << mine;
+  // Older than its video, so the date rule alone would have redone it.
+  fs::last_write_time(out / "a.srt", fs::last_write_time(in / "a.mp4") - std::chrono::hours(1));
+  RunOptions options;
+  options.env = {{"XDG_CACHE_HOME", fresh_dir("caption-foreign-cache").string()}};
+  const RunResult r = run_cli(caption_args(in, out, "srt", {"--segment", "2"}), options);
+  EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+  EXPECT_NE(
+      r.out.find((out / "a.srt").string() + ": already exists and was not written by clipmind"),
+      std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("pass --overwrite"), std::string::npos) << r.out;
+  EXPECT_EQ(read_file(out / "a.srt"), mine);
+  EXPECT_EQ(validate_srt(read_file(out / "b.srt")), "");
+
+  const RunResult forced =
+      run_cli(caption_args(in, out, "srt", {"--segment", "2", "--overwrite"}), options);
+  EXPECT_EQ(forced.exit_code, 0) << forced.err << forced.out;
+  EXPECT_NE(read_file(out / "a.srt"), mine);
+  EXPECT_EQ(validate_srt(read_file(out / "a.srt")), "");
+}
+
 TEST(CliCaption, OneVideoNamedThreeWaysIsCaptionedOnce) {
   const fs::path in = fresh_dir("caption-same-in");
   fs::copy_file(video("cap-a", 60), in / "v.mp4");
@@ -329,7 +373,9 @@ TEST(CliCaption, AVideoCutShortIsCaptionedAsFarAsItGoesAndReported) {
   const RunResult r =
       run_cli(caption_args(in, out, "jsonl", {"--segment", "1", "--json"}), options);
   EXPECT_EQ(r.exit_code, 3) << r.err;
-  EXPECT_NE(r.err.find("cut short"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 of 1 file is cut short: its captions cover only the part"),
+            std::string::npos)
+      << r.err;
   const json report = json::parse(r.out);
   EXPECT_EQ(report.at("partial"), 1);
   EXPECT_EQ(report.at("done"), 0);

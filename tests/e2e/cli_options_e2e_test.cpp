@@ -237,6 +237,36 @@ TEST(CliErrors, MissingModelFolderAndDamagedVideoNameTheFile) {
 
 // Found by black-box testing: questions and flags that used to pass unchecked or fail late, and
 // output that could not be written while the command still "succeeded".
+// A repo id that is not in the cache while offline: the message says what made it offline and
+// how to undo that: --offline, not "unset HF_HUB_OFFLINE" to someone who never set it; and the
+// variable when it is the variable.
+TEST(CliErrors, OfflineMessagesNameWhatMadeThemOffline) {
+  RunOptions options;
+  options.env = {{"HF_HUB_CACHE", fresh_dir("offline-hub").string()}, {"HF_HUB_OFFLINE", ""}};
+  RunResult r = run_cli({"ask", short_video().string(), "What?", "--model", "someorg/some-model",
+                         "--offline", "--no-cache"},
+                        options);
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("someorg/some-model@main is not in the Hugging Face cache"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("clipmind runs offline (--offline, or offline = true in its "
+                       "configuration): run it without that to download it"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("HF_HUB_OFFLINE"), std::string::npos) << r.err;
+
+  options.env["HF_HUB_OFFLINE"] = "1";
+  r = run_cli(
+      {"ask", short_video().string(), "What?", "--model", "someorg/some-model", "--no-cache"},
+      options);
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE to download it"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("--offline"), std::string::npos) << r.err;
+}
+
 TEST(CliErrors, BadQuestionsRatiosThreadsAndUnwritableStdout) {
   // Checked before the model loads (a missing model would fail with exit 4 otherwise).
   const fs::path absent_model = fresh_dir("errors-q") / "no-model";

@@ -104,7 +104,7 @@ TEST(CliFullDisk, CaptionBatchFailsTheFilesThatDoNotFitAndFinishesWhenSpaceComes
         << full.out;
     EXPECT_TRUE(says_no_space(failed[0].second)) << full.out;
   }
-  EXPECT_NE(full.err.find("2 of 3 file(s) could not be captioned"), std::string::npos) << full.err;
+  EXPECT_NE(full.err.find("2 of 3 files could not be captioned"), std::string::npos) << full.err;
   // a complete, b and c absent (no half file under the final name), no temporary file.
   const std::vector<std::string> left = files_under(disk->outside(out));
   EXPECT_EQ(left, (std::vector<std::string>{".clipmind/a.jsonl.source", "a.jsonl"}));

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <set>
 
+#include "tests/decode/test_videos.h"
 #include "tests/e2e/index_e2e_util.h"
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -116,6 +117,177 @@ TEST(IndexCli, DamagedRecordedRestIndexedThenIncrementalAndPrune) {
   EXPECT_EQ(st.count(a), 0u);
   EXPECT_EQ(st[b], "indexed");
   EXPECT_EQ(sql.spans().count(a), 0u);
+}
+
+// The text summary and the failure message say "1 segment" and "2 videos": counts agree with
+// their nouns (they said "(1 segments)" and "video(s)").
+TEST(IndexCli, TextSummaryCountsAgreeWithTheirNouns) {
+  const fs::path dir = fresh_dir("index-plural");
+  fs::copy_file(index_video("idx-short", 20), dir / "short.mp4");  // 2 s: one segment
+  write_truncated(index_video("idx-c", 60), dir / "damaged.mp4");
+  const std::string db = (dir.parent_path() / "index-plural.db").string();
+  fs::remove(db);
+  std::vector<std::string> args = {"index", dir.string(), "--db", db};
+  for (const std::string& m : model_args())
+    args.push_back(m);
+  const RunResult r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.out.find("1 indexed (1 segment), 0 skipped, 1 failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("1 of 2 videos could not be indexed"), std::string::npos) << r.err;
+
+  fs::copy_file(index_video("idx-a", 100), dir / "long.mp4");  // 10 s: several segments
+  const RunResult again = run_cli(args);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("1 indexed ("), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find(" segments), 2 skipped"), std::string::npos) << again.out;
+}
+
+// Runs `sql` on the index file with write access (what an older clipmind left, made by hand).
+void exec_sql(const std::string& db, const std::string& sql) {
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(handle, sql.c_str(), nullptr, nullptr, &error);
+  const std::string message = error ? error : "";
+  sqlite3_free(error);
+  sqlite3_close(handle);
+  ASSERT_EQ(rc, SQLITE_OK) << message;
+}
+
+// The index as clipmind before segments_version wrote it (schema 2): `mkv`'s segments counted
+// from the video stream's own start, so each is `shift` seconds early.
+void make_it_an_old_index(const std::string& db, const std::string& mkv, double shift) {
+  exec_sql(db,
+           "ALTER TABLE videos DROP COLUMN segments_version; "
+           "UPDATE clipmind_meta SET value = '2' WHERE key = 'schema_version'; "
+           "PRAGMA user_version = 2; "
+           "UPDATE segments SET t_begin = max(0, t_begin - " +
+               std::to_string(shift) + "), t_end = t_end - " + std::to_string(shift) +
+               " WHERE video_id = (SELECT id FROM videos WHERE path = '" + mkv + "');");
+}
+
+// Indexes written by an older clipmind keep the times it stored, 7-23 ms early for Matroska and
+// WebM with Opus or AAC (their picture starts after their sound). `index` on such an index
+// upgrades it, re-indexes the videos whose times moved (reason "outdated times", said in the
+// table too) and only marks the others current: no model time for a file whose times are right.
+// A search of the old index, before any upgrade, still works and changes nothing.
+TEST(IndexCli, VideosWhoseTimesAnOlderClipmindStoredOffAreIndexedAgain) {
+  const fs::path dir = fresh_dir("index-old-times");
+  test::VideoSpec spec;
+  spec.name = "idx-opus-mkv";
+  spec.container = "mkv";
+  spec.audio = true;  // Opus: its pre-skip starts the sound 6.5 ms before the picture
+  spec.width = 96;
+  spec.height = 72;
+  spec.frames = 40;
+  spec.fps = 10;
+  spec.gop = 10;
+  fs::copy_file(test::make_video(spec), dir / "opus.mkv");
+  fs::copy_file(index_video("idx-plain", 40), dir / "plain.mp4");
+  const std::string mkv = abs_path(dir / "opus.mkv"), mp4 = abs_path(dir / "plain.mp4");
+  const RunResult probe = run_cli({"probe", mkv, "--json"});
+  ASSERT_EQ(probe.exit_code, 0) << probe.err;
+  const double start = json::parse(probe.out).at("start_time").get<double>();
+  ASSERT_GT(start, 0.001) << "the picture must start after the sound: " << probe.out;
+
+  const std::string db = (dir.parent_path() / "index-old-times.db").string();
+  fs::remove(db);
+  ASSERT_EQ(run_cli(index_args({dir.string()}, db)).exit_code, 0);
+  const auto fresh_spans = IndexDb(db).spans();
+  ASSERT_FALSE(fresh_spans.at(mkv).empty());
+
+  make_it_an_old_index(db, mkv, start);
+  {
+    IndexDb sql(db);
+    ASSERT_NE(sql.spans().at(mkv), fresh_spans.at(mkv));
+  }
+  std::vector<std::string> search = {"search", "--db", db, "a test pattern", "--json"};
+  for (const std::string& m : model_args())
+    search.push_back(m);
+  const RunResult found = run_cli(search);
+  EXPECT_EQ(found.exit_code, 0) << found.err;
+  EXPECT_FALSE(parse_or_fail(found.out).at("results").empty()) << found.out;
+  EXPECT_EQ(IndexDb(db).rows("SELECT value FROM clipmind_meta WHERE key = 'schema_version'")[0][0],
+            "2");
+
+  const RunResult again = run_cli(index_args({dir.string()}, db));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  auto files = by_path(parse_or_fail(again.out));
+  EXPECT_EQ(files[mkv].at("status"), "indexed");
+  EXPECT_EQ(files[mkv].at("reason"), "outdated times");
+  EXPECT_EQ(files[mp4].at("status"), "skipped");
+  EXPECT_EQ(files[mp4].at("reason"), "unchanged");
+  {
+    IndexDb sql(db);
+    const auto spans = sql.spans();
+    ASSERT_EQ(spans.at(mkv).size(), fresh_spans.at(mkv).size());
+    for (size_t i = 0; i < spans.at(mkv).size(); ++i) {
+      EXPECT_NEAR(spans.at(mkv)[i].first, fresh_spans.at(mkv)[i].first, 1e-6) << i;
+      EXPECT_NEAR(spans.at(mkv)[i].second, fresh_spans.at(mkv)[i].second, 1e-6) << i;
+    }
+    EXPECT_EQ(sql.rows("SELECT value FROM clipmind_meta WHERE key = 'schema_version'")[0][0], "3");
+    EXPECT_EQ(sql.rows("SELECT count(*) FROM videos WHERE segments_version = 2")[0][0], "2");
+  }
+  const RunResult third = run_cli(index_args({dir.string()}, db));
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  EXPECT_EQ(parse_or_fail(third.out).value("skipped", -1), 2) << third.out;
+
+  // The text table says why a video was indexed again.
+  make_it_an_old_index(db, mkv, start);
+  std::vector<std::string> text = {"index", dir.string(), "--db", db};
+  for (const std::string& m : model_args())
+    text.push_back(m);
+  const RunResult table = run_cli(text);
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  const size_t row = table.out.find(mkv);
+  ASSERT_NE(row, std::string::npos) << table.out;
+  EXPECT_EQ(table.out.compare(table.out.rfind('\n', row) + 1, 7, "indexed"), 0) << table.out;
+  EXPECT_NE(table.out.find(mkv + " (again: an older clipmind stored its times off)"),
+            std::string::npos)
+      << table.out;
+  EXPECT_NE(table.out.find(mp4 + " (unchanged)"), std::string::npos) << table.out;
+}
+
+// A database that is no database, and one that cannot be created: the message names the file
+// and the reason a person can act on, never the SQL statement that met the problem ("cannot
+// prepare 'SELECT count(*), sum(name = …") nor SQLite's bare "unable to open database file".
+TEST(IndexCli, DatabaseProblemsNameTheFileAndTheReasonNotTheSql) {
+  const fs::path dir = fresh_dir("index-db-errors");
+  fs::create_directories(dir / "videos");
+  fs::copy_file(index_video("idx-short", 20), dir / "videos" / "a.mp4");
+  const fs::path notes = dir / "notes.db";
+  std::ofstream(notes) << "these are my notes, not an index\n";
+  const std::string want =
+      notes.string() + ": file is not a database (the file is damaged or not a clipmind index)";
+  std::vector<std::string> search = {"search", "--db", notes.string(), "a test pattern"};
+  for (const std::string& m : model_args())
+    search.push_back(m);
+  for (const RunResult& r :
+       {run_cli(search), run_cli(index_args({(dir / "videos").string()}, notes.string()))}) {
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("SELECT"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("prepare"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(read_file(notes), "these are my notes, not an index\n");
+
+  const fs::path locked = dir / "locked";
+  fs::create_directories(locked);
+  fs::permissions(locked, fs::perms(0555));
+  RunOptions as_nobody;
+  as_nobody.unprivileged = true;
+  const RunResult r =
+      run_cli(index_args({(dir / "videos").string()}, (locked / "clips.db").string()), as_nobody);
+  fs::permissions(locked, fs::perms(0755));
+  if (r.exit_code == 77) GTEST_SKIP() << "uid 65534 cannot run " << CLIPMIND_CLI;
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find((locked / "clips.db").string() +
+                       ": cannot open index database: unable to open database file (cannot "
+                       "create it in " +
+                       locked.string() + ": Permission denied)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(fs::is_empty(locked));
 }
 
 TEST(IndexCli, KillNineMidRunThenResumeEqualsAnUninterruptedRun) {

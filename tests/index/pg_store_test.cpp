@@ -136,6 +136,44 @@ std::string path_name(const ::testing::TestParamInfo<bool>& info) {
   return info.param ? "pgvector" : "plain";
 }
 
+// An index written before segments_version (schema 1): a search opens it as it is, with every
+// video at segments version 1; `index` (create) upgrades it, reports those videos kOutdated,
+// and mark_segments_current or a new commit makes them current.
+TEST_F(PgTest, AnIndexFromBeforeSegmentsVersionIsSearchableThenUpgradedAndOutdated) {
+  const auto st = stamp_for(1);
+  {
+    auto store = open_store(uri_);
+    store->commit_video(video_path(1), st, kModel, make_segments(1, 3, kDim));
+    store->commit_video(video_path(2), stamp_for(2), kModel, make_segments(2, 3, kDim));
+  }
+  test::exec_sql(uri_,
+                 "ALTER TABLE clipmind_videos DROP COLUMN segments_version; "
+                 "UPDATE clipmind_meta SET value = '1' WHERE key = 'schema_version'");
+  {
+    OpenOptions search;
+    search.create = false;
+    auto store = open_store(uri_, search);
+    EXPECT_EQ(store->info().schema_version, 1);
+    const auto v = store->find_video(video_path(1));
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->segments_version, 1);
+    EXPECT_EQ(store->segments_of(video_path(1)).size(), 3u);
+  }
+  auto store = open_store(uri_);
+  EXPECT_EQ(store->info().schema_version, kPgSchemaVersion);
+  EXPECT_EQ(store->freshness(video_path(1), st.size_bytes, st.mtime_ns, nullptr),
+            Freshness::kOutdated);
+  EXPECT_TRUE(needs_indexing(Freshness::kOutdated));
+  store->mark_segments_current(video_path(1));
+  EXPECT_EQ(store->find_video(video_path(1))->segments_version, kSegmentsVersion);
+  EXPECT_EQ(store->freshness(video_path(1), st.size_bytes, st.mtime_ns, nullptr),
+            Freshness::kUnchanged);
+  store->commit_video(video_path(2), stamp_for(2), kModel, make_segments(2, 2, kDim));
+  EXPECT_EQ(
+      store->freshness(video_path(2), stamp_for(2).size_bytes, stamp_for(2).mtime_ns, nullptr),
+      Freshness::kUnchanged);
+}
+
 TEST_F(PgTest, RoundTripAndIncremental) {
   auto store = open_store(uri_);
   EXPECT_EQ(store->info().backend, "postgresql");
