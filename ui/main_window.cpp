@@ -4,6 +4,7 @@
 #include <QAbstractItemView>
 #include <QAction>
 #include <QCloseEvent>
+#include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
@@ -43,6 +44,42 @@ QString video_filter() {
   for (const std::string_view ext : decode::video_extensions())
     patterns << QStringLiteral("*") + QString::fromLatin1(ext.data(), static_cast<int>(ext.size()));
   return QObject::tr("Videos (%1);;All files (*)").arg(patterns.join(QLatin1Char(' ')));
+}
+
+// What a drop onto the window would open: the first dropped video file, or (path "") why the
+// drop is refused, naming what was dropped. Checked at drag-enter so a folder or a text file is
+// refused under the pointer instead of failing later as "not a readable video file".
+struct DropTarget {
+  QString path;
+  QString refusal;
+};
+
+DropTarget drop_target(const QMimeData* mime) {
+  if (!mime->hasUrls()) return {};
+  QString first_refusal;
+  for (const QUrl& url : mime->urls()) {
+    if (!url.isLocalFile()) continue;
+    const QString path = url.toLocalFile();
+    const QFileInfo info(path);
+    QString refusal;
+    if (info.isDir()) {
+      refusal = QObject::tr(
+                    "%1 is a folder: drop a video file. To caption or index every video "
+                    "in a folder, run clipmind caption FOLDER or clipmind index FOLDER, "
+                    "then search the index in the Search tab.")
+                    .arg(QDir::toNativeSeparators(info.absoluteFilePath()));
+    } else if (!decode::has_video_extension(path.toStdString())) {
+      refusal = QObject::tr(
+                    "%1 is not a video file (by its name): drop a video (.mp4, .mkv, "
+                    ".mov, .avi, .webm, .ts …). To try a file with another extension, "
+                    "use File ▸ Open Video.")
+                    .arg(info.fileName());
+    } else {
+      return {path, {}};
+    }
+    if (first_refusal.isEmpty()) first_refusal = refusal;
+  }
+  return {{}, first_refusal};
 }
 
 QString stage_label(const QString& stage) {
@@ -536,16 +573,25 @@ void MainWindow::show_error(const QString& title, const QString& message, const 
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
-  const QMimeData* mime = event->mimeData();
-  if (mime->hasUrls() && !mime->urls().isEmpty() && mime->urls().front().isLocalFile())
+  const DropTarget target = drop_target(event->mimeData());
+  if (!target.path.isEmpty()) {
     event->acceptProposedAction();
+    return;
+  }
+  event->ignore();
+  if (!target.refusal.isEmpty()) statusBar()->showMessage(target.refusal, 15000);
 }
 
 void MainWindow::dropEvent(QDropEvent* event) {
-  const QList<QUrl> urls = event->mimeData()->urls();
-  if (urls.isEmpty() || !urls.front().isLocalFile()) return;
+  // Qt delivers drops only after an accepted drag-enter; checked again all the same.
+  const DropTarget target = drop_target(event->mimeData());
+  if (target.path.isEmpty()) {
+    event->ignore();
+    if (!target.refusal.isEmpty()) statusBar()->showMessage(target.refusal, 15000);
+    return;
+  }
   event->acceptProposedAction();
-  openVideo(urls.front().toLocalFile());
+  openVideo(target.path);
 }
 
 bool MainWindow::eventFilter(QObject* watched, QEvent* event) {

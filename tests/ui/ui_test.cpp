@@ -899,6 +899,62 @@ TEST_F(UiTest, DropAndRecentFilesOpenVideos) {
   w2->cancelJob();
 }
 
+// A folder, a text file or an image dropped onto the window is refused under the pointer
+// (drag-enter not accepted) with what was dropped named in the status bar, and a drop that
+// arrives anyway opens nothing; a video whose extension is in capitals is taken, and of several
+// files dropped together the first video is opened.
+TEST_F(UiTest, DroppingAFolderOrANonVideoFileIsRefusedAndNamed) {
+  auto w = window();
+  const fs::path folder = dir_ / "holiday clips";
+  fs::create_directories(folder);
+  const fs::path notes = dir_ / "notes.txt";
+  std::ofstream(notes) << "not a video\n";
+  const fs::path photo = dir_ / "photo.png";
+  std::ofstream(photo) << "\x89PNG\r\n";
+  auto drag = [&](const std::vector<fs::path>& files) {
+    QMimeData mime;
+    QList<QUrl> urls;
+    for (const fs::path& f : files)
+      urls << QUrl::fromLocalFile(QString::fromStdString(f.string()));
+    mime.setUrls(urls);
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, {});
+    QApplication::sendEvent(w.get(), &enter);
+    const bool accepted = enter.isAccepted();
+    const QString said_on_enter = w->statusBar()->currentMessage();
+    w->statusBar()->clearMessage();
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, {});
+    QApplication::sendEvent(w.get(), &drop);
+    EXPECT_EQ(drop.isAccepted(), accepted);
+    return std::pair{accepted, said_on_enter};
+  };
+
+  auto [folder_taken, folder_said] = drag({folder});
+  EXPECT_FALSE(folder_taken);
+  EXPECT_TRUE(folder_said.contains("holiday clips")) << folder_said.toStdString();
+  EXPECT_TRUE(folder_said.contains("is a folder")) << folder_said.toStdString();
+  EXPECT_TRUE(folder_said.contains("clipmind index")) << folder_said.toStdString();
+
+  for (const fs::path& file : {notes, photo}) {
+    auto [taken, said] = drag({file});
+    EXPECT_FALSE(taken) << file;
+    EXPECT_TRUE(said.contains(QString::fromStdString(file.filename().string())))
+        << said.toStdString();
+    EXPECT_TRUE(said.contains("not a video file")) << said.toStdString();
+    EXPECT_TRUE(said.contains("File ▸ Open Video")) << said.toStdString();
+  }
+  EXPECT_TRUE(w->player()->path().isEmpty());
+  EXPECT_FALSE(w->preparing());
+  EXPECT_TRUE(w->lastError().isEmpty())
+      << "refused before anything failed: " << w->lastError().toStdString();
+
+  const fs::path capitals = dir_ / "CLIP.MP4";
+  fs::copy_file(short_video(), capitals);
+  auto [taken, said] = drag({notes, folder, capitals});
+  EXPECT_TRUE(taken) << said.toStdString();
+  EXPECT_EQ(w->player()->path(), QString::fromStdString(capitals.string()));
+  w->cancelJob();
+}
+
 TEST_F(UiTest, SearchTabFindsSegmentsWithThumbnailsAndOpensTheVideoThere) {
   const fs::path video = short_video();
   const fs::path db = dir_ / "index.db";
