@@ -372,6 +372,7 @@ void MainWindow::prepare_current() {
     return;
   }
   chat_ready_ = false;
+  chat_turns_ = 0;
   prepare_error_.clear();
   prepare_job_ = worker_->prepare(video_, config);
   min_job_ = prepare_job_;
@@ -390,6 +391,7 @@ void MainWindow::ask(const QString& question) {
   if (!chat_ready_ && !preparing_) prepare_current();  // after a cancel or a failure
   if (!preparing_ && !chat_ready_) return;             // settings error, already reported
   chat_->beginAnswer(question.trimmed());
+  ++chat_turns_;
   chat_->setInputEnabled(false);
   worker_->ask(question.trimmed());
 }
@@ -406,13 +408,15 @@ void MainWindow::showSettings() {
 }
 
 void MainWindow::applySettings(const GuiSettings& settings) {
-  const bool changed =
-      settings.model != settings_.model || settings.relevance_model != settings_.relevance_model ||
-      settings.device != settings_.device || settings.budget_mode != settings_.budget_mode ||
-      settings.budget_tokens != settings_.budget_tokens ||
-      settings.budget_ratio != settings_.budget_ratio ||
-      settings.select_method != settings_.select_method ||
-      settings.merge_method != settings_.merge_method;
+  // What the prepared video (and so the chat's context) is made with. The relevance model is
+  // not among them: a chat is prepared before any question, so it selects without it.
+  const bool prefix_changed = settings.model != settings_.model ||
+                              settings.device != settings_.device ||
+                              settings.budget_mode != settings_.budget_mode ||
+                              settings.budget_tokens != settings_.budget_tokens ||
+                              settings.budget_ratio != settings_.budget_ratio ||
+                              settings.select_method != settings_.select_method ||
+                              settings.merge_method != settings_.merge_method;
   settings_ = settings;
   save_current_settings();
   search_->setDatabase(settings_.index_db);
@@ -422,8 +426,16 @@ void MainWindow::applySettings(const GuiSettings& settings) {
     show_error(tr("Invalid settings"), QString::fromUtf8(e.what()), {}, false);
     return;
   }
-  if (changed && !video_.isEmpty() && (chat_ready_ || preparing_ || !last_error_.isEmpty()))
-    prepare_current();
+  if (!prefix_changed || video_.isEmpty() || !(chat_ready_ || preparing_ || !last_error_.isEmpty()))
+    return;
+  const bool had_turns = chat_turns_ > 0;
+  prepare_current();
+  if (had_turns && preparing_) {
+    // The model forgets the turns above; saying so keeps a follow-up from being read as one.
+    const QString said = tr("Settings changed: the next question starts a new chat.");
+    chat_->endConversation(said);
+    statusBar()->showMessage(said, 15000);
+  }
 }
 
 QString MainWindow::progressText() const {

@@ -50,7 +50,10 @@ class MainWindow : public QMainWindow {
   bool openVideo(const QString& path, double seconds = 0.0);
   void ask(const QString& question);
   void cancelJob();
-  // Applies new settings (persists them; re-prepares the open video when they changed).
+  // Applies new settings (persists them). When one that the prepared video depends on changed
+  // (model, device, visual tokens, selection, merging), the open video is prepared again, and
+  // a chat that has turns says so in the transcript and the status bar: the next question
+  // starts a new chat. Others (index database, relevance model) leave the chat as it is.
   void applySettings(const GuiSettings& settings);
   void showSettings();
 
@@ -129,6 +132,7 @@ class MainWindow : public QMainWindow {
   int min_job_ = 0;  // events of older jobs (a replaced video) are ignored
   bool preparing_ = false;
   bool chat_ready_ = false;
+  int chat_turns_ = 0;  // questions asked since the current preparation began
   QString last_error_;
   QString prepare_error_;  // why the current video's last preparation failed, "" otherwise
   bool last_error_model_missing_ = false;

@@ -235,6 +235,64 @@ TEST_F(UiTest, AskStreamsAnAnswerAndTheTimelineShowsThePreparedVideo) {
   EXPECT_EQ(second.tokens.frames_encoded, 0);
 }
 
+// Settings changed in the middle of a chat: one the prepared video is made with (merging)
+// prepares it again and says in the transcript and the status bar that the next question
+// starts a new chat; one it is not made with (the index database, the relevance model) keeps
+// the chat, and a follow-up then still runs without decode or encode.
+TEST_F(UiTest, ChangingSettingsMidChatSaysANewChatStartsOrKeepsTheChat) {
+  auto w = window();
+  QStringList stages;
+  QObject::connect(
+      w->worker(), &ui::PipelineWorker::progress, w.get(),
+      [&](int, const pipeline::JobProgress& p) { stages << QString::fromStdString(p.stage); });
+  QSignalSpy answered(w.get(), &MainWindow::answerFinished);
+  const QString said = "Settings changed: the next question starts a new chat";
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  // No turns yet: preparing again needs no word.
+  ui::GuiSettings next = w->settings();
+  next.budget_mode = "tokens";
+  next.budget_tokens = 1500;
+  w->applySettings(next);
+  EXPECT_TRUE(w->preparing());
+  EXPECT_FALSE(w->chat()->transcript()->toPlainText().contains(said));
+  w->ask("What happens?");
+  ASSERT_TRUE(answered.wait(120000) || answered.count() > 0);
+
+  next.index_db = QString::fromStdString((dir_ / "other.db").string());
+  next.relevance_model = QString::fromStdString(e2e::tiny_siglip().string());
+  w->applySettings(next);
+  EXPECT_FALSE(w->preparing());
+  EXPECT_TRUE(w->chatReady());
+  EXPECT_FALSE(w->chat()->transcript()->toPlainText().contains(said));
+  stages.clear();
+  answered.clear();
+  w->ask("And then?");
+  ASSERT_TRUE(answered.wait(120000) || answered.count() > 0);
+  EXPECT_FALSE(stages.contains("encode")) << stages.join(",").toStdString();
+  EXPECT_EQ(answered.front().front().value<pipeline::AskResult>().tokens.frames_encoded, 0);
+
+  next.merge_method = "tome";
+  w->applySettings(next);
+  EXPECT_TRUE(w->preparing());
+  const QString transcript = w->chat()->transcript()->toPlainText();
+  EXPECT_TRUE(transcript.contains(said)) << transcript.toStdString();
+  EXPECT_TRUE(w->statusBar()->currentMessage().contains(said))
+      << w->statusBar()->currentMessage().toStdString();
+  // Said once, after the turns it closes; those stay on screen.
+  EXPECT_EQ(transcript.count(said), 1);
+  EXPECT_GT(transcript.indexOf(said), transcript.indexOf("And then?"));
+  EXPECT_EQ(w->chat()->turnCount(), 2);
+  answered.clear();
+  stages.clear();
+  w->ask("What now?");
+  ASSERT_TRUE(answered.wait(120000) || answered.count() > 0)
+      << w->lastError().toStdString() << "\n"
+      << w->chat()->transcript()->toPlainText().toStdString();
+  EXPECT_TRUE(stages.contains("merge")) << stages.join(",").toStdString();
+  EXPECT_EQ(answered.front().front().value<pipeline::AskResult>().prepared.merge_method, "tome");
+  EXPECT_TRUE(w->lastError().isEmpty()) << w->lastError().toStdString();
+}
+
 // Finds the link to `href` in the transcript and clicks it with the mouse.
 bool click_link(QTextBrowser* browser, const QString& href) {
   QTextDocument* doc = browser->document();
