@@ -29,6 +29,7 @@
 
 #include "decode/video_files.h"
 #include "ui/chat_panel.h"
+#include "ui/gui_wording.h"
 #include "ui/search_panel.h"
 #include "ui/settings_dialog.h"
 #include "ui/timeline_strip.h"
@@ -222,8 +223,9 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
     // FFmpeg's own lines (one per damaged packet) are followed by the decode stage's summary
     // ("N decoding error(s): the file has damaged data ..."), which is what a person needs.
     if (text.startsWith("decode: ") && text.contains(": FFmpeg: ")) return;
-    chat_->addWarning(text);
-    statusBar()->showMessage(text, 15000);
+    const QString shown = gui_wording(text);
+    chat_->addWarning(shown);
+    statusBar()->showMessage(shown, 15000);
   });
   connect(worker_, &PipelineWorker::idle, this, [this] {
     findChild<QWidget*>("progressRow")->setVisible(false);
@@ -509,8 +511,8 @@ void MainWindow::on_answered(int job, const pipeline::AskResult& result) {
 
 void MainWindow::on_failed(int job, const JobFailure& f) {
   if (job < min_job_) return;
-  const QString message = QString::fromStdString(f.error.message);
-  const QString hint = QString::fromStdString(f.error.hint);
+  const QString message = gui_wording(QString::fromStdString(f.error.message));
+  const QString hint = gui_wording(QString::fromStdString(f.error.hint));
   if (f.kind == JobKind::kPrepare) {
     chat_ready_ = false;
     prepare_error_ = message;
@@ -546,8 +548,11 @@ void MainWindow::on_cancelled(int job, JobKind kind) {
   }
 }
 
-void MainWindow::show_error(const QString& title, const QString& message, const QString& hint,
-                            bool model_missing) {
+void MainWindow::show_error(const QString& title, const QString& cli_message,
+                            const QString& cli_hint, bool model_missing) {
+  // Every text shown here may come from the pipeline, which words it for the command line.
+  const QString message = gui_wording(cli_message);
+  const QString hint = gui_wording(cli_hint);
   last_error_ = message;
   last_error_model_missing_ = model_missing;
   statusBar()->showMessage(message, 10000);
@@ -567,9 +572,11 @@ void MainWindow::show_error(const QString& title, const QString& message, const 
         tr("clipmind needs a LLaVA-OneVision model (e.g. "
            "llava-hf/llava-onevision-qwen2-0.5b-ov-hf)."
            "\n• Choose a model folder or a Hugging Face repo id in File ▸ Settings ▸ Model."
-           "\n• Or download it once with an internet connection: clipmind ask VIDEO \"…\" --model "
-           "REPO_ID (without --offline).\n• To try the program without a real model: clipmind "
-           "make-tiny-model --arch llava-onevision DIR, then choose DIR.") +
+           "\n• A repo id is downloaded once, the first time, with an internet connection "
+           "(unless \"offline\" is true in %1).\n• To try the program without a real model: "
+           "clipmind "
+           "make-tiny-model --arch llava-onevision DIR in a terminal, then choose DIR.")
+            .arg(gui_config_file()) +
         (hint.isEmpty() ? QString() : "\n\n" + hint));
     QPushButton* open_settings =
         error_box_->addButton(tr("Open Settings…"), QMessageBox::ActionRole);

@@ -99,7 +99,7 @@ class MainWindow : public QMainWindow {
   void rebuild_recent_menu();
   void open_dialog();
   void prepare_current();
-  void show_error(const QString& title, const QString& message, const QString& hint,
+  void show_error(const QString& title, const QString& cli_message, const QString& cli_hint,
                   bool model_missing);
   void on_progress(int job, const pipeline::JobProgress& p);
   void on_prepared(int job, const pipeline::PreparedSummary& prepared);

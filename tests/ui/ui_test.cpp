@@ -37,12 +37,14 @@
 #include <gtest/gtest.h>
 
 #include "index/store.h"
+#include "pipeline/errors.h"
 #include "pipeline/moments.h"
 #include "pipeline/segment_analysis.h"
 #include "pipeline/session.h"
 #include "pipeline/thumbnails.h"
 #include "ui/chat_panel.h"
 #include "ui/gui_settings.h"
+#include "ui/gui_wording.h"
 #include "ui/main_window.h"
 #include "ui/search_panel.h"
 #include "ui/settings_dialog.h"
@@ -554,6 +556,45 @@ TEST_F(UiTest, ATokenCacheOnAFullDiskIsReportedAndThePreparationGoesOn) {
   const QString warning = w->chat()->warnings().join("\n");
   EXPECT_TRUE(warning.contains("cannot store encoded tokens")) << warning.toStdString();
   EXPECT_TRUE(warning.contains("no space left", Qt::CaseInsensitive)) << warning.toStdString();
+  // In the window's words: what to do here, not the CLI's --verbose.
+  EXPECT_FALSE(warning.contains("--")) << warning.toStdString();
+  EXPECT_TRUE(warning.contains("Free space on that disk")) << warning.toStdString();
+  EXPECT_TRUE(warning.contains("\"max_gb\"")) << warning.toStdString();
+  EXPECT_TRUE(w->statusBar()->currentMessage().contains("Free space on that disk"));
+}
+
+// The pipeline's texts name CLI flags (--relevance-model, --model, --help ...); the window says
+// where the same choice is made in it instead, and the CLI keeps its wording. Through the real
+// window for a warning (F2C without a relevance model) and the model dialog, and through
+// pipeline::describe_error for the hints the pipeline gives each kind of failure.
+TEST_F(UiTest, PipelineTextsInTheWindowNameSettingsNotCommandLineFlags) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.generate.max_new_tokens = 1 << 20;  // leaves the video no room in the context
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_FALSE(finished.front().front().toBool());
+  const QString said = w->errorBox()->text() + "\n" + w->errorBox()->informativeText();
+  EXPECT_TRUE(said.contains("answer reserve is too large")) << said.toStdString();
+  EXPECT_TRUE(said.contains("\"max_new_tokens\"")) << said.toStdString();
+  EXPECT_FALSE(said.contains("--")) << said.toStdString();
+  EXPECT_FALSE(w->lastError().contains("--")) << w->lastError().toStdString();
+
+  const std::vector<std::pair<ErrorKind, std::string>> failures = {
+      {ErrorKind::kNotFound, "load model"},
+      {ErrorKind::kInvalidInput, "load model"},
+      {ErrorKind::kInvalidInput, "encode"},
+      {ErrorKind::kInvalidArgument, "generate"},
+  };
+  for (const auto& [kind, stage] : failures) {
+    const pipeline::UserError cli = pipeline::describe_error(
+        std::make_exception_ptr(pipeline::StageError(kind, stage, "clip.mp4", "something failed")));
+    EXPECT_NE(cli.hint.find("--"), std::string::npos) << "the CLI keeps its flags: " << cli.hint;
+    const QString gui = ui::gui_wording(QString::fromStdString(cli.hint));
+    EXPECT_FALSE(gui.contains("--")) << stage << ": " << gui.toStdString();
+    EXPECT_TRUE(gui.contains("File ▸ Settings")) << stage << ": " << gui.toStdString();
+  }
 }
 
 // Every control a screen reader reaches has a name: buttons that show only an icon, sliders,
@@ -817,7 +858,10 @@ TEST_F(UiTest, MissingModelExplainsWhatToDo) {
   EXPECT_TRUE(w->lastErrorWasModelMissing()) << w->lastError().toStdString();
   ASSERT_NE(w->errorBox(), nullptr);
   EXPECT_TRUE(w->errorBox()->isVisible());
-  EXPECT_TRUE(w->errorBox()->informativeText().contains("Settings"));
+  const QString said = w->errorBox()->informativeText();
+  EXPECT_TRUE(said.contains("File ▸ Settings ▸ Model")) << said.toStdString();
+  for (const char* flag : {"--model", "--offline"})
+    EXPECT_FALSE(said.contains(flag)) << said.toStdString();
   bool has_settings_button = false;
   for (QAbstractButton* b : w->errorBox()->buttons())
     has_settings_button |= b->text().contains("Settings");
