@@ -2,6 +2,7 @@
 
 #include <QAbstractButton>
 #include <QAbstractItemView>
+#include <QAbstractSlider>
 #include <QAction>
 #include <QCloseEvent>
 #include <QDir>
@@ -12,6 +13,7 @@
 #include <QHBoxLayout>
 #include <QKeyEvent>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
@@ -24,6 +26,7 @@
 #include <QStringList>
 #include <QTabBar>
 #include <QTabWidget>
+#include <QTextBrowser>
 #include <QVBoxLayout>
 #include <limits>
 
@@ -159,6 +162,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   if (const QScreen* s = screen()) size = size.boundedTo(s->availableGeometry().size() * 0.9);
   resize(size);
 
+  // Tab goes from the question to the answer, then to the player and the timeline.
+  QList<QWidget*> tab_order = {chat_->input(), chat_->askButton(), chat_->transcript()};
+  tab_order += player_->keyboardControls();
+  tab_order << timeline_ << cancel_;
+  for (qsizetype i = 1; i < tab_order.size(); ++i)
+    setTabOrder(tab_order[i - 1], tab_order[i]);
+
   build_menus();
   build_shortcuts();
   for (QWidget* child : findChildren<QWidget*>())
@@ -175,6 +185,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   connect(timeline_, &TimelineStrip::thumbnailFailed, this,
           [this](const QString& message) { statusBar()->showMessage(message, 15000); });
   connect(timeline_, &TimelineStrip::seekRequested, player_, &VideoPlayer::seek);
+  connect(timeline_, &TimelineStrip::stepRequested, player_, &VideoPlayer::seekBy);
   connect(chat_, &ChatPanel::seekRequested, player_, &VideoPlayer::seek);
   connect(chat_, &ChatPanel::questionAsked, this, &MainWindow::ask);
   // Enter did nothing visible while an answer streamed; say why and what to do.
@@ -622,9 +633,12 @@ bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
       k == Qt::Key_Up || k == Qt::Key_Down || k == Qt::Key_Left || k == Qt::Key_Right;
   // Accepting the override gives the key to the focused widget, as QLineEdit does for text.
   // The transcript keeps none: after clicking a time there, Space plays and arrows seek.
+  // The focused timeline seeks with Left / Right (Up / Down stay the volume's); a focused
+  // slider (position or volume) moves with every arrow.
   if ((k == Qt::Key_Space && qobject_cast<QAbstractButton*>(watched)) ||
       ((arrow || k == Qt::Key_Space) && qobject_cast<QAbstractItemView*>(watched)) ||
-      (arrow && qobject_cast<QTabBar*>(watched)))
+      (arrow && (qobject_cast<QTabBar*>(watched) || qobject_cast<QAbstractSlider*>(watched))) ||
+      ((k == Qt::Key_Left || k == Qt::Key_Right) && qobject_cast<TimelineStrip*>(watched)))
     event->accept();
   return false;
 }

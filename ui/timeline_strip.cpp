@@ -1,5 +1,6 @@
 #include "ui/timeline_strip.h"
 
+#include <QKeyEvent>
 #include <QLabel>
 #include <QMouseEvent>
 #include <QPainter>
@@ -65,7 +66,9 @@ TimelineStrip::TimelineStrip(QWidget* parent) : QWidget(parent) {
   setToolTip({});
   setAccessibleName(tr("Timeline"));
   setAccessibleDescription(
-      tr("Selected clips, merged segments and the answer's moments; click or drag to seek"));
+      tr("Selected clips, merged segments and the answer's moments; click or drag to seek; "
+         "Left / Right step 5 seconds, Home / End go to the start / end"));
+  setFocusPolicy(Qt::StrongFocus);
   popup_ = new QWidget(this, Qt::ToolTip);
   popup_->setObjectName("timelineHover");
   auto* layout = new QVBoxLayout(popup_);
@@ -204,6 +207,33 @@ void TimelineStrip::paintEvent(QPaintEvent*) {
     p.setPen(QPen(QColor(230, 40, 40), 2));
     const int x = xOf(position_);
     p.drawLine(x, 0, x, height());
+  }
+  if (hasFocus()) {
+    p.setPen(QPen(palette().highlight().color(), 2));
+    p.drawRect(rect().adjusted(1, 1, -1, -1));
+  }
+}
+
+void TimelineStrip::keyPressEvent(QKeyEvent* event) {
+  if (duration_ <= 0 || event->modifiers() & ~Qt::KeypadModifier) {
+    QWidget::keyPressEvent(event);
+    return;
+  }
+  switch (event->key()) {
+    case Qt::Key_Left:
+      emit stepRequested(-kKeyStepSeconds);
+      break;
+    case Qt::Key_Right:
+      emit stepRequested(kKeyStepSeconds);
+      break;
+    case Qt::Key_Home:
+      emit seekRequested(0.0);
+      break;
+    case Qt::Key_End:
+      emit seekRequested(duration_);
+      break;
+    default:
+      QWidget::keyPressEvent(event);
   }
 }
 

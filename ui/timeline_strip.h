@@ -2,7 +2,9 @@
 // the model saw (middle lane), the answer's moments (bottom lane, points and ranges) and the
 // playhead. Hovering shows a popup with a thumbnail of the video at that time (decoded on a
 // pool thread through pipeline::thumbnail_frames, cached per half second) and the time;
-// clicking (or dragging) asks the player to seek there. A thumbnail that cannot be decoded says
+// clicking (or dragging) asks the player to seek there. From the keyboard (it takes the focus
+// by Tab or a click): Left / Right step kKeyStepSeconds back / forward, Home / End go to the
+// start / end. A thumbnail that cannot be decoded says
 // why in the popup, labelled with its stage like the CLI's errors ("decode: ..."), and is
 // reported once through thumbnailFailed with the full message naming the file.
 #pragma once
@@ -37,6 +39,8 @@ struct HoverThumb {
 class TimelineStrip : public QWidget {
   Q_OBJECT
  public:
+  static constexpr double kKeyStepSeconds = 5.0;
+
   explicit TimelineStrip(QWidget* parent = nullptr);
   ~TimelineStrip() override;
 
@@ -67,6 +71,9 @@ class TimelineStrip : public QWidget {
 
  signals:
   void seekRequested(double seconds);
+  // A step from where the player is headed (Left / Right): the player adds it to its target,
+  // so quick presses add up even before the frames are shown.
+  void stepRequested(double seconds);
   // A thumbnail could not be made: `message` names the file and the stage. Once per message.
   void thumbnailFailed(const QString& message, const QString& hint);
 
@@ -75,6 +82,7 @@ class TimelineStrip : public QWidget {
   void mouseMoveEvent(QMouseEvent* event) override;
   void mousePressEvent(QMouseEvent* event) override;
   void leaveEvent(QEvent* event) override;
+  void keyPressEvent(QKeyEvent* event) override;
 
  private:
   void show_hover(int x, const QPoint& global);

@@ -130,11 +130,12 @@ VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), op
   forward_button_->setToolTip(tr("Next frame (.)"));
   forward_button_->setAccessibleName(tr("Next frame"));
   for (QPushButton* b : {play_button_, back_button_, forward_button_})
-    b->setFocusPolicy(Qt::NoFocus);
+    b->setFocusPolicy(Qt::TabFocus);
   slider_ = new QSlider(Qt::Horizontal, this);
   slider_->setObjectName("seekSlider");
   slider_->setAccessibleName(tr("Position"));
-  slider_->setFocusPolicy(Qt::NoFocus);
+  slider_->setFocusPolicy(Qt::TabFocus);
+  slider_->setSingleStep(5000);
   time_label_ = new QLabel(this);
   time_label_->setObjectName("timeLabel");
   time_label_->setAccessibleName(tr("Time"));
@@ -144,7 +145,8 @@ VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), op
   volume_->setRange(0, 100);
   volume_->setValue(80);
   volume_->setMaximumWidth(90);
-  volume_->setFocusPolicy(Qt::NoFocus);
+  volume_->setFocusPolicy(Qt::TabFocus);
+  volume_->setSingleStep(5);
   volume_->setToolTip(tr("Volume (Up / Down)"));
 
   auto* controls = new QHBoxLayout;
@@ -173,8 +175,8 @@ VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), op
   });
   connect(slider_, &QSlider::sliderMoved, this, [this](int ms) { seek(ms / 1000.0); });
   connect(slider_, &QSlider::actionTriggered, this, [this](int action) {
-    if (action == QAbstractSlider::SliderPageStepAdd ||
-        action == QAbstractSlider::SliderPageStepSub)
+    // Clicks beside the handle and, with the focus, the keys: everything but a drag.
+    if (action != QAbstractSlider::SliderMove && action != QAbstractSlider::SliderNoAction)
       seek(slider_->sliderPosition() / 1000.0);
   });
   connect(volume_, &QSlider::valueChanged, this, [this](int v) {
@@ -191,6 +193,10 @@ VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), op
     audio_player_->setAudioOutput(audio_output_);
   }
   update_controls();
+}
+
+QList<QWidget*> VideoPlayer::keyboardControls() const {
+  return {back_button_, play_button_, forward_button_, slider_, volume_};
 }
 
 VideoPlayer::~VideoPlayer() {

@@ -87,6 +87,10 @@ class VideoPlayer : public QWidget {
   bool seekPending() const { return seek_running_ || queued_seek_.has_value(); }
   int volume() const;
   VideoView* view() const { return view_; }
+  // The controls in the order Tab reaches them: previous frame, play, next frame, position,
+  // volume. They take the focus by Tab only (a click leaves it where it was); a focused
+  // position slider seeks with the arrows (5 s), Page Up / Down (a tenth) and Home / End.
+  QList<QWidget*> keyboardControls() const;
 
  public slots:
   void seek(double seconds);

@@ -824,6 +824,59 @@ TEST_F(UiTest, FocusedControlsKeepTheirKeysAndTheWindowFitsTheScreen) {
   w->player()->pause();
 }
 
+// Tab reaches the question, Ask, the transcript, the player's controls and the timeline in
+// that order; the focused timeline seeks with Left / Right (5 s) and Home / End, leaving Up /
+// Down to the volume; the focused position slider seeks with the arrows.
+TEST_F(UiTest, TabReachesThePlayerAndTheTimelineWhichSeeksFromTheKeyboard) {
+  auto w = window();
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(long_video().string())));  // 120 s, 20 fps
+  w->cancelJob();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 60000));
+  ui::VideoPlayer* player = w->player();
+  ASSERT_TRUE(settle(player));
+  w->activateWindow();
+  ASSERT_TRUE(QTest::qWaitForWindowActive(w.get()));
+
+  QList<QWidget*> expected = {w->chat()->input(), w->chat()->askButton(), w->chat()->transcript()};
+  for (QWidget* c : player->keyboardControls())
+    if (c->isEnabled()) expected << c;
+  expected << w->timeline();
+  w->chat()->input()->setFocus();
+  QList<QWidget*> reached = {QApplication::focusWidget()};
+  for (int i = 1; i < expected.size(); ++i) {
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_Tab);
+    reached << QApplication::focusWidget();
+  }
+  for (int i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(reached[i], expected[i])
+        << "Tab " << i << " reached "
+        << (reached[i] ? reached[i]->metaObject()->className() : "none") << " \""
+        << (reached[i] ? reached[i]->accessibleName().toStdString() : "") << "\"";
+  }
+  ASSERT_EQ(QApplication::focusWidget(), w->timeline());
+
+  auto press = [&](QWidget* target, Qt::Key key) {
+    QTest::keyClick(target, key);
+    return settle(player) ? shown_code(*player) : std::nullopt;
+  };
+  EXPECT_EQ(press(w->timeline(), Qt::Key_Right), 100u);  // 5 s
+  EXPECT_EQ(press(w->timeline(), Qt::Key_Right), 200u);
+  EXPECT_EQ(press(w->timeline(), Qt::Key_Left), 100u);
+  EXPECT_EQ(press(w->timeline(), Qt::Key_End), 2399u);
+  EXPECT_EQ(press(w->timeline(), Qt::Key_Home), 0u);
+  EXPECT_NEAR(w->timeline()->position(), 0.0, 1e-9);
+  const int volume = player->volume();
+  EXPECT_EQ(press(w->timeline(), Qt::Key_Down), 0u) << "Down is the volume's, not a seek";
+  EXPECT_EQ(player->volume(), volume - 5);
+  EXPECT_FALSE(player->isPlaying());
+
+  QWidget* position = player->keyboardControls()[3];
+  position->setFocus();
+  EXPECT_EQ(press(position, Qt::Key_Right), 100u);
+  EXPECT_EQ(press(position, Qt::Key_End), 2399u);
+  EXPECT_EQ(player->volume(), volume - 5);
+}
+
 TEST_F(UiTest, DamagedVideoShowsAReadableError) {
   auto w = window();
   const fs::path bad = dir_ / "damaged.mp4";
