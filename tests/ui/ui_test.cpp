@@ -25,6 +25,7 @@
 #include <QTextBrowser>
 #include <QTextCursor>
 #include <QTextDocument>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +36,8 @@
 #include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "index/store.h"
 #include "pipeline/errors.h"
@@ -690,6 +693,33 @@ TEST_F(UiTest, QuittingWhilePreparingLeavesNoHalfWrittenCache) {
   EXPECT_TRUE(finished.front().front().toBool()) << again->lastError().toStdString();
   EXPECT_TRUE(again->chat()->warnings().isEmpty())
       << again->chat()->warnings().join("\n").toStdString();
+}
+
+// Quitting while the model loads: the load is cancelled (the loader checks between tensors),
+// the window closes and is destroyed without a crash, and the pipeline thread is gone (its
+// kernel task, read from /proc, not left running detached).
+TEST_F(UiTest, QuittingWhileTheModelLoadsLeavesNoThreadBehind) {
+  auto w = window();
+  std::atomic<long> worker_task{0};
+  QObject::connect(
+      w->worker(), &ui::PipelineWorker::jobStarted, w->worker(),
+      [&](int, ui::JobKind) { worker_task = ::syscall(SYS_gettid); }, Qt::DirectConnection);
+  bool closed = false;
+  QObject::connect(w->worker(), &ui::PipelineWorker::progress, w.get(),
+                   [&](int, const pipeline::JobProgress& p) {
+                     if (p.stage == "load model" && !closed) {
+                       closed = true;
+                       w->close();
+                     }
+                   });
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return closed; }, 60000));
+  EXPECT_FALSE(w->isVisible());
+  ASSERT_NE(worker_task.load(), 0);
+  const fs::path task = fs::path("/proc/self/task") / std::to_string(worker_task.load());
+  EXPECT_TRUE(fs::exists(task)) << "the pipeline thread runs until the window is destroyed";
+  w.reset();
+  EXPECT_FALSE(fs::exists(task)) << "the pipeline thread was left running";
 }
 
 // A second video opened while the first is still being prepared replaces it: the first job's
