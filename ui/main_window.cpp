@@ -96,7 +96,9 @@ QString stage_label(const QString& stage) {
 }  // namespace
 
 MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
-    : QMainWindow(parent), options_(std::move(options)) {
+    : QMainWindow(parent),
+      options_(std::move(options)),
+      index_cache_(std::make_shared<decode::MediaIndexCache>()) {
   Q_ASSERT(options_.settings != nullptr);
   settings_ = load_settings(*options_.settings);
   QString config_error;
@@ -111,14 +113,16 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   }
   setWindowTitle("clipmind");
   setAcceptDrops(true);
-  worker_ = new PipelineWorker(this);
+  worker_ = new PipelineWorker(this, index_cache_);
 
   VideoPlayer::Options player_options;
   player_options.audio = options_.audio;
+  player_options.index_cache = index_cache_;
   player_ = new VideoPlayer(player_options, this);
   player_->setObjectName("player");
   timeline_ = new TimelineStrip(this);
   timeline_->setObjectName("timeline");
+  timeline_->setIndexCache(index_cache_);
   progress_ = new QProgressBar(this);
   progress_->setObjectName("prepareProgress");
   progress_->setAccessibleName(tr("Progress"));

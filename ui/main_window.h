@@ -13,8 +13,10 @@
 #include <QMainWindow>
 #include <QSettings>
 #include <QString>
+#include <memory>
 #include <optional>
 
+#include "decode/media_index.h"
 #include "pipeline/config.h"
 #include "ui/gui_settings.h"
 #include "ui/pipeline_worker.h"
@@ -73,6 +75,9 @@ class MainWindow : public QMainWindow {
   bool chatReady() const { return chat_ready_; }
   bool busy() const { return worker_->busy(); }
   PipelineWorker* worker() const { return worker_; }
+  // What full reads of TS/PS files found, shared by the player, the hover thumbnails and the
+  // pipeline's jobs: such a file is read once, not at every seek.
+  const decode::MediaIndexCache& indexCache() const { return *index_cache_; }
   QString progressText() const;
   // The last error shown to the user ("" when none) and whether it was the missing-model one.
   QString lastError() const { return last_error_; }
@@ -112,6 +117,7 @@ class MainWindow : public QMainWindow {
   void save_current_settings();
 
   MainWindowOptions options_;
+  std::shared_ptr<decode::MediaIndexCache> index_cache_;
   pipeline::PipelineConfig base_config_;
   GuiSettings settings_;
   PipelineWorker* worker_ = nullptr;

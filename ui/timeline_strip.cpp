@@ -21,7 +21,8 @@ namespace {
 constexpr int kMargin = 6;
 constexpr double kBucketSeconds = 0.5;  // hover thumbnails are cached per half second
 
-HoverThumb load_thumb(const QString& path, int bucket) {
+HoverThumb load_thumb(const QString& path, int bucket,
+                      std::shared_ptr<decode::MediaIndexCache> index_cache) {
   HoverThumb out;
   out.bucket = bucket;
   out.path = path;
@@ -30,6 +31,7 @@ HoverThumb load_thumb(const QString& path, int bucket) {
     pipeline::ThumbnailOptions options;
     options.max_width = 192;
     options.max_height = 108;
+    options.index_cache = std::move(index_cache);
     const double time = bucket * kBucketSeconds;
     const auto frames = pipeline::thumbnail_frames(file, {time}, options);
     if (frames.empty() || frames.front().empty()) {
@@ -96,6 +98,10 @@ TimelineStrip::TimelineStrip(QWidget* parent) : QWidget(parent) {
 
 TimelineStrip::~TimelineStrip() {
   thumb_watcher_->waitForFinished();
+}
+
+void TimelineStrip::setIndexCache(std::shared_ptr<decode::MediaIndexCache> index_cache) {
+  index_cache_ = std::move(index_cache);
 }
 
 void TimelineStrip::setVideo(const QString& path, double duration) {
@@ -283,7 +289,7 @@ void TimelineStrip::request_thumbnail(int bucket) {
     return;
   }
   thumb_running_ = bucket;
-  thumb_watcher_->setFuture(QtConcurrent::run(load_thumb, path_, bucket));
+  thumb_watcher_->setFuture(QtConcurrent::run(load_thumb, path_, bucket, index_cache_));
 }
 
 void TimelineStrip::on_thumbnail() {

@@ -14,8 +14,10 @@
 #include <QImage>
 #include <QString>
 #include <QWidget>
+#include <memory>
 #include <vector>
 
+#include "decode/media_index.h"
 #include "pipeline/job_types.h"
 
 class QLabel;
@@ -44,6 +46,9 @@ class TimelineStrip : public QWidget {
   explicit TimelineStrip(QWidget* parent = nullptr);
   ~TimelineStrip() override;
 
+  // Shared with the player and the pipeline: hover thumbnails of a TS/PS file do not read the
+  // whole file again for each half second (decode/media_index.h). Null: each one reads it.
+  void setIndexCache(std::shared_ptr<decode::MediaIndexCache> index_cache);
   void setVideo(const QString& path, double duration);
   void clear();
   void setPrepared(const pipeline::PreparedSummary& prepared);
@@ -90,6 +95,7 @@ class TimelineStrip : public QWidget {
   void on_thumbnail();
 
   QString path_;
+  std::shared_ptr<decode::MediaIndexCache> index_cache_;
   double duration_ = 0.0;
   double position_ = -1.0;
   std::vector<TimeSpan> clips_;

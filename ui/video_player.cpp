@@ -82,8 +82,10 @@ QImage to_qimage(const decode::Frame& frame) {
       .copy();
 }
 
-decode::SamplerOptions frame_options(int width, int height) {
+decode::SamplerOptions frame_options(int width, int height,
+                                     std::shared_ptr<decode::MediaIndexCache> index_cache) {
   decode::SamplerOptions o;
+  o.index_cache = std::move(index_cache);
   o.width = width;
   o.height = height;
   o.resize = decode::Resize::kFit;
@@ -92,12 +94,14 @@ decode::SamplerOptions frame_options(int width, int height) {
   return o;
 }
 
-DecodedFrame decode_at(const std::string& path, double seconds, int width, int height, int id) {
+DecodedFrame decode_at(const std::string& path, double seconds, int width, int height, int id,
+                       std::shared_ptr<decode::MediaIndexCache> index_cache) {
   DecodedFrame out;
   out.seek_id = id;
   try {
     pipeline::in_stage("decode", path, [&] {
-      decode::FrameSampler sampler(path, {seconds}, frame_options(width, height));
+      decode::FrameSampler sampler(path, {seconds},
+                                   frame_options(width, height, std::move(index_cache)));
       if (auto sample = sampler.next()) {
         out.image = to_qimage(sample->frame);
         out.time = sample->frame.time;
@@ -208,7 +212,8 @@ QString VideoPlayer::open(const QString& path) {
   close();
   try {
     const std::string file = path.toStdString();
-    info_ = pipeline::in_stage("probe", file, [&] { return decode::probe(file); });
+    info_ = pipeline::in_stage("probe", file,
+                               [&] { return decode::probe(file, options_.index_cache.get()); });
   } catch (...) {
     info_.reset();
     const QString error =
@@ -281,7 +286,7 @@ void VideoPlayer::start_seek(double seconds) {
   const int id = ++seek_id_;
   seek_watcher_->setFuture(QtConcurrent::run(decode_at, path_.toStdString(), seconds,
                                              options_.max_frame_width, options_.max_frame_height,
-                                             id));
+                                             id, options_.index_cache));
 }
 
 void VideoPlayer::on_seek_done() {
@@ -336,7 +341,8 @@ void VideoPlayer::play() {
   play_cancel_ = CancelToken();
   const int generation = ++play_generation_;
   const std::string path = path_.toStdString();
-  decode::SamplerOptions o = frame_options(options_.max_frame_width, options_.max_frame_height);
+  decode::SamplerOptions o =
+      frame_options(options_.max_frame_width, options_.max_frame_height, options_.index_cache);
   o.strategy = decode::Strategy::kSequential;
   o.skip_duplicates = true;
   o.cancel = play_cancel_;

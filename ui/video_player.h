@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "clipmind/progress.h"
+#include "decode/media_index.h"
 #include "decode/video_info.h"
 
 class QAudioOutput;
@@ -65,6 +66,9 @@ class VideoPlayer : public QWidget {
     bool audio = true;          // QMediaPlayer for sound
     int max_frame_width = 960;  // frames are decoded to fit this box (aspect kept)
     int max_frame_height = 540;
+    // Shared with the pipeline and the thumbnails: a TS/PS file is read in full once, not at
+    // every seek (decode/media_index.h). Null: each probe and seek reads it again.
+    std::shared_ptr<decode::MediaIndexCache> index_cache;
   };
   explicit VideoPlayer(QWidget* parent = nullptr);
   VideoPlayer(Options options, QWidget* parent);

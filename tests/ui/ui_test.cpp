@@ -357,6 +357,44 @@ TEST_F(UiTest, TimelineHoverShowsThumbnailAndTimeAndClickSeeks) {
   EXPECT_EQ(shown_code(*w->player()), static_cast<uint32_t>(std::lround(timeline->timeAt(x) * 25)));
 }
 
+// An MPEG-TS file has no index: what reading all its packets finds is kept in the window's
+// decode::MediaIndexCache and shared by the player (probe, every seek), the hover thumbnails
+// and the pipeline's preparation, so the file is read in full once, not at every seek.
+TEST_F(UiTest, SeeksThumbnailsAndPreparationOfATransportStreamReadItOnce) {
+  test::VideoSpec spec;
+  spec.name = "ui-ts";
+  spec.container = "ts";
+  spec.frames = 50;
+  spec.fps = 25;
+  spec.gop = 12;
+  const fs::path video = test::make_video(spec);
+  auto w = window();
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(video.string())));
+  ui::VideoPlayer* player = w->player();
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(w->indexCache().reads(), 1) << "opening shows the first frame: one full read";
+  const int64_t reuses = w->indexCache().reuses();
+  player->seek(1.24);
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(shown_code(*player), 31u);
+  player->seek(0.52);
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(shown_code(*player), 13u);
+  EXPECT_EQ(w->indexCache().reads(), 1) << "a seek read the file again";
+  EXPECT_GE(w->indexCache().reuses(), reuses + 2);
+
+  ui::TimelineStrip* timeline = w->timeline();
+  QTest::mouseMove(timeline, QPoint(timeline->xOf(1.6), timeline->height() / 2));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return timeline->hoverHasThumbnail(); }, 20000))
+      << timeline->hoverError().toStdString();
+  EXPECT_EQ(w->indexCache().reads(), 1) << "a thumbnail read the file again";
+
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(finished.front().front().toBool()) << w->lastError().toStdString();
+  EXPECT_EQ(w->indexCache().reads(), 1) << "the preparation read the file again";
+}
+
 // The video is replaced by garbage after it was opened (a download that was overwritten, a
 // disk that went bad): the timeline's hover thumbnail and the player's seek both say which file
 // and which stage failed, like the CLI ("...: decode: ..."), instead of a popup that waits
