@@ -4,7 +4,10 @@
 // GUI settings (QSettings given by the caller, so tests use a temporary ini file).
 //
 // Opening a video (dialog, drag and drop, recent files, command line, a search result) shows it
-// at once and prepares a chat on the worker thread; questions asked meanwhile wait for it.
+// at once and prepares a chat on the worker thread; questions asked meanwhile wait for it. A
+// drop of a folder or of a file whose name is not a video's is refused at drag-enter, with the
+// reason in the status bar. The player, the timeline's thumbnails and the worker share one
+// decode::MediaIndexCache. Closing the window cancels the running job (a model load included).
 // Errors become a message box (non-modal) and a line in the chat; a missing model gets a dialog
 // that says how to fix it, with a button to the Settings. A question that waited for a
 // preparation that failed is closed in the chat with that reason and leaves the dialog alone.
