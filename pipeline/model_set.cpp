@@ -88,6 +88,7 @@ void ModelSet::load(ProgressTracker& progress, const CancelToken& cancel) {
       cancel.throw_if_cancelled();
       models::VlmLoadOptions options;
       options.runtime = runtime_for(config_, config_.model);
+      options.cancel = cancel;
       options.chat_template = config_.generate.template_name == "llava_qwen"
                                   ? models::VlmTemplate::kLlavaQwen
                                   : models::VlmTemplate::kHfHub;
@@ -147,8 +148,8 @@ void ModelSet::load_relevance(ProgressTracker& progress, const CancelToken& canc
     auto stage = progress.begin("load model", 1, "models", config_.relevance_model);
     const std::filesystem::path dir =
         resolve(config_.relevance_model, progress, cancel, relevance_adopted_);
-    relevance_ = std::make_unique<models::SiglipDualEncoder>(
-        models::SiglipDualEncoder::load(dir, runtime_for(config_, config_.relevance_model)));
+    relevance_ = std::make_unique<models::SiglipDualEncoder>(models::SiglipDualEncoder::load(
+        dir, runtime_for(config_, config_.relevance_model), cancel));
     if (!relevance_->has_tokenizer()) {
       relevance_.reset();
       throw Error(ErrorKind::kInvalidInput,

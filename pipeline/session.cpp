@@ -316,9 +316,12 @@ Prepared prepare_video(SessionState& s, const std::filesystem::path& path,
 
 // ---------------------------------------------------------------------------------------------
 
-Session::Session(PipelineConfig config, Logger log) : impl_(std::make_unique<Impl>()) {
+Session::Session(PipelineConfig config, Logger log,
+                 std::shared_ptr<decode::MediaIndexCache> index_cache)
+    : impl_(std::make_unique<Impl>()) {
   validate(config);
   impl_->state = std::make_unique<SessionState>(std::move(config), std::move(log));
+  if (index_cache) impl_->state->media_index = std::move(index_cache);
 }
 
 Session::~Session() = default;

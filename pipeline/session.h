@@ -31,6 +31,10 @@
 #include "pipeline/job_types.h"
 #include "pipeline/log.h"
 
+namespace clipmind::decode {
+class MediaIndexCache;  // decode/media_index.h
+}  // namespace clipmind::decode
+
 namespace clipmind::pipeline {
 
 class ModelSet;
@@ -46,7 +50,12 @@ void check_question(const std::string& question, std::string_view what = "questi
 
 class Session {
  public:
-  explicit Session(PipelineConfig config, Logger log = {});
+  // `index_cache`: what reads of MPEG-TS/PS files (and files with no stated duration) found,
+  // shared with the caller's own probes and samplers (the GUI's player and thumbnails), so a
+  // file is read in full once for all of them (decode/media_index.h); null: the session keeps
+  // its own.
+  explicit Session(PipelineConfig config, Logger log = {},
+                   std::shared_ptr<decode::MediaIndexCache> index_cache = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

@@ -99,7 +99,9 @@ void ChatPanel::submit() {
 }
 
 void ChatPanel::beginAnswer(const QString& question) {
-  turns_.push_back(Turn{question, {}, {}, {}, false});
+  Turn turn;
+  turn.question = question;
+  turns_.push_back(std::move(turn));
   if (tail_turn_ >= 0 && tail_turn_ + 1 < turnCount()) {
     render();  // the previous turn never ended (not expected): lay everything out
     return;
@@ -141,6 +143,17 @@ void ChatPanel::setNote(const QString& note) {
   render_tail();
 }
 
+void ChatPanel::endConversation(const QString& line) {
+  if (turns_.empty()) return;
+  Turn& last = turns_.back();
+  if (!last.done) {
+    last.error = tr("Stopped: the settings changed.");
+    last.done = true;
+  }
+  last.conversation_end = line;
+  render();  // a finished turn changed: rare, so the whole transcript is laid out again
+}
+
 void ChatPanel::addWarning(const QString& warning) {
   if (warnings_.contains(warning)) return;
   warnings_ << warning;
@@ -176,6 +189,9 @@ QString ChatPanel::turn_html(const Turn& t) const {
                           t.done ? QString() : QString(" <span style='color:gray'>▍</span>"));
   if (!t.error.isEmpty())
     html += QString("<p><span style='color:#c0392b'>%1</span></p>").arg(t.error.toHtmlEscaped());
+  if (!t.conversation_end.isEmpty())
+    html += QString("<p><span style='color:gray'><i>— %1 —</i></span></p>")
+                .arg(t.conversation_end.toHtmlEscaped());
   return html;
 }
 

@@ -42,6 +42,10 @@ class ChatPanel : public QWidget {
   void finishAnswer(const std::string& answer, const std::vector<pipeline::Moment>& moments);
   void failAnswer(const QString& message);
   void setNote(const QString& note);  // a grey line in the transcript ("Preparing video...")
+  // Closes the conversation so far with `line` under its last turn (the model forgets those
+  // turns: "Settings changed: the next question starts a new chat"); an answer still streaming
+  // is marked stopped. The turns stay on screen; nothing when there are none.
+  void endConversation(const QString& line);
   // A pipeline warning about the open video (shown once, until clear()).
   void addWarning(const QString& warning);
   const QStringList& warnings() const { return warnings_; }
@@ -69,6 +73,7 @@ class ChatPanel : public QWidget {
     std::vector<pipeline::Moment> moments;
     QString error;
     bool done = false;
+    QString conversation_end;  // the line that closes the conversation after this turn
   };
   // Lays out the whole transcript (a turn began or ended, clear()).
   void render();

@@ -2,8 +2,10 @@
 
 #include <QAbstractButton>
 #include <QAbstractItemView>
+#include <QAbstractSlider>
 #include <QAction>
 #include <QCloseEvent>
+#include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
@@ -11,6 +13,7 @@
 #include <QHBoxLayout>
 #include <QKeyEvent>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
@@ -23,11 +26,13 @@
 #include <QStringList>
 #include <QTabBar>
 #include <QTabWidget>
+#include <QTextBrowser>
 #include <QVBoxLayout>
 #include <limits>
 
 #include "decode/video_files.h"
 #include "ui/chat_panel.h"
+#include "ui/gui_wording.h"
 #include "ui/search_panel.h"
 #include "ui/settings_dialog.h"
 #include "ui/timeline_strip.h"
@@ -45,6 +50,42 @@ QString video_filter() {
   return QObject::tr("Videos (%1);;All files (*)").arg(patterns.join(QLatin1Char(' ')));
 }
 
+// What a drop onto the window would open: the first dropped video file, or (path "") why the
+// drop is refused, naming what was dropped. Checked at drag-enter so a folder or a text file is
+// refused under the pointer instead of failing later as "not a readable video file".
+struct DropTarget {
+  QString path;
+  QString refusal;
+};
+
+DropTarget drop_target(const QMimeData* mime) {
+  if (!mime->hasUrls()) return {};
+  QString first_refusal;
+  for (const QUrl& url : mime->urls()) {
+    if (!url.isLocalFile()) continue;
+    const QString path = url.toLocalFile();
+    const QFileInfo info(path);
+    QString refusal;
+    if (info.isDir()) {
+      refusal = QObject::tr(
+                    "%1 is a folder: drop a video file. To caption or index every video "
+                    "in a folder, run clipmind caption FOLDER or clipmind index FOLDER, "
+                    "then search the index in the Search tab.")
+                    .arg(QDir::toNativeSeparators(info.absoluteFilePath()));
+    } else if (!decode::has_video_extension(path.toStdString())) {
+      refusal = QObject::tr(
+                    "%1 is not a video file (by its name): drop a video (.mp4, .mkv, "
+                    ".mov, .avi, .webm, .ts …). To try a file with another extension, "
+                    "use File ▸ Open Video.")
+                    .arg(info.fileName());
+    } else {
+      return {path, {}};
+    }
+    if (first_refusal.isEmpty()) first_refusal = refusal;
+  }
+  return {{}, first_refusal};
+}
+
 QString stage_label(const QString& stage) {
   if (stage.isEmpty()) return {};
   QString s = stage;
@@ -55,7 +96,9 @@ QString stage_label(const QString& stage) {
 }  // namespace
 
 MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
-    : QMainWindow(parent), options_(std::move(options)) {
+    : QMainWindow(parent),
+      options_(std::move(options)),
+      index_cache_(std::make_shared<decode::MediaIndexCache>()) {
   Q_ASSERT(options_.settings != nullptr);
   settings_ = load_settings(*options_.settings);
   QString config_error;
@@ -70,14 +113,16 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   }
   setWindowTitle("clipmind");
   setAcceptDrops(true);
-  worker_ = new PipelineWorker(this);
+  worker_ = new PipelineWorker(this, index_cache_);
 
   VideoPlayer::Options player_options;
   player_options.audio = options_.audio;
+  player_options.index_cache = index_cache_;
   player_ = new VideoPlayer(player_options, this);
   player_->setObjectName("player");
   timeline_ = new TimelineStrip(this);
   timeline_->setObjectName("timeline");
+  timeline_->setIndexCache(index_cache_);
   progress_ = new QProgressBar(this);
   progress_->setObjectName("prepareProgress");
   progress_->setAccessibleName(tr("Progress"));
@@ -121,6 +166,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   if (const QScreen* s = screen()) size = size.boundedTo(s->availableGeometry().size() * 0.9);
   resize(size);
 
+  // Tab goes from the question to the answer, then to the player and the timeline.
+  QList<QWidget*> tab_order = {chat_->input(), chat_->askButton(), chat_->transcript()};
+  tab_order += player_->keyboardControls();
+  tab_order << timeline_ << cancel_;
+  for (qsizetype i = 1; i < tab_order.size(); ++i)
+    setTabOrder(tab_order[i - 1], tab_order[i]);
+
   build_menus();
   build_shortcuts();
   for (QWidget* child : findChildren<QWidget*>())
@@ -137,6 +189,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   connect(timeline_, &TimelineStrip::thumbnailFailed, this,
           [this](const QString& message) { statusBar()->showMessage(message, 15000); });
   connect(timeline_, &TimelineStrip::seekRequested, player_, &VideoPlayer::seek);
+  connect(timeline_, &TimelineStrip::stepRequested, player_, &VideoPlayer::seekBy);
   connect(chat_, &ChatPanel::seekRequested, player_, &VideoPlayer::seek);
   connect(chat_, &ChatPanel::questionAsked, this, &MainWindow::ask);
   // Enter did nothing visible while an answer streamed; say why and what to do.
@@ -185,8 +238,9 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
     // FFmpeg's own lines (one per damaged packet) are followed by the decode stage's summary
     // ("N decoding error(s): the file has damaged data ..."), which is what a person needs.
     if (text.startsWith("decode: ") && text.contains(": FFmpeg: ")) return;
-    chat_->addWarning(text);
-    statusBar()->showMessage(text, 15000);
+    const QString shown = gui_wording(text);
+    chat_->addWarning(shown);
+    statusBar()->showMessage(shown, 15000);
   });
   connect(worker_, &PipelineWorker::idle, this, [this] {
     findChild<QWidget*>("progressRow")->setVisible(false);
@@ -335,6 +389,7 @@ void MainWindow::prepare_current() {
     return;
   }
   chat_ready_ = false;
+  chat_turns_ = 0;
   prepare_error_.clear();
   prepare_job_ = worker_->prepare(video_, config);
   min_job_ = prepare_job_;
@@ -353,6 +408,7 @@ void MainWindow::ask(const QString& question) {
   if (!chat_ready_ && !preparing_) prepare_current();  // after a cancel or a failure
   if (!preparing_ && !chat_ready_) return;             // settings error, already reported
   chat_->beginAnswer(question.trimmed());
+  ++chat_turns_;
   chat_->setInputEnabled(false);
   worker_->ask(question.trimmed());
 }
@@ -369,13 +425,15 @@ void MainWindow::showSettings() {
 }
 
 void MainWindow::applySettings(const GuiSettings& settings) {
-  const bool changed =
-      settings.model != settings_.model || settings.relevance_model != settings_.relevance_model ||
-      settings.device != settings_.device || settings.budget_mode != settings_.budget_mode ||
-      settings.budget_tokens != settings_.budget_tokens ||
-      settings.budget_ratio != settings_.budget_ratio ||
-      settings.select_method != settings_.select_method ||
-      settings.merge_method != settings_.merge_method;
+  // What the prepared video (and so the chat's context) is made with. The relevance model is
+  // not among them: a chat is prepared before any question, so it selects without it.
+  const bool prefix_changed = settings.model != settings_.model ||
+                              settings.device != settings_.device ||
+                              settings.budget_mode != settings_.budget_mode ||
+                              settings.budget_tokens != settings_.budget_tokens ||
+                              settings.budget_ratio != settings_.budget_ratio ||
+                              settings.select_method != settings_.select_method ||
+                              settings.merge_method != settings_.merge_method;
   settings_ = settings;
   save_current_settings();
   search_->setDatabase(settings_.index_db);
@@ -385,8 +443,16 @@ void MainWindow::applySettings(const GuiSettings& settings) {
     show_error(tr("Invalid settings"), QString::fromUtf8(e.what()), {}, false);
     return;
   }
-  if (changed && !video_.isEmpty() && (chat_ready_ || preparing_ || !last_error_.isEmpty()))
-    prepare_current();
+  if (!prefix_changed || video_.isEmpty() || !(chat_ready_ || preparing_ || !last_error_.isEmpty()))
+    return;
+  const bool had_turns = chat_turns_ > 0;
+  prepare_current();
+  if (had_turns && preparing_) {
+    // The model forgets the turns above; saying so keeps a follow-up from being read as one.
+    const QString said = tr("Settings changed: the next question starts a new chat.");
+    chat_->endConversation(said);
+    statusBar()->showMessage(said, 15000);
+  }
 }
 
 QString MainWindow::progressText() const {
@@ -460,8 +526,8 @@ void MainWindow::on_answered(int job, const pipeline::AskResult& result) {
 
 void MainWindow::on_failed(int job, const JobFailure& f) {
   if (job < min_job_) return;
-  const QString message = QString::fromStdString(f.error.message);
-  const QString hint = QString::fromStdString(f.error.hint);
+  const QString message = gui_wording(QString::fromStdString(f.error.message));
+  const QString hint = gui_wording(QString::fromStdString(f.error.hint));
   if (f.kind == JobKind::kPrepare) {
     chat_ready_ = false;
     prepare_error_ = message;
@@ -497,8 +563,11 @@ void MainWindow::on_cancelled(int job, JobKind kind) {
   }
 }
 
-void MainWindow::show_error(const QString& title, const QString& message, const QString& hint,
-                            bool model_missing) {
+void MainWindow::show_error(const QString& title, const QString& cli_message,
+                            const QString& cli_hint, bool model_missing) {
+  // Every text shown here may come from the pipeline, which words it for the command line.
+  const QString message = gui_wording(cli_message);
+  const QString hint = gui_wording(cli_hint);
   last_error_ = message;
   last_error_model_missing_ = model_missing;
   statusBar()->showMessage(message, 10000);
@@ -518,9 +587,11 @@ void MainWindow::show_error(const QString& title, const QString& message, const 
         tr("clipmind needs a LLaVA-OneVision model (e.g. "
            "llava-hf/llava-onevision-qwen2-0.5b-ov-hf)."
            "\n• Choose a model folder or a Hugging Face repo id in File ▸ Settings ▸ Model."
-           "\n• Or download it once with an internet connection: clipmind ask VIDEO \"…\" --model "
-           "REPO_ID (without --offline).\n• To try the program without a real model: clipmind "
-           "make-tiny-model --arch llava-onevision DIR, then choose DIR.") +
+           "\n• A repo id is downloaded once, the first time, with an internet connection "
+           "(unless \"offline\" is true in %1).\n• To try the program without a real model: "
+           "clipmind "
+           "make-tiny-model --arch llava-onevision DIR in a terminal, then choose DIR.")
+            .arg(gui_config_file()) +
         (hint.isEmpty() ? QString() : "\n\n" + hint));
     QPushButton* open_settings =
         error_box_->addButton(tr("Open Settings…"), QMessageBox::ActionRole);
@@ -536,16 +607,25 @@ void MainWindow::show_error(const QString& title, const QString& message, const 
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
-  const QMimeData* mime = event->mimeData();
-  if (mime->hasUrls() && !mime->urls().isEmpty() && mime->urls().front().isLocalFile())
+  const DropTarget target = drop_target(event->mimeData());
+  if (!target.path.isEmpty()) {
     event->acceptProposedAction();
+    return;
+  }
+  event->ignore();
+  if (!target.refusal.isEmpty()) statusBar()->showMessage(target.refusal, 15000);
 }
 
 void MainWindow::dropEvent(QDropEvent* event) {
-  const QList<QUrl> urls = event->mimeData()->urls();
-  if (urls.isEmpty() || !urls.front().isLocalFile()) return;
+  // Qt delivers drops only after an accepted drag-enter; checked again all the same.
+  const DropTarget target = drop_target(event->mimeData());
+  if (target.path.isEmpty()) {
+    event->ignore();
+    if (!target.refusal.isEmpty()) statusBar()->showMessage(target.refusal, 15000);
+    return;
+  }
   event->acceptProposedAction();
-  openVideo(urls.front().toLocalFile());
+  openVideo(target.path);
 }
 
 bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
@@ -557,9 +637,12 @@ bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
       k == Qt::Key_Up || k == Qt::Key_Down || k == Qt::Key_Left || k == Qt::Key_Right;
   // Accepting the override gives the key to the focused widget, as QLineEdit does for text.
   // The transcript keeps none: after clicking a time there, Space plays and arrows seek.
+  // The focused timeline seeks with Left / Right (Up / Down stay the volume's); a focused
+  // slider (position or volume) moves with every arrow.
   if ((k == Qt::Key_Space && qobject_cast<QAbstractButton*>(watched)) ||
       ((arrow || k == Qt::Key_Space) && qobject_cast<QAbstractItemView*>(watched)) ||
-      (arrow && qobject_cast<QTabBar*>(watched)))
+      (arrow && (qobject_cast<QTabBar*>(watched) || qobject_cast<QAbstractSlider*>(watched))) ||
+      ((k == Qt::Key_Left || k == Qt::Key_Right) && qobject_cast<TimelineStrip*>(watched)))
     event->accept();
   return false;
 }

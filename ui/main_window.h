@@ -4,7 +4,10 @@
 // GUI settings (QSettings given by the caller, so tests use a temporary ini file).
 //
 // Opening a video (dialog, drag and drop, recent files, command line, a search result) shows it
-// at once and prepares a chat on the worker thread; questions asked meanwhile wait for it.
+// at once and prepares a chat on the worker thread; questions asked meanwhile wait for it. A
+// drop of a folder or of a file whose name is not a video's is refused at drag-enter, with the
+// reason in the status bar. The player, the timeline's thumbnails and the worker share one
+// decode::MediaIndexCache. Closing the window cancels the running job (a model load included).
 // Errors become a message box (non-modal) and a line in the chat; a missing model gets a dialog
 // that says how to fix it, with a button to the Settings. A question that waited for a
 // preparation that failed is closed in the chat with that reason and leaves the dialog alone.
@@ -13,8 +16,10 @@
 #include <QMainWindow>
 #include <QSettings>
 #include <QString>
+#include <memory>
 #include <optional>
 
+#include "decode/media_index.h"
 #include "pipeline/config.h"
 #include "ui/gui_settings.h"
 #include "ui/pipeline_worker.h"
@@ -50,7 +55,10 @@ class MainWindow : public QMainWindow {
   bool openVideo(const QString& path, double seconds = 0.0);
   void ask(const QString& question);
   void cancelJob();
-  // Applies new settings (persists them; re-prepares the open video when they changed).
+  // Applies new settings (persists them). When one that the prepared video depends on changed
+  // (model, device, visual tokens, selection, merging), the open video is prepared again, and
+  // a chat that has turns says so in the transcript and the status bar: the next question
+  // starts a new chat. Others (index database, relevance model) leave the chat as it is.
   void applySettings(const GuiSettings& settings);
   void showSettings();
 
@@ -70,6 +78,9 @@ class MainWindow : public QMainWindow {
   bool chatReady() const { return chat_ready_; }
   bool busy() const { return worker_->busy(); }
   PipelineWorker* worker() const { return worker_; }
+  // What full reads of TS/PS files found, shared by the player, the hover thumbnails and the
+  // pipeline's jobs: such a file is read once, not at every seek.
+  const decode::MediaIndexCache& indexCache() const { return *index_cache_; }
   QString progressText() const;
   // The last error shown to the user ("" when none) and whether it was the missing-model one.
   QString lastError() const { return last_error_; }
@@ -96,7 +107,7 @@ class MainWindow : public QMainWindow {
   void rebuild_recent_menu();
   void open_dialog();
   void prepare_current();
-  void show_error(const QString& title, const QString& message, const QString& hint,
+  void show_error(const QString& title, const QString& cli_message, const QString& cli_hint,
                   bool model_missing);
   void on_progress(int job, const pipeline::JobProgress& p);
   void on_prepared(int job, const pipeline::PreparedSummary& prepared);
@@ -109,6 +120,7 @@ class MainWindow : public QMainWindow {
   void save_current_settings();
 
   MainWindowOptions options_;
+  std::shared_ptr<decode::MediaIndexCache> index_cache_;
   pipeline::PipelineConfig base_config_;
   GuiSettings settings_;
   PipelineWorker* worker_ = nullptr;
@@ -129,6 +141,7 @@ class MainWindow : public QMainWindow {
   int min_job_ = 0;  // events of older jobs (a replaced video) are ignored
   bool preparing_ = false;
   bool chat_ready_ = false;
+  int chat_turns_ = 0;  // questions asked since the current preparation began
   QString last_error_;
   QString prepare_error_;  // why the current video's last preparation failed, "" otherwise
   bool last_error_model_missing_ = false;

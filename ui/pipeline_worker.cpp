@@ -9,7 +9,9 @@
 
 namespace clipmind::ui {
 
-PipelineWorker::PipelineWorker(QObject* parent) : QObject(parent) {
+PipelineWorker::PipelineWorker(QObject* parent,
+                               std::shared_ptr<decode::MediaIndexCache> index_cache)
+    : QObject(parent), index_cache_(std::move(index_cache)) {
   qRegisterMetaType<clipmind::ui::JobKind>();
   qRegisterMetaType<clipmind::ui::JobFailure>();
   qRegisterMetaType<clipmind::pipeline::JobProgress>();
@@ -139,7 +141,7 @@ void PipelineWorker::run_prepare(int job, const QString& video,
                          QString::fromStdString(r.component + ": " + r.message));
           },
           pipeline::LogLevel::kWarning);
-      session_ = std::make_unique<pipeline::Session>(config, log);
+      session_ = std::make_unique<pipeline::Session>(config, log, index_cache_);
       session_config_ = key;
     }
     chat_ = session_->open_chat(video.toStdString(), callbacks(job), cancel);

@@ -25,6 +25,10 @@
 #include "pipeline/errors.h"
 #include "pipeline/job_types.h"
 
+namespace clipmind::decode {
+class MediaIndexCache;
+}  // namespace clipmind::decode
+
 namespace clipmind::pipeline {
 class Session;
 class Chat;
@@ -45,7 +49,9 @@ struct JobFailure {
 class PipelineWorker : public QObject {
   Q_OBJECT
  public:
-  explicit PipelineWorker(QObject* parent = nullptr);
+  // `index_cache` is given to every Session (shared with the player and the thumbnails).
+  explicit PipelineWorker(QObject* parent = nullptr,
+                          std::shared_ptr<decode::MediaIndexCache> index_cache = nullptr);
   ~PipelineWorker() override;
 
   // GUI thread. Cancels whatever runs and queues the preparation; returns the job id.
@@ -79,6 +85,7 @@ class PipelineWorker : public QObject {
 
   QThread thread_;
   QObject* context_ = nullptr;  // lives on thread_; jobs are queued to it
+  std::shared_ptr<decode::MediaIndexCache> index_cache_;
   // Worker-thread state.
   std::unique_ptr<pipeline::Session> session_;
   std::string session_config_;

@@ -18,6 +18,7 @@
 #include "pipeline/index_job.h"
 #include "pipeline/segment_analysis.h"
 #include "pipeline/session.h"
+#include "ui/gui_wording.h"
 #include "ui/video_player.h"
 
 namespace clipmind::ui {
@@ -85,8 +86,8 @@ SearchOutcome run_search(const QString& location, const QString& text,
     }
   } catch (...) {
     const pipeline::UserError e = pipeline::describe_error(std::current_exception());
-    out.error = QString::fromStdString(e.message);
-    if (!e.hint.empty()) out.error += "\n" + QString::fromStdString(e.hint);
+    out.error = gui_wording(QString::fromStdString(e.message));
+    if (!e.hint.empty()) out.error += "\n" + gui_wording(QString::fromStdString(e.hint));
   }
   return out;
 }

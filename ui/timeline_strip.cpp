@@ -1,5 +1,6 @@
 #include "ui/timeline_strip.h"
 
+#include <QKeyEvent>
 #include <QLabel>
 #include <QMouseEvent>
 #include <QPainter>
@@ -20,7 +21,8 @@ namespace {
 constexpr int kMargin = 6;
 constexpr double kBucketSeconds = 0.5;  // hover thumbnails are cached per half second
 
-HoverThumb load_thumb(const QString& path, int bucket) {
+HoverThumb load_thumb(const QString& path, int bucket,
+                      std::shared_ptr<decode::MediaIndexCache> index_cache) {
   HoverThumb out;
   out.bucket = bucket;
   out.path = path;
@@ -29,6 +31,7 @@ HoverThumb load_thumb(const QString& path, int bucket) {
     pipeline::ThumbnailOptions options;
     options.max_width = 192;
     options.max_height = 108;
+    options.index_cache = std::move(index_cache);
     const double time = bucket * kBucketSeconds;
     const auto frames = pipeline::thumbnail_frames(file, {time}, options);
     if (frames.empty() || frames.front().empty()) {
@@ -65,7 +68,9 @@ TimelineStrip::TimelineStrip(QWidget* parent) : QWidget(parent) {
   setToolTip({});
   setAccessibleName(tr("Timeline"));
   setAccessibleDescription(
-      tr("Selected clips, merged segments and the answer's moments; click or drag to seek"));
+      tr("Selected clips, merged segments and the answer's moments; click or drag to seek; "
+         "Left / Right step 5 seconds, Home / End go to the start / end"));
+  setFocusPolicy(Qt::StrongFocus);
   popup_ = new QWidget(this, Qt::ToolTip);
   popup_->setObjectName("timelineHover");
   auto* layout = new QVBoxLayout(popup_);
@@ -93,6 +98,10 @@ TimelineStrip::TimelineStrip(QWidget* parent) : QWidget(parent) {
 
 TimelineStrip::~TimelineStrip() {
   thumb_watcher_->waitForFinished();
+}
+
+void TimelineStrip::setIndexCache(std::shared_ptr<decode::MediaIndexCache> index_cache) {
+  index_cache_ = std::move(index_cache);
 }
 
 void TimelineStrip::setVideo(const QString& path, double duration) {
@@ -205,6 +214,33 @@ void TimelineStrip::paintEvent(QPaintEvent*) {
     const int x = xOf(position_);
     p.drawLine(x, 0, x, height());
   }
+  if (hasFocus()) {
+    p.setPen(QPen(palette().highlight().color(), 2));
+    p.drawRect(rect().adjusted(1, 1, -1, -1));
+  }
+}
+
+void TimelineStrip::keyPressEvent(QKeyEvent* event) {
+  if (duration_ <= 0 || event->modifiers() & ~Qt::KeypadModifier) {
+    QWidget::keyPressEvent(event);
+    return;
+  }
+  switch (event->key()) {
+    case Qt::Key_Left:
+      emit stepRequested(-kKeyStepSeconds);
+      break;
+    case Qt::Key_Right:
+      emit stepRequested(kKeyStepSeconds);
+      break;
+    case Qt::Key_Home:
+      emit seekRequested(0.0);
+      break;
+    case Qt::Key_End:
+      emit seekRequested(duration_);
+      break;
+    default:
+      QWidget::keyPressEvent(event);
+  }
 }
 
 void TimelineStrip::mouseMoveEvent(QMouseEvent* event) {
@@ -253,7 +289,7 @@ void TimelineStrip::request_thumbnail(int bucket) {
     return;
   }
   thumb_running_ = bucket;
-  thumb_watcher_->setFuture(QtConcurrent::run(load_thumb, path_, bucket));
+  thumb_watcher_->setFuture(QtConcurrent::run(load_thumb, path_, bucket, index_cache_));
 }
 
 void TimelineStrip::on_thumbnail() {

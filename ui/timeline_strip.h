@@ -2,7 +2,9 @@
 // the model saw (middle lane), the answer's moments (bottom lane, points and ranges) and the
 // playhead. Hovering shows a popup with a thumbnail of the video at that time (decoded on a
 // pool thread through pipeline::thumbnail_frames, cached per half second) and the time;
-// clicking (or dragging) asks the player to seek there. A thumbnail that cannot be decoded says
+// clicking (or dragging) asks the player to seek there. From the keyboard (it takes the focus
+// by Tab or a click): Left / Right step kKeyStepSeconds back / forward, Home / End go to the
+// start / end. A thumbnail that cannot be decoded says
 // why in the popup, labelled with its stage like the CLI's errors ("decode: ..."), and is
 // reported once through thumbnailFailed with the full message naming the file.
 #pragma once
@@ -12,8 +14,10 @@
 #include <QImage>
 #include <QString>
 #include <QWidget>
+#include <memory>
 #include <vector>
 
+#include "decode/media_index.h"
 #include "pipeline/job_types.h"
 
 class QLabel;
@@ -37,9 +41,14 @@ struct HoverThumb {
 class TimelineStrip : public QWidget {
   Q_OBJECT
  public:
+  static constexpr double kKeyStepSeconds = 5.0;
+
   explicit TimelineStrip(QWidget* parent = nullptr);
   ~TimelineStrip() override;
 
+  // Shared with the player and the pipeline: hover thumbnails of a TS/PS file do not read the
+  // whole file again for each half second (decode/media_index.h). Null: each one reads it.
+  void setIndexCache(std::shared_ptr<decode::MediaIndexCache> index_cache);
   void setVideo(const QString& path, double duration);
   void clear();
   void setPrepared(const pipeline::PreparedSummary& prepared);
@@ -67,6 +76,9 @@ class TimelineStrip : public QWidget {
 
  signals:
   void seekRequested(double seconds);
+  // A step from where the player is headed (Left / Right): the player adds it to its target,
+  // so quick presses add up even before the frames are shown.
+  void stepRequested(double seconds);
   // A thumbnail could not be made: `message` names the file and the stage. Once per message.
   void thumbnailFailed(const QString& message, const QString& hint);
 
@@ -75,6 +87,7 @@ class TimelineStrip : public QWidget {
   void mouseMoveEvent(QMouseEvent* event) override;
   void mousePressEvent(QMouseEvent* event) override;
   void leaveEvent(QEvent* event) override;
+  void keyPressEvent(QKeyEvent* event) override;
 
  private:
   void show_hover(int x, const QPoint& global);
@@ -82,6 +95,7 @@ class TimelineStrip : public QWidget {
   void on_thumbnail();
 
   QString path_;
+  std::shared_ptr<decode::MediaIndexCache> index_cache_;
   double duration_ = 0.0;
   double position_ = -1.0;
   std::vector<TimeSpan> clips_;

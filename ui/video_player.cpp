@@ -82,8 +82,10 @@ QImage to_qimage(const decode::Frame& frame) {
       .copy();
 }
 
-decode::SamplerOptions frame_options(int width, int height) {
+decode::SamplerOptions frame_options(int width, int height,
+                                     std::shared_ptr<decode::MediaIndexCache> index_cache) {
   decode::SamplerOptions o;
+  o.index_cache = std::move(index_cache);
   o.width = width;
   o.height = height;
   o.resize = decode::Resize::kFit;
@@ -92,12 +94,14 @@ decode::SamplerOptions frame_options(int width, int height) {
   return o;
 }
 
-DecodedFrame decode_at(const std::string& path, double seconds, int width, int height, int id) {
+DecodedFrame decode_at(const std::string& path, double seconds, int width, int height, int id,
+                       std::shared_ptr<decode::MediaIndexCache> index_cache) {
   DecodedFrame out;
   out.seek_id = id;
   try {
     pipeline::in_stage("decode", path, [&] {
-      decode::FrameSampler sampler(path, {seconds}, frame_options(width, height));
+      decode::FrameSampler sampler(path, {seconds},
+                                   frame_options(width, height, std::move(index_cache)));
       if (auto sample = sampler.next()) {
         out.image = to_qimage(sample->frame);
         out.time = sample->frame.time;
@@ -130,11 +134,12 @@ VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), op
   forward_button_->setToolTip(tr("Next frame (.)"));
   forward_button_->setAccessibleName(tr("Next frame"));
   for (QPushButton* b : {play_button_, back_button_, forward_button_})
-    b->setFocusPolicy(Qt::NoFocus);
+    b->setFocusPolicy(Qt::TabFocus);
   slider_ = new QSlider(Qt::Horizontal, this);
   slider_->setObjectName("seekSlider");
   slider_->setAccessibleName(tr("Position"));
-  slider_->setFocusPolicy(Qt::NoFocus);
+  slider_->setFocusPolicy(Qt::TabFocus);
+  slider_->setSingleStep(5000);
   time_label_ = new QLabel(this);
   time_label_->setObjectName("timeLabel");
   time_label_->setAccessibleName(tr("Time"));
@@ -144,7 +149,8 @@ VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), op
   volume_->setRange(0, 100);
   volume_->setValue(80);
   volume_->setMaximumWidth(90);
-  volume_->setFocusPolicy(Qt::NoFocus);
+  volume_->setFocusPolicy(Qt::TabFocus);
+  volume_->setSingleStep(5);
   volume_->setToolTip(tr("Volume (Up / Down)"));
 
   auto* controls = new QHBoxLayout;
@@ -173,8 +179,8 @@ VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), op
   });
   connect(slider_, &QSlider::sliderMoved, this, [this](int ms) { seek(ms / 1000.0); });
   connect(slider_, &QSlider::actionTriggered, this, [this](int action) {
-    if (action == QAbstractSlider::SliderPageStepAdd ||
-        action == QAbstractSlider::SliderPageStepSub)
+    // Clicks beside the handle and, with the focus, the keys: everything but a drag.
+    if (action != QAbstractSlider::SliderMove && action != QAbstractSlider::SliderNoAction)
       seek(slider_->sliderPosition() / 1000.0);
   });
   connect(volume_, &QSlider::valueChanged, this, [this](int v) {
@@ -193,6 +199,10 @@ VideoPlayer::VideoPlayer(Options options, QWidget* parent) : QWidget(parent), op
   update_controls();
 }
 
+QList<QWidget*> VideoPlayer::keyboardControls() const {
+  return {back_button_, play_button_, forward_button_, slider_, volume_};
+}
+
 VideoPlayer::~VideoPlayer() {
   stop_playback();
   seek_watcher_->waitForFinished();
@@ -202,7 +212,8 @@ QString VideoPlayer::open(const QString& path) {
   close();
   try {
     const std::string file = path.toStdString();
-    info_ = pipeline::in_stage("probe", file, [&] { return decode::probe(file); });
+    info_ = pipeline::in_stage("probe", file,
+                               [&] { return decode::probe(file, options_.index_cache.get()); });
   } catch (...) {
     info_.reset();
     const QString error =
@@ -275,7 +286,7 @@ void VideoPlayer::start_seek(double seconds) {
   const int id = ++seek_id_;
   seek_watcher_->setFuture(QtConcurrent::run(decode_at, path_.toStdString(), seconds,
                                              options_.max_frame_width, options_.max_frame_height,
-                                             id));
+                                             id, options_.index_cache));
 }
 
 void VideoPlayer::on_seek_done() {
@@ -330,7 +341,8 @@ void VideoPlayer::play() {
   play_cancel_ = CancelToken();
   const int generation = ++play_generation_;
   const std::string path = path_.toStdString();
-  decode::SamplerOptions o = frame_options(options_.max_frame_width, options_.max_frame_height);
+  decode::SamplerOptions o =
+      frame_options(options_.max_frame_width, options_.max_frame_height, options_.index_cache);
   o.strategy = decode::Strategy::kSequential;
   o.skip_duplicates = true;
   o.cancel = play_cancel_;

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "clipmind/progress.h"
+#include "decode/media_index.h"
 #include "decode/video_info.h"
 
 class QAudioOutput;
@@ -65,6 +66,9 @@ class VideoPlayer : public QWidget {
     bool audio = true;          // QMediaPlayer for sound
     int max_frame_width = 960;  // frames are decoded to fit this box (aspect kept)
     int max_frame_height = 540;
+    // Shared with the pipeline and the thumbnails: a TS/PS file is read in full once, not at
+    // every seek (decode/media_index.h). Null: each probe and seek reads it again.
+    std::shared_ptr<decode::MediaIndexCache> index_cache;
   };
   explicit VideoPlayer(QWidget* parent = nullptr);
   VideoPlayer(Options options, QWidget* parent);
@@ -87,6 +91,10 @@ class VideoPlayer : public QWidget {
   bool seekPending() const { return seek_running_ || queued_seek_.has_value(); }
   int volume() const;
   VideoView* view() const { return view_; }
+  // The controls in the order Tab reaches them: previous frame, play, next frame, position,
+  // volume. They take the focus by Tab only (a click leaves it where it was); a focused
+  // position slider seeks with the arrows (5 s), Page Up / Down (a tenth) and Home / End.
+  QList<QWidget*> keyboardControls() const;
 
  public slots:
   void seek(double seconds);

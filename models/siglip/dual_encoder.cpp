@@ -110,12 +110,14 @@ at::Tensor SiglipTextTower::forward(const at::Tensor& ids, const LayerCheck& che
   return linear_rows(normed, head_w_, head_b_);
 }
 
-SiglipDualEncoder SiglipDualEncoder::load(const fs::path& dir, const VisionRuntime& runtime) {
+SiglipDualEncoder SiglipDualEncoder::load(const fs::path& dir, const VisionRuntime& runtime,
+                                          const CancelToken& cancel) {
   SiglipDualEncoder encoder;
   encoder.dir_ = dir;
   encoder.runtime_ = runtime;
   encoder.config_ = read_siglip_config(dir);
-  const Checkpoint checkpoint = Checkpoint::open(dir);
+  Checkpoint checkpoint = Checkpoint::open(dir);
+  checkpoint.cancel_with(cancel);
   const StTensorInfo* head = checkpoint.find(std::string(kText) + "head.weight");
   const int64_t projection =
       head && head->shape.size() == 2 ? head->shape[0] : encoder.config_.text.projection_size;

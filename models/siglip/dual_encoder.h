@@ -70,8 +70,10 @@ struct ImageEmbedOptions {
 
 class SiglipDualEncoder {
  public:
+  // `cancel` requested: stops between two tensors and throws Cancelled.
   static SiglipDualEncoder load(const std::filesystem::path& model_dir,
-                                const VisionRuntime& runtime = {});
+                                const VisionRuntime& runtime = {},
+                                const CancelToken& cancel = CancelToken());
 
   const SiglipModelConfig& config() const { return config_; }
   const VisionRuntime& runtime() const { return runtime_; }

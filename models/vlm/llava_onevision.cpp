@@ -34,7 +34,8 @@ LlavaOnevision LlavaOnevision::load(const fs::path& dir, const VlmLoadOptions& o
   const LlavaVisionConfig vision_config = read_llava_vision_config(dir);
   const DecoderConfig decoder_config = read_decoder_config(dir);
   const PreprocessConfig preprocess = read_preprocess_config(dir, /*video=*/true);
-  const Checkpoint checkpoint = Checkpoint::open(dir, llava_onevision_rewrites());
+  Checkpoint checkpoint = Checkpoint::open(dir, llava_onevision_rewrites());
+  checkpoint.cancel_with(options.cancel);
 
   DecoderOptions decoder_options;
   decoder_options.device = options.runtime.device;

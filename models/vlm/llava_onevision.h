@@ -33,6 +33,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "clipmind/progress.h"
 #include "compress/merge/layer_reducer.h"
 #include "models/llm/decoder.h"
 #include "models/llm/generator.h"
@@ -55,6 +56,7 @@ struct AssembledPrompt {
 struct VlmLoadOptions {
   VisionRuntime runtime;
   VlmTemplate chat_template = VlmTemplate::kHfHub;
+  CancelToken cancel;  // requested: load() stops between two tensors and throws Cancelled
 };
 
 class LlavaOnevision {

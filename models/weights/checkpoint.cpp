@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <ATen/ATen.h>
@@ -69,6 +70,7 @@ struct Checkpoint::Impl {
     const StTensorInfo* info = nullptr;
   };
   std::map<std::string, Entry, std::less<>> entries;  // canonical name -> stored tensor
+  std::optional<CancelToken> cancel;
 
   void add_file(std::unique_ptr<SafetensorsFile> file) {
     for (const auto& info : file->tensors()) {
@@ -210,7 +212,12 @@ const StTensorInfo* Checkpoint::find(std::string_view name) const {
   return it == impl_->entries.end() ? nullptr : it->second.info;
 }
 
+void Checkpoint::cancel_with(CancelToken cancel) {
+  impl_->cancel = std::move(cancel);
+}
+
 at::Tensor Checkpoint::load(std::string_view name, at::ScalarType dtype, at::Device device) const {
+  if (impl_->cancel) impl_->cancel->throw_if_cancelled();
   const auto it = impl_->entries.find(name);
   if (it == impl_->entries.end()) {
     throw Error(ErrorKind::kNotFound,

@@ -21,6 +21,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "clipmind/progress.h"
 #include "models/weights/safetensors.h"
 
 namespace clipmind::models {
@@ -72,6 +73,10 @@ class Checkpoint {
   bool contains(std::string_view canonical_name) const;
   // nullptr when absent.
   const StTensorInfo* find(std::string_view canonical_name) const;
+
+  // From now on load() throws Cancelled once `cancel` is requested, so a model that is loading
+  // stops between two tensors (quitting the GUI must not wait for gigabytes to load).
+  void cancel_with(CancelToken cancel);
 
   // Loads a tensor converted to `dtype` on `device`; throws kNotFound naming the folder.
   at::Tensor load(std::string_view canonical_name, at::ScalarType dtype = at::kFloat,

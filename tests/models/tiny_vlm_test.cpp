@@ -15,10 +15,12 @@
 #include <gtest/gtest.h>
 
 #include "clipmind/error.h"
+#include "clipmind/progress.h"
 #include "models/siglip/dual_encoder.h"
 #include "models/tiny/tiny_model.h"
 #include "models/vision/siglip_vision_model.h"
 #include "models/vlm/llava_onevision.h"
+#include "models/weights/checkpoint.h"
 
 namespace clipmind::models {
 namespace {
@@ -154,6 +156,32 @@ TEST(TinyLlava, FolderLoadsEncodesAndGenerates) {
   EXPECT_GE(result.ids.size(), 1u);
   EXPECT_LE(result.ids.size(), 6u);
   EXPECT_EQ(result.prompt_tokens, prompt.length());
+}
+
+// A load that is cancelled stops at the next tensor (what lets the GUI quit while a model of
+// several gigabytes loads): a checkpoint loads tensors until its token is requested, then
+// throws Cancelled; the VLM and SigLIP loaders pass their token to their checkpoint.
+TEST(TinyLlava, LoadingStopsBetweenTensorsWhenCancelled) {
+  const fs::path dir = fresh("llava-cancel");
+  write_tiny_model("llava-onevision", dir, {});
+  CancelToken cancel;
+  Checkpoint checkpoint = Checkpoint::open(dir);
+  checkpoint.cancel_with(cancel);
+  const std::vector<std::string> names = checkpoint.names();
+  ASSERT_GE(names.size(), 2u);
+  EXPECT_TRUE(checkpoint.load(names[0]).defined());
+  cancel.request();
+  EXPECT_THROW(checkpoint.load(names[1]), Cancelled);
+
+  VlmLoadOptions options;
+  options.cancel.request();
+  EXPECT_THROW(LlavaOnevision::load(dir, options), Cancelled);
+  EXPECT_NO_THROW(LlavaOnevision::load(dir));
+
+  const fs::path dual = fresh("dual-cancel");
+  write_tiny_siglip_dual(dual, "tiny", 7);
+  EXPECT_THROW(SiglipDualEncoder::load(dual, {}, cancel), Cancelled);
+  EXPECT_NO_THROW(SiglipDualEncoder::load(dual));
 }
 
 // The writer refuses to overwrite a folder that has files in it.

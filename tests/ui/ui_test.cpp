@@ -25,6 +25,7 @@
 #include <QTextBrowser>
 #include <QTextCursor>
 #include <QTextDocument>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -35,14 +36,18 @@
 #include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "index/store.h"
+#include "pipeline/errors.h"
 #include "pipeline/moments.h"
 #include "pipeline/segment_analysis.h"
 #include "pipeline/session.h"
 #include "pipeline/thumbnails.h"
 #include "ui/chat_panel.h"
 #include "ui/gui_settings.h"
+#include "ui/gui_wording.h"
 #include "ui/main_window.h"
 #include "ui/search_panel.h"
 #include "ui/settings_dialog.h"
@@ -235,6 +240,64 @@ TEST_F(UiTest, AskStreamsAnAnswerAndTheTimelineShowsThePreparedVideo) {
   EXPECT_EQ(second.tokens.frames_encoded, 0);
 }
 
+// Settings changed in the middle of a chat: one the prepared video is made with (merging)
+// prepares it again and says in the transcript and the status bar that the next question
+// starts a new chat; one it is not made with (the index database, the relevance model) keeps
+// the chat, and a follow-up then still runs without decode or encode.
+TEST_F(UiTest, ChangingSettingsMidChatSaysANewChatStartsOrKeepsTheChat) {
+  auto w = window();
+  QStringList stages;
+  QObject::connect(
+      w->worker(), &ui::PipelineWorker::progress, w.get(),
+      [&](int, const pipeline::JobProgress& p) { stages << QString::fromStdString(p.stage); });
+  QSignalSpy answered(w.get(), &MainWindow::answerFinished);
+  const QString said = "Settings changed: the next question starts a new chat";
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  // No turns yet: preparing again needs no word.
+  ui::GuiSettings next = w->settings();
+  next.budget_mode = "tokens";
+  next.budget_tokens = 1500;
+  w->applySettings(next);
+  EXPECT_TRUE(w->preparing());
+  EXPECT_FALSE(w->chat()->transcript()->toPlainText().contains(said));
+  w->ask("What happens?");
+  ASSERT_TRUE(answered.wait(120000) || answered.count() > 0);
+
+  next.index_db = QString::fromStdString((dir_ / "other.db").string());
+  next.relevance_model = QString::fromStdString(e2e::tiny_siglip().string());
+  w->applySettings(next);
+  EXPECT_FALSE(w->preparing());
+  EXPECT_TRUE(w->chatReady());
+  EXPECT_FALSE(w->chat()->transcript()->toPlainText().contains(said));
+  stages.clear();
+  answered.clear();
+  w->ask("And then?");
+  ASSERT_TRUE(answered.wait(120000) || answered.count() > 0);
+  EXPECT_FALSE(stages.contains("encode")) << stages.join(",").toStdString();
+  EXPECT_EQ(answered.front().front().value<pipeline::AskResult>().tokens.frames_encoded, 0);
+
+  next.merge_method = "tome";
+  w->applySettings(next);
+  EXPECT_TRUE(w->preparing());
+  const QString transcript = w->chat()->transcript()->toPlainText();
+  EXPECT_TRUE(transcript.contains(said)) << transcript.toStdString();
+  EXPECT_TRUE(w->statusBar()->currentMessage().contains(said))
+      << w->statusBar()->currentMessage().toStdString();
+  // Said once, after the turns it closes; those stay on screen.
+  EXPECT_EQ(transcript.count(said), 1);
+  EXPECT_GT(transcript.indexOf(said), transcript.indexOf("And then?"));
+  EXPECT_EQ(w->chat()->turnCount(), 2);
+  answered.clear();
+  stages.clear();
+  w->ask("What now?");
+  ASSERT_TRUE(answered.wait(120000) || answered.count() > 0)
+      << w->lastError().toStdString() << "\n"
+      << w->chat()->transcript()->toPlainText().toStdString();
+  EXPECT_TRUE(stages.contains("merge")) << stages.join(",").toStdString();
+  EXPECT_EQ(answered.front().front().value<pipeline::AskResult>().prepared.merge_method, "tome");
+  EXPECT_TRUE(w->lastError().isEmpty()) << w->lastError().toStdString();
+}
+
 // Finds the link to `href` in the transcript and clicks it with the mouse.
 bool click_link(QTextBrowser* browser, const QString& href) {
   QTextDocument* doc = browser->document();
@@ -292,6 +355,44 @@ TEST_F(UiTest, TimelineHoverShowsThumbnailAndTimeAndClickSeeks) {
   ASSERT_TRUE(settle(w->player()));
   EXPECT_NEAR(w->player()->position(), timeline->timeAt(x), 0.5 / 25 + 1e-9);
   EXPECT_EQ(shown_code(*w->player()), static_cast<uint32_t>(std::lround(timeline->timeAt(x) * 25)));
+}
+
+// An MPEG-TS file has no index: what reading all its packets finds is kept in the window's
+// decode::MediaIndexCache and shared by the player (probe, every seek), the hover thumbnails
+// and the pipeline's preparation, so the file is read in full once, not at every seek.
+TEST_F(UiTest, SeeksThumbnailsAndPreparationOfATransportStreamReadItOnce) {
+  test::VideoSpec spec;
+  spec.name = "ui-ts";
+  spec.container = "ts";
+  spec.frames = 50;
+  spec.fps = 25;
+  spec.gop = 12;
+  const fs::path video = test::make_video(spec);
+  auto w = window();
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(video.string())));
+  ui::VideoPlayer* player = w->player();
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(w->indexCache().reads(), 1) << "opening shows the first frame: one full read";
+  const int64_t reuses = w->indexCache().reuses();
+  player->seek(1.24);
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(shown_code(*player), 31u);
+  player->seek(0.52);
+  ASSERT_TRUE(settle(player));
+  EXPECT_EQ(shown_code(*player), 13u);
+  EXPECT_EQ(w->indexCache().reads(), 1) << "a seek read the file again";
+  EXPECT_GE(w->indexCache().reuses(), reuses + 2);
+
+  ui::TimelineStrip* timeline = w->timeline();
+  QTest::mouseMove(timeline, QPoint(timeline->xOf(1.6), timeline->height() / 2));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return timeline->hoverHasThumbnail(); }, 20000))
+      << timeline->hoverError().toStdString();
+  EXPECT_EQ(w->indexCache().reads(), 1) << "a thumbnail read the file again";
+
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_TRUE(finished.front().front().toBool()) << w->lastError().toStdString();
+  EXPECT_EQ(w->indexCache().reads(), 1) << "the preparation read the file again";
 }
 
 // The video is replaced by garbage after it was opened (a download that was overwritten, a
@@ -496,6 +597,45 @@ TEST_F(UiTest, ATokenCacheOnAFullDiskIsReportedAndThePreparationGoesOn) {
   const QString warning = w->chat()->warnings().join("\n");
   EXPECT_TRUE(warning.contains("cannot store encoded tokens")) << warning.toStdString();
   EXPECT_TRUE(warning.contains("no space left", Qt::CaseInsensitive)) << warning.toStdString();
+  // In the window's words: what to do here, not the CLI's --verbose.
+  EXPECT_FALSE(warning.contains("--")) << warning.toStdString();
+  EXPECT_TRUE(warning.contains("Free space on that disk")) << warning.toStdString();
+  EXPECT_TRUE(warning.contains("\"max_gb\"")) << warning.toStdString();
+  EXPECT_TRUE(w->statusBar()->currentMessage().contains("Free space on that disk"));
+}
+
+// The pipeline's texts name CLI flags (--relevance-model, --model, --help ...); the window says
+// where the same choice is made in it instead, and the CLI keeps its wording. Through the real
+// window for a warning (F2C without a relevance model) and the model dialog, and through
+// pipeline::describe_error for the hints the pipeline gives each kind of failure.
+TEST_F(UiTest, PipelineTextsInTheWindowNameSettingsNotCommandLineFlags) {
+  pipeline::PipelineConfig config = tiny_config();
+  config.generate.max_new_tokens = 1 << 20;  // leaves the video no room in the context
+  auto w = window(config);
+  QSignalSpy finished(w.get(), &MainWindow::preparationFinished);
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ASSERT_TRUE(finished.wait(120000) || finished.count() > 0);
+  EXPECT_FALSE(finished.front().front().toBool());
+  const QString said = w->errorBox()->text() + "\n" + w->errorBox()->informativeText();
+  EXPECT_TRUE(said.contains("answer reserve is too large")) << said.toStdString();
+  EXPECT_TRUE(said.contains("\"max_new_tokens\"")) << said.toStdString();
+  EXPECT_FALSE(said.contains("--")) << said.toStdString();
+  EXPECT_FALSE(w->lastError().contains("--")) << w->lastError().toStdString();
+
+  const std::vector<std::pair<ErrorKind, std::string>> failures = {
+      {ErrorKind::kNotFound, "load model"},
+      {ErrorKind::kInvalidInput, "load model"},
+      {ErrorKind::kInvalidInput, "encode"},
+      {ErrorKind::kInvalidArgument, "generate"},
+  };
+  for (const auto& [kind, stage] : failures) {
+    const pipeline::UserError cli = pipeline::describe_error(
+        std::make_exception_ptr(pipeline::StageError(kind, stage, "clip.mp4", "something failed")));
+    EXPECT_NE(cli.hint.find("--"), std::string::npos) << "the CLI keeps its flags: " << cli.hint;
+    const QString gui = ui::gui_wording(QString::fromStdString(cli.hint));
+    EXPECT_FALSE(gui.contains("--")) << stage << ": " << gui.toStdString();
+    EXPECT_TRUE(gui.contains("File ▸ Settings")) << stage << ": " << gui.toStdString();
+  }
 }
 
 // Every control a screen reader reaches has a name: buttons that show only an icon, sliders,
@@ -591,6 +731,33 @@ TEST_F(UiTest, QuittingWhilePreparingLeavesNoHalfWrittenCache) {
   EXPECT_TRUE(finished.front().front().toBool()) << again->lastError().toStdString();
   EXPECT_TRUE(again->chat()->warnings().isEmpty())
       << again->chat()->warnings().join("\n").toStdString();
+}
+
+// Quitting while the model loads: the load is cancelled (the loader checks between tensors),
+// the window closes and is destroyed without a crash, and the pipeline thread is gone (its
+// kernel task, read from /proc, not left running detached).
+TEST_F(UiTest, QuittingWhileTheModelLoadsLeavesNoThreadBehind) {
+  auto w = window();
+  std::atomic<long> worker_task{0};
+  QObject::connect(
+      w->worker(), &ui::PipelineWorker::jobStarted, w->worker(),
+      [&](int, ui::JobKind) { worker_task = ::syscall(SYS_gettid); }, Qt::DirectConnection);
+  bool closed = false;
+  QObject::connect(w->worker(), &ui::PipelineWorker::progress, w.get(),
+                   [&](int, const pipeline::JobProgress& p) {
+                     if (p.stage == "load model" && !closed) {
+                       closed = true;
+                       w->close();
+                     }
+                   });
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(short_video().string())));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return closed; }, 60000));
+  EXPECT_FALSE(w->isVisible());
+  ASSERT_NE(worker_task.load(), 0);
+  const fs::path task = fs::path("/proc/self/task") / std::to_string(worker_task.load());
+  EXPECT_TRUE(fs::exists(task)) << "the pipeline thread runs until the window is destroyed";
+  w.reset();
+  EXPECT_FALSE(fs::exists(task)) << "the pipeline thread was left running";
 }
 
 // A second video opened while the first is still being prepared replaces it: the first job's
@@ -725,6 +892,59 @@ TEST_F(UiTest, FocusedControlsKeepTheirKeysAndTheWindowFitsTheScreen) {
   w->player()->pause();
 }
 
+// Tab reaches the question, Ask, the transcript, the player's controls and the timeline in
+// that order; the focused timeline seeks with Left / Right (5 s) and Home / End, leaving Up /
+// Down to the volume; the focused position slider seeks with the arrows.
+TEST_F(UiTest, TabReachesThePlayerAndTheTimelineWhichSeeksFromTheKeyboard) {
+  auto w = window();
+  ASSERT_TRUE(w->openVideo(QString::fromStdString(long_video().string())));  // 120 s, 20 fps
+  w->cancelJob();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w->busy(); }, 60000));
+  ui::VideoPlayer* player = w->player();
+  ASSERT_TRUE(settle(player));
+  w->activateWindow();
+  ASSERT_TRUE(QTest::qWaitForWindowActive(w.get()));
+
+  QList<QWidget*> expected = {w->chat()->input(), w->chat()->askButton(), w->chat()->transcript()};
+  for (QWidget* c : player->keyboardControls())
+    if (c->isEnabled()) expected << c;
+  expected << w->timeline();
+  w->chat()->input()->setFocus();
+  QList<QWidget*> reached = {QApplication::focusWidget()};
+  for (int i = 1; i < expected.size(); ++i) {
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_Tab);
+    reached << QApplication::focusWidget();
+  }
+  for (int i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(reached[i], expected[i])
+        << "Tab " << i << " reached "
+        << (reached[i] ? reached[i]->metaObject()->className() : "none") << " \""
+        << (reached[i] ? reached[i]->accessibleName().toStdString() : "") << "\"";
+  }
+  ASSERT_EQ(QApplication::focusWidget(), w->timeline());
+
+  auto press = [&](QWidget* target, Qt::Key key) {
+    QTest::keyClick(target, key);
+    return settle(player) ? shown_code(*player) : std::nullopt;
+  };
+  EXPECT_EQ(press(w->timeline(), Qt::Key_Right), 100u);  // 5 s
+  EXPECT_EQ(press(w->timeline(), Qt::Key_Right), 200u);
+  EXPECT_EQ(press(w->timeline(), Qt::Key_Left), 100u);
+  EXPECT_EQ(press(w->timeline(), Qt::Key_End), 2399u);
+  EXPECT_EQ(press(w->timeline(), Qt::Key_Home), 0u);
+  EXPECT_NEAR(w->timeline()->position(), 0.0, 1e-9);
+  const int volume = player->volume();
+  EXPECT_EQ(press(w->timeline(), Qt::Key_Down), 0u) << "Down is the volume's, not a seek";
+  EXPECT_EQ(player->volume(), volume - 5);
+  EXPECT_FALSE(player->isPlaying());
+
+  QWidget* position = player->keyboardControls()[3];
+  position->setFocus();
+  EXPECT_EQ(press(position, Qt::Key_Right), 100u);
+  EXPECT_EQ(press(position, Qt::Key_End), 2399u);
+  EXPECT_EQ(player->volume(), volume - 5);
+}
+
 TEST_F(UiTest, DamagedVideoShowsAReadableError) {
   auto w = window();
   const fs::path bad = dir_ / "damaged.mp4";
@@ -759,7 +979,10 @@ TEST_F(UiTest, MissingModelExplainsWhatToDo) {
   EXPECT_TRUE(w->lastErrorWasModelMissing()) << w->lastError().toStdString();
   ASSERT_NE(w->errorBox(), nullptr);
   EXPECT_TRUE(w->errorBox()->isVisible());
-  EXPECT_TRUE(w->errorBox()->informativeText().contains("Settings"));
+  const QString said = w->errorBox()->informativeText();
+  EXPECT_TRUE(said.contains("File ▸ Settings ▸ Model")) << said.toStdString();
+  for (const char* flag : {"--model", "--offline"})
+    EXPECT_FALSE(said.contains(flag)) << said.toStdString();
   bool has_settings_button = false;
   for (QAbstractButton* b : w->errorBox()->buttons())
     has_settings_button |= b->text().contains("Settings");
@@ -897,6 +1120,62 @@ TEST_F(UiTest, DropAndRecentFilesOpenVideos) {
   recent->trigger();
   EXPECT_EQ(w2->player()->path(), QFileInfo(video).absoluteFilePath());
   w2->cancelJob();
+}
+
+// A folder, a text file or an image dropped onto the window is refused under the pointer
+// (drag-enter not accepted) with what was dropped named in the status bar, and a drop that
+// arrives anyway opens nothing; a video whose extension is in capitals is taken, and of several
+// files dropped together the first video is opened.
+TEST_F(UiTest, DroppingAFolderOrANonVideoFileIsRefusedAndNamed) {
+  auto w = window();
+  const fs::path folder = dir_ / "holiday clips";
+  fs::create_directories(folder);
+  const fs::path notes = dir_ / "notes.txt";
+  std::ofstream(notes) << "not a video\n";
+  const fs::path photo = dir_ / "photo.png";
+  std::ofstream(photo) << "\x89PNG\r\n";
+  auto drag = [&](const std::vector<fs::path>& files) {
+    QMimeData mime;
+    QList<QUrl> urls;
+    for (const fs::path& f : files)
+      urls << QUrl::fromLocalFile(QString::fromStdString(f.string()));
+    mime.setUrls(urls);
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, {});
+    QApplication::sendEvent(w.get(), &enter);
+    const bool accepted = enter.isAccepted();
+    const QString said_on_enter = w->statusBar()->currentMessage();
+    w->statusBar()->clearMessage();
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, {});
+    QApplication::sendEvent(w.get(), &drop);
+    EXPECT_EQ(drop.isAccepted(), accepted);
+    return std::pair{accepted, said_on_enter};
+  };
+
+  auto [folder_taken, folder_said] = drag({folder});
+  EXPECT_FALSE(folder_taken);
+  EXPECT_TRUE(folder_said.contains("holiday clips")) << folder_said.toStdString();
+  EXPECT_TRUE(folder_said.contains("is a folder")) << folder_said.toStdString();
+  EXPECT_TRUE(folder_said.contains("clipmind index")) << folder_said.toStdString();
+
+  for (const fs::path& file : {notes, photo}) {
+    auto [taken, said] = drag({file});
+    EXPECT_FALSE(taken) << file;
+    EXPECT_TRUE(said.contains(QString::fromStdString(file.filename().string())))
+        << said.toStdString();
+    EXPECT_TRUE(said.contains("not a video file")) << said.toStdString();
+    EXPECT_TRUE(said.contains("File ▸ Open Video")) << said.toStdString();
+  }
+  EXPECT_TRUE(w->player()->path().isEmpty());
+  EXPECT_FALSE(w->preparing());
+  EXPECT_TRUE(w->lastError().isEmpty())
+      << "refused before anything failed: " << w->lastError().toStdString();
+
+  const fs::path capitals = dir_ / "CLIP.MP4";
+  fs::copy_file(short_video(), capitals);
+  auto [taken, said] = drag({notes, folder, capitals});
+  EXPECT_TRUE(taken) << said.toStdString();
+  EXPECT_EQ(w->player()->path(), QString::fromStdString(capitals.string()));
+  w->cancelJob();
 }
 
 TEST_F(UiTest, SearchTabFindsSegmentsWithThumbnailsAndOpensTheVideoThere) {
