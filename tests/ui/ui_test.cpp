@@ -26,12 +26,14 @@
 #include <QTextCursor>
 #include <QTextDocument>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "tests/decode/test_videos.h"
 #include "tests/e2e/e2e_support.h"
@@ -757,6 +759,11 @@ TEST_F(UiTest, QuittingWhileTheModelLoadsLeavesNoThreadBehind) {
   const fs::path task = fs::path("/proc/self/task") / std::to_string(worker_task.load());
   EXPECT_TRUE(fs::exists(task)) << "the pipeline thread runs until the window is destroyed";
   w.reset();
+  // QThread::wait() returns once the thread's run() has finished, a moment before the kernel
+  // drops the task: poll briefly. A thread left running would still be there after seconds.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (fs::exists(task) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_FALSE(fs::exists(task)) << "the pipeline thread was left running";
 }
 
