@@ -235,8 +235,7 @@ std::vector<Caption> caption_spans(SessionState& s, const ProbedVideo& probed,
   }
   stage.finish();
   if (cached_frames > 0) {
-    s.log.info("cache", file + ": " + std::to_string(cached_frames) + " of " +
-                            counted(planned_frames, "frame") + " came from the token cache");
+    s.log.info("cache", file + ": " + token_cache_hits_text(cached_frames, planned_frames));
   }
   if (s.cache) s.cache->trim();
   return captions;

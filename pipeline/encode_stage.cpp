@@ -125,6 +125,11 @@ bool same_picture(std::span<const uint8_t> a, std::span<const uint8_t> b, double
   return true;
 }
 
+std::string token_cache_hits_text(int64_t from_cache, int64_t planned) {
+  return std::to_string(from_cache) + " of " + counted(planned, "frame") +
+         " came from the token cache";
+}
+
 std::string frame_cache_key(const EncodeRequest& request, const PlannedFrame& frame,
                             int64_t input_size, const std::string& dtype) {
   // Version 2: times count from the file's start, not the video stream's (docs/decode.md).
@@ -186,8 +191,7 @@ std::vector<EncodedFrame> encode_labelled(const EncodeRequest& request,
     misses.push_back(i);
   }
   if (stats.from_cache > 0 && request.report_cache_hits) {
-    log.info("cache", std::to_string(stats.from_cache) + " of " + counted(stats.planned, "frame") +
-                          " came from the token cache");
+    log.info("cache", token_cache_hits_text(stats.from_cache, stats.planned));
   }
 
   if (!misses.empty()) {

@@ -86,6 +86,10 @@ struct EncodeStats {
   std::vector<std::string> warnings;
 };
 
+// "N of M frames came from the token cache": what encode_frames() says (info) when it found
+// any, and what a caller that encodes one video in parts says once for their sums.
+std::string token_cache_hits_text(int64_t from_cache, int64_t planned);
+
 // The cache key of one frame (exposed for tests).
 std::string frame_cache_key(const EncodeRequest& request, const PlannedFrame& frame,
                             int64_t input_size, const std::string& dtype);

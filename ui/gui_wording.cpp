@@ -15,13 +15,15 @@ QString gui_config_file() {
   return QString::fromStdString(pipeline::user_config_path().string());
 }
 
-QString gui_wording(const QString& text) {
-  if (!text.contains(QLatin1String("--"))) return text;
+namespace {
+
+// (CLI phrase, GUI phrase) pairs.
+std::vector<std::pair<QString, QString>> phrase_table() {
   const QString config = gui_config_file();
   // Each CLI phrase exactly as pipeline/ writes it (pipeline/token_cache.cpp, errors.cpp,
   // model_set.cpp, frame_selection.cpp, merge_stage.cpp, segment_analysis.cpp, index_job.cpp,
   // compress/budget/token_plan.cpp), longest first where one contains another.
-  const std::vector<std::pair<QString, QString>> phrases = {
+  std::vector<std::pair<QString, QString>> phrases = {
       {"; continuing without the cache (further failures are logged with --verbose only)",
        QObject::tr("; continuing without the cache, so this video is encoded again next time "
                    "(later failures are not shown). Free space on that disk, or move the cache "
@@ -55,9 +57,23 @@ QString gui_wording(const QString& text) {
        QObject::tr("lower \"generate\": {\"max_new_tokens\": …} in %1").arg(config)},
       {"Run with --help for the options.", QObject::tr("Check the values in File ▸ Settings.")},
   };
+  return phrases;
+}
+
+}  // namespace
+
+QString gui_wording(const QString& text) {
+  if (!text.contains(QLatin1String("--"))) return text;
   QString out = text;
-  for (const auto& [cli, gui] : phrases)
+  for (const auto& [cli, gui] : phrase_table())
     out.replace(cli, gui);
+  return out;
+}
+
+QStringList gui_wording_cli_phrases() {
+  QStringList out;
+  for (const auto& [cli, gui] : phrase_table())
+    out << cli;
   return out;
 }
 

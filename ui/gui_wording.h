@@ -7,12 +7,18 @@
 #pragma once
 
 #include <QString>
+#include <QStringList>
 
 namespace clipmind::ui {
 
 // `text` (a pipeline message, hint or warning) in the GUI's words; unchanged when it names no
 // command-line flag the GUI knows a place for.
 QString gui_wording(const QString& text);
+
+// The command-line phrases gui_wording() replaces, each exactly as pipeline/, compress/ or
+// models/ writes it: a test checks that those sources still do, since a reworded message would
+// otherwise reach the window with its flags again.
+QStringList gui_wording_cli_phrases();
 
 // The configuration file the GUI's base settings come from ($CLIPMIND_CONFIG, else the user's
 // config.json), for texts that point there.

@@ -183,14 +183,7 @@ namespace {
 // the next I/P picture is decoded (open GOPs: three frames after their decode time, the first
 // one frame after). keyframe_times() and the keyframe mode must give their true times.
 TEST(LowRateMpegPs, KeyframesHaveTheirTrueTimesAndPictures) {
-  VideoSpec spec;
-  spec.name = "low-rate-ps";
-  spec.container = "mpg";
-  spec.codec = "mpeg2video";
-  spec.frames = 100;
-  spec.fps = 25;
-  spec.gop = 12;
-  spec.bframes = 2;
+  const VideoSpec spec = low_rate_mpeg_ps();
   const fs::path ps = make_video(spec);
   const std::vector<double> keys = decode::keyframe_times(ps);
   ASSERT_EQ(keys.size(), 9u);  // frames 0, 12, ..., 96
@@ -239,14 +232,7 @@ TEST(LowRateMpegPs, KeyframesHaveTheirTrueTimesAndPictures) {
 // below half a frame. Every sample must be the frame at its time, with that time. Before the fix,
 // the pictures after a keyframe kept the demuxer's guessed times there, up to two frames off.
 TEST(LowRateMpegPs, EveryFrameIsItselfAfterASeek) {
-  VideoSpec spec;
-  spec.name = "low-rate-ps";
-  spec.container = "mpg";
-  spec.codec = "mpeg2video";
-  spec.frames = 100;
-  spec.fps = 25;
-  spec.gop = 12;
-  spec.bframes = 2;
+  const VideoSpec spec = low_rate_mpeg_ps();
   const fs::path ps = make_video(spec);
   // Times 2 ms after each frame's: a keyframe's time computed from its pts can lie a rounding
   // error after f / 25, and the seek would then go to the keyframe before it.

@@ -219,15 +219,7 @@ TEST(Probe, AnMpeg1ProgramStreamLastsToItsLastPicture) {
   EXPECT_NEAR(decode::probe(mpg, cache.get()).duration, info.duration, 1e-9);
 
   // The same for an MPEG-2 program stream at a few hundred bytes per picture (100 pictures).
-  VideoSpec low;
-  low.name = "low-rate-ps";
-  low.container = "mpg";
-  low.codec = "mpeg2video";
-  low.frames = 100;
-  low.fps = 25;
-  low.gop = 12;
-  low.bframes = 2;
-  EXPECT_NEAR(decode::probe(make_video(low)).duration, 4.0, 1e-6);
+  EXPECT_NEAR(decode::probe(make_video(low_rate_mpeg_ps())).duration, 4.0, 1e-6);
 }
 
 // The sound starts 2 s before the picture: a player's clock starts with the sound, and so do

@@ -57,6 +57,21 @@ struct VideoSpec {
   std::vector<std::string> extra;  // more ffmpeg output options
 };
 
+// MPEG-2 in MPEG-PS at a low rate (no rate set: a few hundred bytes per picture), 100 frames at
+// 25 fps, a keyframe every 12, 2 B-frames: several pictures share one PES packet and later
+// keyframes carry no timestamp of their own.
+inline VideoSpec low_rate_mpeg_ps() {
+  VideoSpec spec;
+  spec.name = "low-rate-ps";
+  spec.container = "mpg";
+  spec.codec = "mpeg2video";
+  spec.frames = 100;
+  spec.fps = 25;
+  spec.gop = 12;
+  spec.bframes = 2;
+  return spec;
+}
+
 // Test names show the spec's name, not its bytes.
 inline void PrintTo(const VideoSpec& spec, std::ostream* out) {
   *out << spec.name;

@@ -32,7 +32,9 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/decode/test_videos.h"
@@ -637,6 +639,33 @@ TEST_F(UiTest, PipelineTextsInTheWindowNameSettingsNotCommandLineFlags) {
     const QString gui = ui::gui_wording(QString::fromStdString(cli.hint));
     EXPECT_FALSE(gui.contains("--")) << stage << ": " << gui.toStdString();
     EXPECT_TRUE(gui.contains("File ▸ Settings")) << stage << ": " << gui.toStdString();
+  }
+}
+
+// gui_wording() finds the pipeline's CLI phrases by their exact text. Each must still stand in
+// the sources that write it (adjacent string literals joined, \" read as "): a reworded message
+// would otherwise reach the window with its command-line flags again, unnoticed.
+TEST(GuiWording, EveryCliPhraseIsStillWrittenByThePipeline) {
+  std::string sources;
+  for (const char* folder : {"pipeline", "compress", "models"}) {
+    for (const auto& entry :
+         fs::recursive_directory_iterator(fs::path(CLIPMIND_SOURCE_DIR) / folder)) {
+      if (entry.path().extension() != ".cpp") continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      std::stringstream text;
+      text << in.rdbuf();
+      sources += text.str();
+    }
+  }
+  ASSERT_GT(sources.size(), 100000u) << "the sources were not found under " << CLIPMIND_SOURCE_DIR;
+  sources = std::regex_replace(sources, std::regex(R"("\s+")"), "");
+  for (size_t at = 0; (at = sources.find("\\\"", at)) != std::string::npos;)
+    sources.erase(at, 1);
+  const QStringList phrases = ui::gui_wording_cli_phrases();
+  ASSERT_GE(phrases.size(), 10);
+  for (const QString& phrase : phrases) {
+    EXPECT_NE(sources.find(phrase.toStdString()), std::string::npos)
+        << "no longer in pipeline/, compress/ or models/: " << phrase.toStdString();
   }
 }
 
